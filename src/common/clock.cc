@@ -1,0 +1,10 @@
+#include "common/clock.h"
+
+namespace custos {
+
+SystemClock& SystemClock::Get() {
+  static SystemClock* clock = new SystemClock();
+  return *clock;
+}
+
+}  // namespace custos

@@ -1,0 +1,236 @@
+#include "common/config.h"
+
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <variant>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include <fmt/format.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/status_macros.h"
+
+namespace custos {
+namespace {
+
+using Field = std::variant<std::string Config::*, int Config::*, int64_t Config::*,
+                           absl::Duration Config::*>;
+
+struct Setting {
+  SettingInfo info;
+  Field field;
+};
+
+const std::vector<Setting>& Settings() {
+  static const auto* settings = new std::vector<Setting>{
+      {{"server.listen_address", "Address to listen on."}, &Config::listen_address},
+      {{"server.port", "TCP port; 0 picks a free one and prints it."}, &Config::port},
+      {{"server.network_threads", "Threads that run the network I/O."}, &Config::network_threads},
+      {{"server.worker_threads",
+        "Threads for blocking work (password hashing, store); 0 means one per core."},
+       &Config::worker_threads},
+      {{"server.max_body_bytes", "Largest request body accepted; larger gets 413."},
+       &Config::max_body_bytes},
+      {{"server.request_timeout", "Time allowed to receive one request."},
+       &Config::request_timeout},
+      {{"server.idle_timeout", "Keep-alive connections idle this long are closed."},
+       &Config::idle_timeout},
+      {{"server.shutdown_grace", "On SIGTERM/SIGINT, how long in-flight requests may finish."},
+       &Config::shutdown_grace},
+      {{"server.public_base_url",
+        "Base URL clients use to reach Custos (links, cookies); empty means derived from the "
+        "listen address."},
+       &Config::public_base_url},
+      {{"store.data_dir", "Directory for the SQLite database and the sealing key."},
+       &Config::data_dir},
+      {{"store.synchronous",
+        "SQLite durability: full (fsync at every commit) or normal (fsync at WAL checkpoints)."},
+       &Config::store_synchronous},
+      {{"log.level", "trace, debug, info, warn, error."}, &Config::log_level},
+      {{"log.format", "json (one object per line) or text."}, &Config::log_format},
+      {{"password.argon2_memory_kib", "Argon2id memory cost in KiB."},
+       &Config::argon2_memory_kib},
+      {{"password.argon2_iterations", "Argon2id time cost (passes)."},
+       &Config::argon2_iterations},
+      {{"password.min_length", "Shortest password accepted, in characters (at least 8)."},
+       &Config::password_min_length},
+      {{"password.max_length", "Longest password accepted, in characters (at least 64)."},
+       &Config::password_max_length},
+      {{"authn.lockout_threshold",
+        "Consecutive failed sign-ins that lock a user out (1 to 100)."},
+       &Config::lockout_threshold},
+      {{"authn.session_idle_timeout", "A session unused this long ends."},
+       &Config::session_idle_timeout},
+      {{"authn.session_lifetime", "A session ends this long after sign-in, used or not."},
+       &Config::session_lifetime},
+      {{"authn.state_token_lifetime", "Time to finish a multi-factor sign-in."},
+       &Config::state_token_lifetime},
+      {{"authn.recovery_token_lifetime", "Validity of a password reset token."},
+       &Config::recovery_token_lifetime},
+      {{"authn.totp_skew_steps", "TOTP time steps accepted either side of now (0 to 2)."},
+       &Config::totp_skew_steps},
+  };
+  return *settings;
+}
+
+const Setting* Find(std::string_view key) {
+  for (const Setting& s : Settings()) {
+    if (s.info.key == key) return &s;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<absl::Duration> ParseDurationText(std::string_view key, std::string_view value) {
+  absl::Duration d;
+  if (!absl::ParseDuration(std::string(value), &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        fmt::format("setting {}: '{}' is not a duration (examples: 30s, 5m, 2h)", key, value));
+  }
+  return d;
+}
+
+}  // namespace
+
+const std::vector<SettingInfo>& AllSettings() {
+  static const auto* infos = [] {
+    auto* v = new std::vector<SettingInfo>;
+    for (const Setting& s : Settings()) v->push_back(s.info);
+    return v;
+  }();
+  return *infos;
+}
+
+absl::Status SetConfigValue(Config& config, std::string_view key, std::string_view value) {
+  const Setting* s = Find(key);
+  if (s == nullptr) return absl::InvalidArgumentError(fmt::format("unknown setting: {}", key));
+  return std::visit(
+      [&](auto member) -> absl::Status {
+        using T = std::remove_cvref_t<decltype(config.*member)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          config.*member = std::string(value);
+        } else if constexpr (std::is_same_v<T, absl::Duration>) {
+          ASSIGN_OR_RETURN(config.*member, ParseDurationText(key, value));
+        } else {
+          int64_t n;
+          if (!absl::SimpleAtoi(std::string(value), &n) || n < std::numeric_limits<T>::min() ||
+              n > std::numeric_limits<T>::max()) {
+            return absl::InvalidArgumentError(
+                fmt::format("setting {}: '{}' is not an integer", key, value));
+          }
+          config.*member = static_cast<T>(n);
+        }
+        return absl::OkStatus();
+      },
+      s->field);
+}
+
+std::string ConfigValueText(const Config& config, std::string_view key) {
+  const Setting* s = Find(key);
+  if (s == nullptr) return "";
+  return std::visit(
+      [&](auto member) -> std::string {
+        using T = std::remove_cvref_t<decltype(config.*member)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return config.*member;
+        } else if constexpr (std::is_same_v<T, absl::Duration>) {
+          return absl::FormatDuration(config.*member);
+        } else {
+          return fmt::format("{}", config.*member);
+        }
+      },
+      s->field);
+}
+
+absl::Status ValidateConfig(const Config& c) {
+  auto range = [](std::string_view key, int64_t v, int64_t lo, int64_t hi) -> absl::Status {
+    if (v < lo || v > hi) {
+      return absl::InvalidArgumentError(
+          fmt::format("setting {} = {} is out of range [{}, {}]", key, v, lo, hi));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(range("server.port", c.port, 0, 65535));
+  RETURN_IF_ERROR(range("server.network_threads", c.network_threads, 1, 64));
+  RETURN_IF_ERROR(range("server.worker_threads", c.worker_threads, 0, 256));
+  RETURN_IF_ERROR(range("server.max_body_bytes", c.max_body_bytes, 1024, int64_t{1} << 30));
+  RETURN_IF_ERROR(range("password.argon2_memory_kib", c.argon2_memory_kib, 8, 4 << 20));
+  RETURN_IF_ERROR(range("password.argon2_iterations", c.argon2_iterations, 1, 100));
+  RETURN_IF_ERROR(range("password.min_length", c.password_min_length, 8, 1024));
+  RETURN_IF_ERROR(range("password.max_length", c.password_max_length, 64, 4096));
+  RETURN_IF_ERROR(range("authn.lockout_threshold", c.lockout_threshold, 1, 100));
+  RETURN_IF_ERROR(range("authn.totp_skew_steps", c.totp_skew_steps, 0, 2));
+  if (c.password_min_length > c.password_max_length) {
+    return absl::InvalidArgumentError("password.min_length exceeds password.max_length");
+  }
+  if (c.store_synchronous != "full" && c.store_synchronous != "normal") {
+    return absl::InvalidArgumentError("store.synchronous must be full or normal");
+  }
+  if (c.log_format != "json" && c.log_format != "text") {
+    return absl::InvalidArgumentError("log.format must be json or text");
+  }
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
+  bool level_ok = false;
+  for (const char* l : kLevels) level_ok = level_ok || c.log_level == l;
+  if (!level_ok) return absl::InvalidArgumentError("log.level must be trace, debug, info, warn or error");
+  for (auto [key, d] : {std::pair{"server.request_timeout", c.request_timeout},
+                        {"server.idle_timeout", c.idle_timeout},
+                        {"authn.session_idle_timeout", c.session_idle_timeout},
+                        {"authn.session_lifetime", c.session_lifetime},
+                        {"authn.state_token_lifetime", c.state_token_lifetime},
+                        {"authn.recovery_token_lifetime", c.recovery_token_lifetime}}) {
+    if (d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(fmt::format("setting {} must be positive", key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  Config config;
+  if (!path.empty()) {
+    toml::table table;
+    try {
+      table = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: {} at line {}", path, e.description(), e.source().begin.line));
+    }
+    for (auto&& [section, node] : table) {
+      const toml::table* inner = node.as_table();
+      if (inner == nullptr) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: '{}' must be a [section]", path, section.str()));
+      }
+      for (auto&& [key, value] : *inner) {
+        std::string full = fmt::format("{}.{}", section.str(), key.str());
+        std::string text;
+        if (auto s = value.value<std::string>(); s && value.is_string()) {
+          text = *s;
+        } else if (auto i = value.value<int64_t>(); i && value.is_integer()) {
+          text = absl::StrCat(*i);
+        } else {
+          return absl::InvalidArgumentError(
+              absl::StrCat(path, ": ", full, " must be a string or an integer"));
+        }
+        absl::Status st = SetConfigValue(config, full, text);
+        if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+      }
+    }
+  }
+  for (const Setting& s : Settings()) {
+    std::string env = absl::AsciiStrToUpper(
+        absl::StrReplaceAll(fmt::format("CUSTOS_{}", s.info.key), {{".", "_"}}));
+    if (const char* v = std::getenv(env.c_str()); v != nullptr) {
+      absl::Status st = SetConfigValue(config, s.info.key, v);
+      if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(env, ": ", st.message()));
+    }
+  }
+  return config;
+}
+
+}  // namespace custos

@@ -1,0 +1,73 @@
+#pragma once
+
+// Custos configuration. Every setting has a default, may be set in `custos.toml`
+// (`[section] key = value`), and may be overridden by the environment variable
+// `CUSTOS_<SECTION>_<KEY>` (upper case) and then by command-line flags.
+// docs/configuration.md lists every setting; a test keeps it in step with kSettings.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace custos {
+
+struct Config {
+  // [server]
+  std::string listen_address = "127.0.0.1";
+  int port = 8080;  // 0 picks a free port; the chosen one is printed at start.
+  int network_threads = 1;
+  int worker_threads = 0;  // 0: one per core.
+  int64_t max_body_bytes = 1 << 20;
+  absl::Duration request_timeout = absl::Seconds(30);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  absl::Duration shutdown_grace = absl::Seconds(20);
+  std::string public_base_url;  // Empty: http://<listen_address>:<port>.
+
+  // [store]
+  std::string data_dir = "./data";
+  std::string store_synchronous = "full";  // SQLite PRAGMA synchronous: full or normal.
+
+  // [log]
+  std::string log_level = "info";
+  std::string log_format = "json";  // json or text.
+
+  // [password]
+  int64_t argon2_memory_kib = 19456;  // OWASP minimum for Argon2id: m=19 MiB, t=2, p=1.
+  int argon2_iterations = 2;
+  int password_min_length = 8;
+  int password_max_length = 256;
+
+  // [authn]
+  int lockout_threshold = 10;  // Consecutive failures before LOCKED_OUT; 1..100.
+  absl::Duration session_idle_timeout = absl::Hours(2);
+  absl::Duration session_lifetime = absl::Hours(24);
+  absl::Duration state_token_lifetime = absl::Minutes(5);
+  absl::Duration recovery_token_lifetime = absl::Hours(1);
+  int totp_skew_steps = 1;
+};
+
+// One documented setting.
+struct SettingInfo {
+  std::string_view key;  // "server.port"
+  std::string_view description;
+};
+const std::vector<SettingInfo>& AllSettings();
+
+// Reads `path` (when non-empty; a missing file is an error) then the CUSTOS_* environment.
+// Unknown keys, wrong types and out-of-range values are errors naming the key.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+
+// Applies `key=value` (as in the file, e.g. "server.port=0"); used by flags and tests.
+absl::Status SetConfigValue(Config& config, std::string_view key, std::string_view value);
+
+// Checks ranges and cross-field rules.
+absl::Status ValidateConfig(const Config& config);
+
+// Current value of a setting as text (durations as "30s"), for docs and `custos config`.
+std::string ConfigValueText(const Config& config, std::string_view key);
+
+}  // namespace custos

@@ -1,0 +1,75 @@
+#include "common/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace custos {
+namespace {
+
+std::string WriteTemp(const std::string& text) {
+  std::string path = ::testing::TempDir() + "/custos_config_test.toml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ConfigTest, DefaultsAreValid) {
+  Config c;
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  EXPECT_EQ(c.lockout_threshold, 10);
+  EXPECT_EQ(c.argon2_memory_kib, 19456);
+}
+
+TEST(ConfigTest, FileThenEnvironment) {
+  std::string path = WriteTemp("[server]\nport = 9000\nrequest_timeout = \"5s\"\n");
+  setenv("CUSTOS_SERVER_PORT", "9100", 1);
+  auto c = LoadConfig(path);
+  unsetenv("CUSTOS_SERVER_PORT");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->port, 9100);
+  EXPECT_EQ(c->request_timeout, absl::Seconds(5));
+}
+
+TEST(ConfigTest, UnknownKeyIsNamed) {
+  auto c = LoadConfig(WriteTemp("[server]\nprot = 1\n"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("server.prot"), std::string::npos);
+}
+
+TEST(ConfigTest, WrongTypeAndSyntaxAreErrors) {
+  EXPECT_FALSE(LoadConfig(WriteTemp("[server]\nport = \"x\"\n")).ok());
+  EXPECT_FALSE(LoadConfig(WriteTemp("[server\nport = 1\n")).ok());
+  EXPECT_FALSE(LoadConfig(WriteTemp("[server]\nrequest_timeout = \"soon\"\n")).ok());
+  EXPECT_FALSE(LoadConfig("/nonexistent/custos.toml").ok());
+}
+
+TEST(ConfigTest, LockoutThresholdNeverAboveHundred) {
+  Config c;
+  ASSERT_TRUE(SetConfigValue(c, "authn.lockout_threshold", "101").ok());
+  EXPECT_FALSE(ValidateConfig(c).ok());
+  ASSERT_TRUE(SetConfigValue(c, "authn.lockout_threshold", "100").ok());
+  EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(ConfigTest, EverySettingIsDocumented) {
+  const char* src = std::getenv("CUSTOS_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  std::ifstream in(std::string(src) + "/docs/configuration.md");
+  ASSERT_TRUE(in.good()) << "docs/configuration.md is missing";
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Config defaults;
+  for (const SettingInfo& s : AllSettings()) {
+    EXPECT_NE(doc.find("`" + std::string(s.key) + "`"), std::string::npos)
+        << s.key << " is not in docs/configuration.md";
+    std::string value = ConfigValueText(defaults, s.key);
+    if (!value.empty()) {
+      EXPECT_NE(doc.find("`" + value + "`"), std::string::npos)
+          << s.key << " default " << value << " is not in docs/configuration.md";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace custos

@@ -1,0 +1,42 @@
+#pragma once
+
+// Random source, injected so tests can be deterministic. The system source draws from the
+// kernel CSPRNG (libsodium randombytes_buf).
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace custos::crypto {
+
+// Thread-safe.
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual void Fill(void* out, size_t n) = 0;
+
+  std::string Bytes(size_t n);
+  // A URL-safe token of `n_bytes` random bytes, base64url without padding.
+  std::string Token(size_t n_bytes = 32);
+  // An Okta-style id: `prefix` then 17 base62 characters (~101 bits).
+  std::string Id(std::string_view prefix);
+  // An RFC 4122 version 4 UUID in lower-case text form.
+  std::string Uuid();
+};
+
+// The process-wide kernel-backed source. Thread-safe.
+Random& SystemRandom();
+
+// A reproducible source for tests (ChaCha20 keystream from a seed). Thread-safe.
+class SeededRandom final : public Random {
+ public:
+  explicit SeededRandom(uint64_t seed);
+  void Fill(void* out, size_t n) override;
+
+ private:
+  unsigned char key_[32];
+  uint64_t counter_ = 0;
+};
+
+}  // namespace custos::crypto

@@ -1,0 +1,120 @@
+#pragma once
+
+// Plain records as the store keeps them. No rules here: the domain modules (directory/,
+// authn/, audit/) decide what is valid; the store only persists and finds.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/ids.h"
+
+namespace custos::store {
+
+struct TenantRecord {
+  TenantId id;
+  std::string name;  // URL name, unique: [a-z0-9-]{2,63}
+  absl::Time created;
+};
+
+// An administrator API token (`Authorization: SSWS <token>`). Only the SHA-256 of the token is
+// stored (hex); the token itself is shown once.
+struct ApiTokenRecord {
+  ApiTokenId id;
+  TenantId tenant_id;
+  std::string name;
+  std::string token_hash;
+  absl::Time created;
+  std::optional<absl::Time> last_used;
+};
+
+// User statuses, as the management API shows them.
+inline constexpr std::string_view kUserStaged = "STAGED";
+inline constexpr std::string_view kUserProvisioned = "PROVISIONED";
+inline constexpr std::string_view kUserActive = "ACTIVE";
+inline constexpr std::string_view kUserRecovery = "RECOVERY";
+inline constexpr std::string_view kUserLockedOut = "LOCKED_OUT";
+inline constexpr std::string_view kUserSuspended = "SUSPENDED";
+inline constexpr std::string_view kUserDeprovisioned = "DEPROVISIONED";
+
+struct UserRecord {
+  UserId id;
+  TenantId tenant_id;
+  std::string status;
+  std::string login;         // as given; unique per tenant case-insensitively
+  std::string profile_json;  // the profile object, JSON text, includes "login"
+  std::string password_hash;  // Argon2id encoded string; empty when the user has none
+  absl::Time created;
+  std::optional<absl::Time> activated;
+  absl::Time status_changed;
+  std::optional<absl::Time> last_login;
+  absl::Time last_updated;
+  std::optional<absl::Time> password_changed;
+  int failed_sign_ins = 0;           // consecutive failures since the last success
+  std::string recovery_token_hash;   // SHA-256 hex of a one-time reset/activation token
+  std::optional<absl::Time> recovery_expires;
+};
+
+struct GroupRecord {
+  GroupId id;
+  TenantId tenant_id;
+  std::string name;  // unique per tenant
+  std::string description;
+  absl::Time created;
+  absl::Time last_updated;
+  absl::Time last_membership_updated;
+};
+
+inline constexpr std::string_view kFactorPendingActivation = "PENDING_ACTIVATION";
+inline constexpr std::string_view kFactorActive = "ACTIVE";
+
+struct FactorRecord {
+  FactorId id;
+  TenantId tenant_id;
+  UserId user_id;
+  std::string factor_type;  // "token:software:totp"
+  std::string provider;     // "GOOGLE"
+  std::string status;
+  std::string sealed_secret;  // sealed with the data directory key (crypto::Sealer), binary
+  int64_t last_used_step = -1;  // TOTP time step last accepted; replays at or below are refused
+  absl::Time created;
+  absl::Time last_updated;
+};
+
+// A signed-in session. Only the SHA-256 of the session token is stored.
+struct SessionRecord {
+  SessionId id;
+  TenantId tenant_id;
+  UserId user_id;
+  std::string token_hash;
+  absl::Time created;
+  absl::Time last_active;
+  absl::Time expires;  // absolute end
+  std::string amr;     // space-separated methods: "pwd", "pwd otp"
+  std::string ip_address;
+  std::string user_agent;
+};
+
+// A sign-in that has passed the password and waits for a second factor.
+struct AuthnTransactionRecord {
+  std::string id;
+  TenantId tenant_id;
+  UserId user_id;
+  std::string state_token_hash;
+  absl::Time created;
+  absl::Time expires;
+};
+
+// A System Log event as appended by the domain modules. `seq` is assigned by the store at
+// append time, strictly increasing in commit order per store, and is the paging cursor.
+struct EventRecord {
+  int64_t seq = 0;
+  TenantId tenant_id;
+  std::string uuid;
+  absl::Time published;
+  std::string event_type;
+  std::string json;  // the full event object
+};
+
+}  // namespace custos::store
