@@ -3,17 +3,17 @@
 namespace custos::api {
 
 std::string Request::Header(std::string_view name) const {
-  auto it = headers.find(name);
+  auto it = headers.find(std::string(name));
   return it == headers.end() ? std::string() : it->second;
 }
 
 std::string Request::Query(std::string_view name) const {
-  auto it = query.find(name);
+  auto it = query.find(std::string(name));
   return it == query.end() ? std::string() : it->second;
 }
 
 std::string Request::Param(std::string_view name) const {
-  auto it = path_params.find(name);
+  auto it = path_params.find(std::string(name));
   return it == path_params.end() ? std::string() : it->second;
 }
 

@@ -34,7 +34,7 @@ struct Request {
   // Empty when absent.
   std::string Header(std::string_view name) const;
   std::string Query(std::string_view name) const;
-  bool HasQuery(std::string_view name) const { return query.contains(name); }
+  bool HasQuery(std::string_view name) const { return query.contains(std::string(name)); }
   std::string Param(std::string_view name) const;
 };
 

@@ -1,6 +1,10 @@
 #pragma once
 
-// Text encodings of binary data.
+// Text encodings of binary data (RFC 4648).
+//
+// Decoders are strict and return nullopt for: a character outside the alphabet (including
+// whitespace and NUL), a length no encoder produces, padding that is present but wrong, and
+// non-zero unused bits in the last character (so each value has exactly one accepted encoding).
 
 #include <optional>
 #include <string>
@@ -8,12 +12,19 @@
 
 namespace custos::crypto {
 
-std::string Base64UrlEncode(std::string_view data);  // no padding
-std::optional<std::string> Base64UrlDecode(std::string_view text);  // padding optional
-std::string Base64Encode(std::string_view data);  // standard alphabet, padded
-std::string Base32Encode(std::string_view data);  // RFC 4648, upper case, no padding
-std::optional<std::string> Base32Decode(std::string_view text);  // case-insensitive
-std::string HexEncode(std::string_view data);  // lower case
+// URL-safe alphabet, no padding.
+std::string Base64UrlEncode(std::string_view data);
+// URL-safe alphabet only; padding optional.
+std::optional<std::string> Base64UrlDecode(std::string_view text);
+// Standard alphabet, padded.
+std::string Base64Encode(std::string_view data);
+// Upper case, no padding.
+std::string Base32Encode(std::string_view data);
+// Case-insensitive; padding optional.
+std::optional<std::string> Base32Decode(std::string_view text);
+// Lower case.
+std::string HexEncode(std::string_view data);
+// Either case.
 std::optional<std::string> HexDecode(std::string_view text);
 
 }  // namespace custos::crypto

@@ -17,17 +17,21 @@ struct Argon2Params {
   int iterations = 2;
 };
 
-// Thread-safe. CPU- and memory-heavy: call from worker threads only.
+// Thread-safe. CPU- and memory-heavy (the constructor too, which hashes once): call from worker
+// threads only.
 class PasswordHasher {
  public:
   explicit PasswordHasher(Argon2Params params);
-  // Returns the encoded hash. kResourceExhausted when memory cannot be had.
+  // Returns the encoded hash. kResourceExhausted when memory cannot be had; kInvalidArgument
+  // when the parameters are outside libsodium's range (memory_kib >= 8, iterations >= 1).
   absl::StatusOr<std::string> Hash(std::string_view password) const;
   // True when `password` matches `encoded`. A malformed `encoded` is false, never a crash.
   bool Verify(std::string_view encoded, std::string_view password) const;
-  // True when `encoded` was made with weaker parameters than the current ones.
+  // True when `encoded` is not Argon2id with exactly the current parameters (weaker or
+  // stronger, or Argon2i, or unreadable): after a successful Verify, store a fresh Hash.
   bool NeedsRehash(std::string_view encoded) const;
-  // A valid hash of a random password, for spending the same time on unknown users.
+  // A valid hash of a random password, for spending the same time on unknown users. Computed
+  // once by the constructor; empty only when the parameters cannot hash (Hash says why).
   const std::string& DummyHash() const { return dummy_hash_; }
   const Argon2Params& params() const { return params_; }
 

@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
 namespace custos::crypto {
 
 // Thread-safe.
@@ -28,7 +31,8 @@ class Random {
 // The process-wide kernel-backed source. Thread-safe.
 Random& SystemRandom();
 
-// A reproducible source for tests (ChaCha20 keystream from a seed). Thread-safe.
+// A reproducible source for tests (ChaCha20 keystream from a seed). The same seed and the same
+// sequence of calls give the same output. Not for secrets. Thread-safe.
 class SeededRandom final : public Random {
  public:
   explicit SeededRandom(uint64_t seed);
@@ -36,7 +40,8 @@ class SeededRandom final : public Random {
 
  private:
   unsigned char key_[32];
-  uint64_t counter_ = 0;
+  absl::Mutex mu_;
+  uint64_t counter_ ABSL_GUARDED_BY(mu_) = 0;  // ChaCha20 nonce of the next Fill.
 };
 
 }  // namespace custos::crypto

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/statusor.h"
 
@@ -16,16 +17,23 @@ namespace custos::crypto {
 // Thread-safe (immutable after construction).
 class Sealer {
  public:
-  // Loads the key file, or creates it (0600) when absent. Refuses a key file that others can
-  // read or that has the wrong size.
+  // Loads the key file, or creates it (0600, 32 random bytes, fsynced; missing parent
+  // directories are made 0700) when absent. kFailedPrecondition, naming the path, for a key
+  // file that group or others may access or that is not exactly 32 bytes; other errors name the
+  // path and the system error.
   static absl::StatusOr<std::unique_ptr<Sealer>> OpenOrCreate(const std::string& key_path);
-  // For tests.
+  // For tests. nullptr unless `key32` is 32 bytes.
   static std::unique_ptr<Sealer> FromKey(std::string_view key32);
+  ~Sealer();  // Wipes the key.
 
+  Sealer(const Sealer&) = delete;
+  Sealer& operator=(const Sealer&) = delete;
+
+  // Sealed form: key id byte (1), 24-byte random nonce, ciphertext with 16-byte tag.
   std::string Seal(std::string_view plaintext, std::string_view associated_data) const;
-  // kDataLoss when the sealed text was altered or the associated data differs.
-  absl::StatusOr<std::string> Open(std::string_view sealed,
-                                   std::string_view associated_data) const;
+  // kDataLoss when the sealed text was altered or truncated, names an unknown key id, or the
+  // associated data differs.
+  absl::StatusOr<std::string> Open(std::string_view sealed, std::string_view associated_data) const;
 
  private:
   explicit Sealer(std::string key) : key_(std::move(key)) {}

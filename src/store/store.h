@@ -7,8 +7,13 @@
 // tenant's rows. A method that reads across tenants says so in its name.
 //
 // All work happens inside a transaction obtained from Store::Write or Store::Read. Errors:
-// kNotFound when a row is absent, kAlreadyExists on a unique-key clash, kInternal for engine
-// failures (with the engine's message, which is never shown to API clients).
+// kNotFound when a row is absent or a record refers to a row that does not exist (e.g. a factor
+// for an unknown user, any record for an unknown tenant), kAlreadyExists on a unique-key clash,
+// kInvalidArgument for a non-positive page limit, kFailedPrecondition for a write inside a Read,
+// kInternal for engine failures (with the engine's message, which is never shown to API
+// clients). Ids are unique per tenant: two tenants may hold rows with the same id.
+//
+// Times are kept at microsecond precision.
 
 #include <cstdint>
 #include <optional>
@@ -31,6 +36,7 @@ class TenantRepository {
   virtual absl::Status Insert(const TenantRecord& tenant) = 0;
   virtual absl::StatusOr<TenantRecord> Get(const TenantId& id) = 0;
   virtual absl::StatusOr<TenantRecord> GetByName(std::string_view name) = 0;
+  // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<TenantRecord>> List() = 0;
 };
 
@@ -46,7 +52,7 @@ class ApiTokenRepository {
 
 struct Page {
   std::string after;  // exclusive cursor: the last id of the previous page; empty for the first
-  int limit = 200;
+  int limit = 200;    // must be positive
 };
 
 class UserRepository {
@@ -55,6 +61,7 @@ class UserRepository {
   virtual absl::Status Insert(const UserRecord& user) = 0;
   // Replaces every field of the row with the same tenant and id.
   virtual absl::Status Update(const UserRecord& user) = 0;
+  // Also removes the user's group memberships, factors, sessions and authn transactions.
   virtual absl::Status Delete(const TenantId& tenant, const UserId& id) = 0;
   virtual absl::StatusOr<UserRecord> Get(const TenantId& tenant, const UserId& id) = 0;
   // Case-insensitive on login.
@@ -76,17 +83,19 @@ class GroupRepository {
   // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<GroupRecord>> List(const TenantId& tenant,
                                                         const Page& page) = 0;
-  // AddMember is idempotent; RemoveMember returns kNotFound when not a member.
+  // AddMember is idempotent, and kNotFound when the group or the user does not exist;
+  // RemoveMember returns kNotFound when not a member.
   virtual absl::Status AddMember(const TenantId& tenant, const GroupId& group,
                                  const UserId& user) = 0;
   virtual absl::Status RemoveMember(const TenantId& tenant, const GroupId& group,
                                     const UserId& user) = 0;
-  // Member user ids ordered ascending, paged by user id.
+  // Member user ids ordered ascending, paged by user id. Empty for an unknown group.
   virtual absl::StatusOr<std::vector<UserId>> ListMembers(const TenantId& tenant,
                                                           const GroupId& group,
                                                           const Page& page) = 0;
+  // Ordered by group id, ascending.
   virtual absl::StatusOr<std::vector<GroupId>> ListGroupsOfUser(const TenantId& tenant,
-                                                               const UserId& user) = 0;
+                                                                const UserId& user) = 0;
   virtual absl::Status RemoveUserFromAll(const TenantId& tenant, const UserId& user) = 0;
 };
 
@@ -94,10 +103,12 @@ class FactorRepository {
  public:
   virtual ~FactorRepository() = default;
   virtual absl::Status Insert(const FactorRecord& factor) = 0;
+  // Matches the row by tenant, id and user_id; kNotFound when the factor is another user's.
   virtual absl::Status Update(const FactorRecord& factor) = 0;
   virtual absl::Status Delete(const TenantId& tenant, const FactorId& id) = 0;
   virtual absl::StatusOr<FactorRecord> Get(const TenantId& tenant, const UserId& user,
                                            const FactorId& id) = 0;
+  // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<FactorRecord>> ListForUser(const TenantId& tenant,
                                                                 const UserId& user) = 0;
   // Returns how many were deleted.
@@ -126,8 +137,8 @@ class AuthnTransactionRepository {
 };
 
 struct EventQuery {
-  std::optional<absl::Time> since;  // published >= since
-  std::optional<absl::Time> until;  // published < until
+  std::optional<absl::Time> since;   // published >= since
+  std::optional<absl::Time> until;   // published < until
   std::optional<int64_t> after_seq;  // exclusive cursor in the direction of the sort
   bool descending = false;
   int limit = 100;
@@ -136,7 +147,8 @@ struct EventQuery {
 class EventRepository {
  public:
   virtual ~EventRepository() = default;
-  // Appends in the current transaction; assigns and returns `seq`.
+  // Appends in the current transaction; assigns and returns `seq` (event.seq is ignored).
+  // kAlreadyExists when the uuid is taken.
   virtual absl::StatusOr<int64_t> Append(const EventRecord& event) = 0;
   virtual absl::StatusOr<std::vector<EventRecord>> Query(const TenantId& tenant,
                                                          const EventQuery& query) = 0;
@@ -166,7 +178,9 @@ class StoreObserver {
 };
 
 // Thread-safe: any thread may call Write or Read concurrently. Writes are serialised;
-// reads run concurrently with each other and with a write (snapshot isolation).
+// reads run concurrently with each other and with a write (snapshot isolation). A callback must
+// not start another transaction on the same store: such a call fails with kFailedPrecondition
+// (it would deadlock), and Close must not be called from a callback.
 class Store {
  public:
   virtual ~Store() = default;
@@ -177,7 +191,8 @@ class Store {
   virtual absl::Status Read(absl::FunctionRef<absl::Status(Transaction&)> fn) = 0;
   // Cheap liveness check for /readyz.
   virtual absl::Status Ping() = 0;
-  // Flushes and closes. Further calls fail with kFailedPrecondition.
+  // Waits for running transactions, flushes and closes. Further calls fail with
+  // kFailedPrecondition; a second Close does nothing.
   virtual void Close() = 0;
   virtual void SetObserver(StoreObserver* observer) = 0;
 };

@@ -1,0 +1,86 @@
+# Custos: `make run` starts a demo server, `make test` runs every check that CI runs.
+# Both install what is missing first (scripts/bootstrap.sh), then build with CMake + Ninja.
+#
+# Variables (override on the command line, e.g. `make run PORT=9000`):
+#   BUILD_DIR, ASAN_DIR  build directories (build/, build-asan/)
+#   JOBS                 parallel compile and test jobs (2)
+#   DATA_DIR, PORT       data directory and port of `make run` (data-dev/, 8080)
+
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= 2
+DATA_DIR ?= data-dev
+PORT ?= 8080
+
+# One compiler cache for every build directory and every run, kept across runs. Paths are
+# rewritten relative to the checkout, so a fresh clone elsewhere (as CI makes) hits the cache.
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+export CCACHE_MAXSIZE ?= 5G
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
+# Sanitizer runs stop at the first report and say where.
+export ASAN_OPTIONS ?= abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+CUSTOS := $(BUILD_DIR)/src/cli/custos
+
+# Steps run in the order written, even under `make -j`.
+.NOTPARALLEL:
+.PHONY: run test bootstrap configure build check-format format unit e2e asan clean help
+
+help:
+	@echo "make run          install what is missing, build, start custos serve --demo"
+	@echo "make test         format check, build, ctest, end-to-end tests, ASan+UBSan unit tests"
+	@echo "make build        build $(BUILD_DIR)/ only"
+	@echo "make unit | e2e | asan | check-format | format | clean"
+
+run: bootstrap build
+	@mkdir -p $(DATA_DIR)
+	@echo "==> starting custos serve --demo (data in $(DATA_DIR)/; open the URL below; Ctrl-C stops)"
+	exec $(CUSTOS) serve --demo --data-dir $(DATA_DIR) --port $(PORT)
+
+test: bootstrap check-format build unit e2e asan
+	@echo "==> all checks passed"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+$(BUILD_DIR)/build.ninja:
+	@echo "==> configuring $(BUILD_DIR)/ ($(BUILD_TYPE))"
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: configure
+	@echo "==> building $(BUILD_DIR)/"
+	ninja -C $(BUILD_DIR) -j$(JOBS)
+
+check-format:
+	@echo "==> checking C++ formatting (clang-format)"
+	@bash scripts/check-format.sh
+
+format:
+	@bash scripts/check-format.sh --fix
+
+unit: build
+	@echo "==> unit and integration tests (ctest, $(BUILD_DIR)/)"
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j$(JOBS)
+
+e2e: build
+	@echo "==> end-to-end tests (node --test tests/e2e/)"
+	CUSTOS_BIN=$(abspath $(CUSTOS)) bash scripts/run-e2e.sh
+
+$(ASAN_DIR)/build.ninja:
+	@echo "==> configuring $(ASAN_DIR)/ (AddressSanitizer + UndefinedBehaviorSanitizer)"
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCUSTOS_SANITIZE=ON \
+	  -DCUSTOS_BUILD_BENCH=OFF
+
+asan: $(ASAN_DIR)/build.ninja
+	@echo "==> building $(ASAN_DIR)/ (ASan+UBSan)"
+	ninja -C $(ASAN_DIR) -j$(JOBS)
+	@echo "==> unit tests under ASan+UBSan (ctest -L unit, $(ASAN_DIR)/)"
+	ctest --test-dir $(ASAN_DIR) -L unit --output-on-failure --no-tests=error -j$(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

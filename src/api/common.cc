@@ -1,0 +1,220 @@
+#include "api/common.h"
+
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/match.h"
+#include "common/errors.h"
+#include "common/status_macros.h"
+#include "crypto/hash.h"
+
+namespace custos::api {
+namespace {
+
+constexpr std::string_view kSswsPrefix = "SSWS ";
+
+std::string DefaultErrorCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+      return std::string(kErrValidation);
+    case absl::StatusCode::kUnauthenticated:
+      return std::string(kErrAuthFailed);
+    case absl::StatusCode::kPermissionDenied:
+      return std::string(kErrForbidden);
+    case absl::StatusCode::kNotFound:
+      return std::string(kErrNotFound);
+    case absl::StatusCode::kFailedPrecondition:
+      return std::string(kErrWrongStatus);
+    case absl::StatusCode::kResourceExhausted:
+      return std::string(kErrRateLimit);
+    default:
+      return std::string(kErrInternal);
+  }
+}
+
+std::string UrlEncode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int HttpStatusFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+Response ErrorResponse(const absl::Status& status, const Request& request) {
+  std::string code = ErrorCodeOf(status);
+  if (code.empty()) code = DefaultErrorCode(status.code());
+  int http = HttpStatusFor(status.code());
+  std::string error_id = "oae" + request.request_id;
+  std::string summary(status.message());
+  if (http >= 500) {
+    spdlog::error("request {} failed: {} (errorId {})", request.request_id, status.ToString(),
+                  error_id);
+    summary = "Internal Server Error";
+    code = std::string(kErrInternal);
+  }
+  Json causes = Json::array();
+  for (const std::string& cause : ErrorCausesOf(status)) {
+    causes.push_back({{"errorSummary", cause}});
+  }
+  Response r = Response::MakeJson(http, {{"errorCode", code},
+                                         {"errorSummary", summary},
+                                         {"errorLink", code},
+                                         {"errorId", error_id},
+                                         {"errorCauses", causes}});
+  if (http == 401) r.AddHeader("WWW-Authenticate", "SSWS realm=\"custos\"");
+  return r;
+}
+
+Response Respond(const Request& request, const absl::StatusOr<Response>& result) {
+  if (!result.ok()) return ErrorResponse(result.status(), request);
+  return *result;
+}
+
+absl::StatusOr<store::TenantRecord> ResolveTenant(Services& services, const Request& request) {
+  std::string name = request.Param("tenant");
+  absl::StatusOr<store::TenantRecord> tenant;
+  absl::Status st = services.store.Read([&](store::Transaction& tx) {
+    tenant = tx.Tenants().GetByName(name);
+    return absl::OkStatus();
+  });
+  RETURN_IF_ERROR(st);
+  if (!tenant.ok()) {
+    if (absl::IsNotFound(tenant.status())) return NotFoundError(name + " (Tenant)");
+    return tenant.status();
+  }
+  return tenant;
+}
+
+audit::RequestContext ContextFor(const Request& request) {
+  audit::RequestContext ctx;
+  ctx.request_id = request.request_id;
+  ctx.ip_address = request.remote_ip;
+  ctx.user_agent = request.Header("user-agent");
+  ctx.url = request.path;
+  return ctx;
+}
+
+absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
+                                                        const store::TenantRecord& tenant) {
+  audit::RequestContext ctx = ContextFor(request);
+  std::string header = request.Header("authorization");
+  std::string token;
+  if (header.size() > kSswsPrefix.size() &&
+      absl::StartsWithIgnoreCase(header, std::string(kSswsPrefix))) {
+    token = header.substr(kSswsPrefix.size());
+  }
+  absl::StatusOr<store::ApiTokenRecord> record = absl::NotFoundError("no token");
+  if (!token.empty() && token.size() <= 256) {
+    std::string hash = crypto::Sha256Hex(token);
+    RETURN_IF_ERROR(services.store.Read([&](store::Transaction& tx) {
+      record = tx.ApiTokens().FindByHash(tenant.id, hash);
+      return absl::OkStatus();
+    }));
+  }
+  if (!record.ok()) {
+    if (!absl::IsNotFound(record.status())) return record.status();
+    ctx.actor = {"unknown", "ApiToken", "unknown", "Unknown API token"};
+    audit::EventSpec spec;
+    spec.event_type = "system.api_token.verify";
+    spec.display_message = "Verify API token";
+    spec.severity = "WARN";
+    spec.outcome = std::string(audit::kFailure);
+    spec.reason = header.empty() ? "MISSING_CREDENTIALS" : "INVALID_CREDENTIALS";
+    store::EventRecord event =
+        audit::MakeEvent(tenant.id, ctx, spec, services.clock, services.random);
+    RETURN_IF_ERROR(services.store.Write([&](store::Transaction& tx) {
+      return tx.Events().Append(event).status();
+    }));
+    return ApiError(absl::StatusCode::kUnauthenticated, kErrInvalidToken,
+                    "Invalid token provided");
+  }
+  ctx.actor = {record->id.value(), "ApiToken", record->name, record->name};
+  absl::Time now = services.clock.Now();
+  if (!record->last_used || now - *record->last_used > absl::Minutes(1)) {
+    // Best effort: a failed touch must not fail the request.
+    (void)services.store.Write([&](store::Transaction& tx) {
+      return tx.ApiTokens().TouchLastUsed(tenant.id, record->id, now);
+    });
+  }
+  return ctx;
+}
+
+absl::StatusOr<Json> ParseObjectBody(const Request& request) {
+  absl::StatusOr<Json> body = ParseJson(request.body);
+  if (!body.ok()) {
+    return ApiError(absl::StatusCode::kInvalidArgument, kErrBadJson,
+                    "The request body was not well-formed.", {std::string(body.status().message())});
+  }
+  if (!body->is_object()) return ValidationError("Api validation failed: body must be an object");
+  return body;
+}
+
+absl::StatusOr<int> ParseLimit(const Request& request, int def, int max) {
+  if (!request.HasQuery("limit")) return def;
+  std::string text = request.Query("limit");
+  int value = 0;
+  bool ok = !text.empty() && text.size() <= 9;
+  for (char c : text) ok = ok && c >= '0' && c <= '9';
+  if (ok) value = std::stoi(text);
+  if (!ok || value < 1 || value > max) {
+    return ValidationError("Api validation failed: limit",
+                           {fmt::format("limit: must be an integer between 1 and {}", max)});
+  }
+  return value;
+}
+
+void AddPagingLinks(Response& response, const Request& request, const std::string& next_after) {
+  std::string self = request.base_url + request.target;
+  response.AddHeader("Link", fmt::format("<{}>; rel=\"self\"", self));
+  if (next_after.empty()) return;
+  std::string next = request.base_url + request.path + "?";
+  bool first = true;
+  for (const auto& [key, value] : request.query) {
+    if (key == "after") continue;
+    next += fmt::format("{}{}={}", first ? "" : "&", UrlEncode(key), UrlEncode(value));
+    first = false;
+  }
+  next += fmt::format("{}after={}", first ? "" : "&", UrlEncode(next_after));
+  response.AddHeader("Link", fmt::format("<{}>; rel=\"next\"", next));
+}
+
+}  // namespace custos::api

@@ -1,0 +1,65 @@
+#pragma once
+
+// What every handler needs: the services it calls, tenant resolution, caller authentication,
+// body parsing and error rendering in the management API's shape:
+//   {"errorCode": "E0000007", "errorSummary": "...", "errorLink": "E0000007",
+//    "errorId": "oae...", "errorCauses": [{"errorSummary": "..."}]}
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "api/http_types.h"
+#include "audit/event.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/json.h"
+#include "crypto/password_hasher.h"
+#include "crypto/random.h"
+#include "crypto/sealer.h"
+#include "store/records.h"
+#include "store/store.h"
+
+namespace custos::api {
+
+// References to the long-lived services, owned by `custos serve`. Every member outlives the
+// handlers; all are thread-safe.
+struct Services {
+  store::Store& store;
+  const Config& config;
+  const Clock& clock;
+  crypto::Random& random;
+  const crypto::PasswordHasher& hasher;
+  const crypto::Sealer& sealer;
+};
+
+// Looks up the tenant named by the {tenant} path parameter. kNotFound (E0000007) otherwise.
+absl::StatusOr<store::TenantRecord> ResolveTenant(Services& services, const Request& request);
+
+// The request context for events: ip, user agent, request id, url (query dropped).
+audit::RequestContext ContextFor(const Request& request);
+
+// Checks `Authorization: SSWS <token>` against the tenant's API tokens. On success returns the
+// context with the token as actor. On failure records a refused-attempt event and returns
+// kUnauthenticated (E0000011 "Invalid token provided").
+absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
+                                                        const store::TenantRecord& tenant);
+
+// Parses the body as a JSON object. E0000003 when it is not JSON, E0000001 when not an object.
+absl::StatusOr<Json> ParseObjectBody(const Request& request);
+
+// Renders `status` as an error response; kInternal details are logged, never sent.
+Response ErrorResponse(const absl::Status& status, const Request& request);
+
+// The HTTP status for an absl::StatusCode.
+int HttpStatusFor(absl::StatusCode code);
+
+// A handler body that returns either a response or a status; errors are rendered.
+Response Respond(const Request& request, const absl::StatusOr<Response>& result);
+
+// Parses `limit` (default `def`, 1..max) and reports a clear validation error otherwise.
+absl::StatusOr<int> ParseLimit(const Request& request, int def, int max);
+
+// Builds `Link: <base/path?limit=..&after=..>; rel="next"` (and rel="self") headers.
+void AddPagingLinks(Response& response, const Request& request, const std::string& next_after);
+
+}  // namespace custos::api

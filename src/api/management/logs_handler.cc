@@ -1,0 +1,30 @@
+#include "api/management/logs_handler.h"
+
+#include "audit/log_query.h"
+#include "common/status_macros.h"
+
+namespace custos::api::management {
+
+absl::StatusOr<Response> ListLogs(Services& services, const Request& request,
+                                  const store::TenantRecord& tenant,
+                                  const audit::RequestContext& /*ctx*/) {
+  audit::LogQueryParams params{.since = request.Query("since"),
+                               .until = request.Query("until"),
+                               .after = request.Query("after"),
+                               .limit = request.Query("limit"),
+                               .sort_order = request.Query("sortOrder"),
+                               .filter = request.Query("filter"),
+                               .q = request.Query("q")};
+  audit::LogQuery query(services.store, services.clock);
+  ASSIGN_OR_RETURN(audit::LogPage page, query.Run(tenant.id, params));
+  OrderedJson items = OrderedJson::array();
+  for (OrderedJson& event : page.events) items.push_back(std::move(event));
+  Response r;
+  r.status = 200;
+  r.body = DumpJson(items);
+  r.AddHeader("Content-Type", "application/json");
+  AddPagingLinks(r, request, page.next_after);
+  return r;
+}
+
+}  // namespace custos::api::management

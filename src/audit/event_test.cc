@@ -1,0 +1,230 @@
+#include "audit/event.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+#include "common/time_format.h"
+#include "crypto/random.h"
+
+namespace custos::audit {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::MatchesRegex;
+
+std::vector<std::string> Keys(const OrderedJson& object) {
+  std::vector<std::string> keys;
+  for (auto it = object.begin(); it != object.end(); ++it) keys.push_back(it.key());
+  return keys;
+}
+
+RequestContext FullContext() {
+  RequestContext context;
+  context.actor = {.id = "00uadmin0000000000a",
+                   .type = "User",
+                   .alternate_id = "admin@example.com",
+                   .display_name = "Ada Admin"};
+  context.request_id = "req-123";
+  context.ip_address = "203.0.113.7";
+  context.user_agent =
+      "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_3) AppleWebKit/537.36 (KHTML, like Gecko) "
+      "Chrome/121.0.0.0 Safari/537.36";
+  context.url = "/t/acme/api/v1/users?activate=true";
+  context.external_session_id = "102sessionabc";
+  return context;
+}
+
+EventSpec CreateUserSpec() {
+  EventSpec spec;
+  spec.event_type = "user.lifecycle.create";
+  spec.display_message = "Create okta user";
+  spec.targets.push_back({.id = "00ujane000000000000",
+                          .type = "User",
+                          .alternate_id = "jane@example.com",
+                          .display_name = "Jane Doe"});
+  spec.debug_data = {{"requestUri", "/forged"}, {"source", "api"}};
+  spec.credential_type = "PASSWORD";
+  return spec;
+}
+
+class EventTest : public ::testing::Test {
+ protected:
+  OrderedJson Make(const RequestContext& context, const EventSpec& spec) {
+    record_ = MakeEvent(TenantId("00otenant0000000000"), context, spec, clock_, random_);
+    return OrderedJson::parse(record_.json);
+  }
+
+  FakeClock clock_{absl::FromUnixMicros(1767225600123456)};  // 2026-01-01T00:00:00.123456Z
+  crypto::SeededRandom random_{7};
+  store::EventRecord record_;
+};
+
+TEST_F(EventTest, HasEveryTopLevelFieldOfTheFormatInAFixedOrder) {
+  OrderedJson event = Make(FullContext(), CreateUserSpec());
+  EXPECT_THAT(Keys(event), ElementsAre("uuid", "published", "eventType", "version", "severity",
+                                       "legacyEventType", "displayMessage", "actor", "client",
+                                       "request", "device", "authenticationContext", "outcome",
+                                       "target", "transaction", "debugContext", "securityContext"));
+  EXPECT_THAT(Keys(event["actor"]),
+              ElementsAre("id", "type", "alternateId", "displayName", "detailEntry"));
+  EXPECT_THAT(Keys(event["client"]),
+              ElementsAre("userAgent", "zone", "device", "id", "ipAddress", "geographicalContext"));
+  EXPECT_THAT(Keys(event["client"]["userAgent"]), ElementsAre("rawUserAgent", "os", "browser"));
+  EXPECT_THAT(Keys(event["authenticationContext"]),
+              ElementsAre("authenticationProvider", "credentialProvider", "credentialType",
+                          "issuer", "interface", "authenticationStep", "externalSessionId"));
+  EXPECT_THAT(Keys(event["outcome"]), ElementsAre("result", "reason"));
+  EXPECT_THAT(Keys(event["transaction"]), ElementsAre("type", "id", "detail"));
+  EXPECT_THAT(Keys(event["securityContext"]),
+              ElementsAre("asNumber", "asOrg", "isp", "domain", "isProxy"));
+  ASSERT_EQ(event["target"].size(), 1u);
+  EXPECT_THAT(Keys(event["target"][0]),
+              ElementsAre("id", "type", "alternateId", "displayName", "detailEntry"));
+}
+
+TEST_F(EventTest, CarriesTheRequestAndSpecValues) {
+  OrderedJson event = Make(FullContext(), CreateUserSpec());
+  EXPECT_EQ(event["published"], "2026-01-01T00:00:00.123Z");
+  EXPECT_EQ(event["eventType"], "user.lifecycle.create");
+  EXPECT_EQ(event["version"], "0");
+  EXPECT_EQ(event["severity"], "INFO");
+  EXPECT_EQ(event["displayMessage"], "Create okta user");
+  EXPECT_EQ(event["actor"]["alternateId"], "admin@example.com");
+  EXPECT_EQ(event["client"]["ipAddress"], "203.0.113.7");
+  EXPECT_EQ(event["client"]["zone"], "null");
+  EXPECT_EQ(event["client"]["device"], "Computer");
+  EXPECT_EQ(event["client"]["userAgent"]["browser"], "CHROME");
+  EXPECT_EQ(event["client"]["userAgent"]["os"], "Mac OS X");
+  EXPECT_EQ(event["request"]["ipChain"][0]["ip"], "203.0.113.7");
+  EXPECT_EQ(event["request"]["ipChain"][0]["version"], "V4");
+  EXPECT_EQ(event["authenticationContext"]["credentialType"], "PASSWORD");
+  EXPECT_EQ(event["authenticationContext"]["authenticationStep"], 0);
+  EXPECT_EQ(event["authenticationContext"]["externalSessionId"], "102sessionabc");
+  EXPECT_EQ(event["outcome"]["result"], "SUCCESS");
+  EXPECT_EQ(event["target"][0]["alternateId"], "jane@example.com");
+  EXPECT_EQ(event["transaction"]["type"], "WEB");
+  EXPECT_EQ(event["transaction"]["id"], "req-123");
+  EXPECT_EQ(event["transaction"]["detail"], OrderedJson::object());
+  const OrderedJson& debug = event["debugContext"]["debugData"];
+  EXPECT_EQ(debug["requestId"], "req-123");
+  EXPECT_EQ(debug["requestUri"], "/t/acme/api/v1/users") << "a module cannot forge request facts";
+  EXPECT_EQ(debug["url"], "/t/acme/api/v1/users?activate=true");
+  EXPECT_EQ(debug["source"], "api");
+}
+
+TEST_F(EventTest, RecordAgreesWithItsJson) {
+  OrderedJson event = Make(FullContext(), CreateUserSpec());
+  EXPECT_EQ(record_.seq, 0);
+  EXPECT_EQ(record_.tenant_id, TenantId("00otenant0000000000"));
+  EXPECT_EQ(record_.uuid, event["uuid"]);
+  EXPECT_THAT(record_.uuid,
+              MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  EXPECT_EQ(record_.event_type, "user.lifecycle.create");
+  // The stored instant is the one the JSON shows, to the millisecond.
+  EXPECT_EQ(record_.published, absl::FromUnixMillis(1767225600123));
+  EXPECT_EQ(FormatRfc3339(record_.published), event["published"]);
+}
+
+TEST_F(EventTest, EmptyValuesBecomeNullWhereTheFormatHasNull) {
+  EventSpec spec;
+  spec.event_type = "system.api_token.create";
+  RequestContext context;
+  context.actor = SystemPrincipal();
+  OrderedJson event = Make(context, spec);
+  EXPECT_TRUE(event["displayMessage"].is_null());
+  EXPECT_TRUE(event["legacyEventType"].is_null());
+  EXPECT_TRUE(event["device"].is_null());
+  EXPECT_EQ(event["actor"]["type"], "SystemPrincipal");
+  EXPECT_TRUE(event["actor"]["detailEntry"].is_null());
+  EXPECT_TRUE(event["client"]["ipAddress"].is_null());
+  EXPECT_TRUE(event["client"]["device"].is_null());
+  EXPECT_TRUE(event["client"]["id"].is_null());
+  EXPECT_TRUE(event["client"]["geographicalContext"].is_null());
+  EXPECT_TRUE(event["client"]["userAgent"]["rawUserAgent"].is_null());
+  EXPECT_TRUE(event["client"]["userAgent"]["os"].is_null());
+  EXPECT_TRUE(event["client"]["userAgent"]["browser"].is_null());
+  EXPECT_EQ(event["request"]["ipChain"], OrderedJson::array());
+  EXPECT_TRUE(event["authenticationContext"]["credentialType"].is_null());
+  EXPECT_TRUE(event["authenticationContext"]["externalSessionId"].is_null());
+  EXPECT_TRUE(event["authenticationContext"]["issuer"].is_null());
+  EXPECT_TRUE(event["outcome"]["reason"].is_null());
+  EXPECT_EQ(event["target"], OrderedJson::array());
+  EXPECT_EQ(event["transaction"]["type"], "JOB");
+  EXPECT_TRUE(event["transaction"]["id"].is_null());
+  EXPECT_TRUE(event["debugContext"]["debugData"]["requestId"].is_null());
+  EXPECT_TRUE(event["debugContext"]["debugData"]["requestUri"].is_null());
+  for (const char* key : {"asNumber", "asOrg", "isp", "domain", "isProxy"}) {
+    EXPECT_TRUE(event["securityContext"][key].is_null()) << key;
+  }
+}
+
+TEST_F(EventTest, FailureCarriesReasonAndSeverity) {
+  EventSpec spec;
+  spec.event_type = "user.session.start";
+  spec.severity = "WARN";
+  spec.outcome = std::string(kFailure);
+  spec.reason = "INVALID_CREDENTIALS";
+  RequestContext context = FullContext();
+  context.ip_address = "2001:db8::1";
+  OrderedJson event = Make(context, spec);
+  EXPECT_EQ(event["severity"], "WARN");
+  EXPECT_EQ(event["outcome"]["result"], "FAILURE");
+  EXPECT_EQ(event["outcome"]["reason"], "INVALID_CREDENTIALS");
+  EXPECT_EQ(event["request"]["ipChain"][0]["version"], "V6");
+}
+
+TEST_F(EventTest, JsonIsCompactAndRoundTrips) {
+  Make(FullContext(), CreateUserSpec());
+  EXPECT_EQ(record_.json.find('\n'), std::string::npos);
+  EXPECT_EQ(DumpJson(OrderedJson::parse(record_.json)), record_.json);
+  // The unordered type reads it too (filters and API handlers use either).
+  EXPECT_EQ(Json::parse(record_.json)["actor"]["id"], "00uadmin0000000000a");
+}
+
+TEST_F(EventTest, SameSeedAndClockGiveTheSameEventAndNewDrawsGiveNewUuids) {
+  crypto::SeededRandom a(99);
+  crypto::SeededRandom b(99);
+  TenantId tenant("00otenant0000000000");
+  store::EventRecord first = MakeEvent(tenant, FullContext(), CreateUserSpec(), clock_, a);
+  store::EventRecord same = MakeEvent(tenant, FullContext(), CreateUserSpec(), clock_, b);
+  store::EventRecord next = MakeEvent(tenant, FullContext(), CreateUserSpec(), clock_, a);
+  EXPECT_EQ(first.json, same.json);
+  EXPECT_NE(first.uuid, next.uuid);
+}
+
+TEST_F(EventTest, ReadsCommonUserAgents) {
+  struct Case {
+    std::string ua, browser, os, device;
+  };
+  std::vector<Case> cases = {
+      {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+       "Chrome/120.0 Safari/537.36 Edg/120.0",
+       "EDGE", "Windows 10", "Computer"},
+      {"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0", "FIREFOX", "Linux",
+       "Computer"},
+      {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+       "like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+       "SAFARI", "iOS", "Mobile"},
+      {"okta-sdk-nodejs/7.0.0 node/20.10.0 linux/6.1", "UNKNOWN", "Unknown", "Unknown"},
+  };
+  std::vector<std::string> got, want;
+  for (const Case& c : cases) {
+    RequestContext context = FullContext();
+    context.user_agent = c.ua;
+    OrderedJson event = Make(context, CreateUserSpec());
+    const OrderedJson& client = event["client"];
+    got.push_back(client["userAgent"]["browser"].get<std::string>() + "|" +
+                  client["userAgent"]["os"].get<std::string>() + "|" +
+                  client["device"].get<std::string>());
+    want.push_back(c.browser + "|" + c.os + "|" + c.device);
+  }
+  EXPECT_THAT(got, ElementsAreArray(want));
+}
+
+}  // namespace
+}  // namespace custos::audit

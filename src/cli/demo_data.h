@@ -1,0 +1,23 @@
+#pragma once
+
+// Demo data for `custos serve --demo` (what `make run` starts): a tenant "acme" with an
+// administrator API token and a user who can sign in. Idempotent: an existing tenant is kept.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "api/common.h"
+#include "directory/directory.h"
+
+namespace custos::cli {
+
+struct DemoData {
+  std::string tenant;
+  std::string api_token;  // read back from <data_dir>/demo-api-token (0600) on later runs
+  std::string login;
+  std::string password;
+};
+
+absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Directory& directory);
+
+}  // namespace custos::cli

@@ -1,0 +1,87 @@
+#include "cli/serve.h"
+
+#include <cstdio>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "api/authn/authn_handlers.h"
+#include "api/common.h"
+#include "api/management/management_routes.h"
+#include "authn/sign_in.h"
+#include "cli/demo_data.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "crypto/password_hasher.h"
+#include "crypto/random.h"
+#include "directory/directory.h"
+#include "http/server.h"
+#include "http/store_metrics.h"
+
+namespace custos::cli {
+namespace {
+
+int Fail(std::string_view what, const absl::Status& status) {
+  fmt::print(stderr, "custos serve: {}: {}\n", what, std::string(status.message()));
+  return 1;
+}
+
+}  // namespace
+
+int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
+  absl::StatusOr<Config> config = ResolveConfig(flags);
+  if (!config.ok()) return Fail("configuration", config.status());
+  if (absl::Status st = InitLogging(config->log_level, config->log_format); !st.ok()) {
+    return Fail("logging", st);
+  }
+  auto runtime = OpenRuntime(*config);
+  if (!runtime.ok()) return Fail("data directory", runtime.status());
+  Runtime& rt = **runtime;
+
+  Metrics metrics;
+  http::StoreMetrics store_metrics(metrics);
+  rt.store->SetObserver(&store_metrics);
+
+  crypto::PasswordHasher hasher(
+      crypto::Argon2Params{rt.config.argon2_memory_kib, rt.config.argon2_iterations});
+  api::Services services{*rt.store,         rt.config, SystemClock::Get(), crypto::SystemRandom(),
+                         hasher,            *rt.sealer};
+  directory::Directory directory(services.store, services.config, services.clock,
+                                 services.random, hasher, *rt.sealer);
+  authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,
+                        *rt.sealer);
+
+  std::vector<api::Route> routes = api::management::ManagementRoutes(services, directory);
+  for (api::Route& r : api::authn::AuthnRoutes(services, sign_in)) routes.push_back(std::move(r));
+
+  http::Server server(http::ServerOptionsFromConfig(rt.config), std::move(routes), metrics);
+  server.SetReadinessCheck([&rt] { return rt.store->Ping(); });
+  if (absl::Status st = server.Start(); !st.ok()) return Fail("listen", st);
+
+  if (serve.demo) {
+    absl::StatusOr<DemoData> demo = SeedDemoData(services, directory);
+    if (!demo.ok()) return Fail("demo data", demo.status());
+    std::string org = fmt::format("{}/t/{}", server.base_url(), demo->tenant);
+    fmt::print(
+        "\nCustos demo tenant '{}' is ready.\n"
+        "  Users (management API):  curl -H 'Authorization: SSWS {}' {}/api/v1/users\n"
+        "  System Log:              curl -H 'Authorization: SSWS {}' {}/api/v1/logs\n"
+        "  Sign in:                 curl -H 'Content-Type: application/json' -d "
+        "'{{\"username\":\"{}\",\"password\":\"{}\"}}' {}/api/v1/authn\n"
+        "  Health and metrics:      {}/healthz  {}/metrics\n\n",
+        demo->tenant, demo->api_token, org, demo->api_token, org, demo->login, demo->password,
+        org, server.base_url(), server.base_url());
+  }
+  fmt::print("custos listening on {}\n", server.base_url());
+  std::fflush(stdout);
+  Log(LogLevel::kInfo, "listening",
+      {{"url", server.base_url()}, {"data_dir", rt.config.data_dir}});
+
+  server.RunUntilSignal();
+  rt.store->SetObserver(nullptr);
+  rt.store->Close();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace custos::cli

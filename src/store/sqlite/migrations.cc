@@ -1,0 +1,231 @@
+#include "store/sqlite/migrations.h"
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/status_macros.h"
+#include "fmt/format.h"
+
+namespace custos::store::sqlite {
+namespace {
+
+// Times are INTEGER microseconds since the Unix epoch; optional times are NULL. Tenant data is
+// keyed by (tenant_id, id) so that no lookup can reach another tenant's row by id alone, and
+// every tenant-data table references tenants(id). Rows that belong to a user go with the user.
+constexpr std::string_view kSchemaV1 = R"sql(
+CREATE TABLE tenants (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE api_tokens (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  last_used INTEGER,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, token_hash)
+) STRICT;
+
+CREATE TABLE users (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  login TEXT NOT NULL,
+  profile_json TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  activated INTEGER,
+  status_changed INTEGER NOT NULL,
+  last_login INTEGER,
+  last_updated INTEGER NOT NULL,
+  password_changed INTEGER,
+  failed_sign_ins INTEGER NOT NULL,
+  recovery_token_hash TEXT NOT NULL,
+  recovery_expires INTEGER,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, login COLLATE NOCASE)
+) STRICT;
+
+CREATE TABLE groups (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  last_membership_updated INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, name)
+) STRICT;
+
+CREATE TABLE group_members (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  group_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, group_id, user_id),
+  FOREIGN KEY (tenant_id, group_id) REFERENCES groups (tenant_id, id) ON DELETE CASCADE,
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+) STRICT, WITHOUT ROWID;
+CREATE INDEX group_members_by_user ON group_members (tenant_id, user_id, group_id);
+
+CREATE TABLE factors (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  factor_type TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  status TEXT NOT NULL,
+  sealed_secret BLOB NOT NULL,
+  last_used_step INTEGER NOT NULL,
+  created INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX factors_by_user ON factors (tenant_id, user_id);
+
+CREATE TABLE sessions (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  last_active INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  amr TEXT NOT NULL,
+  ip_address TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, token_hash),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX sessions_by_user ON sessions (tenant_id, user_id);
+
+CREATE TABLE authn_transactions (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  state_token_hash TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, state_token_hash),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+) STRICT;
+CREATE INDEX authn_transactions_by_user ON authn_transactions (tenant_id, user_id);
+
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  uuid TEXT NOT NULL UNIQUE,
+  published INTEGER NOT NULL,
+  event_type TEXT NOT NULL,
+  json TEXT NOT NULL
+) STRICT;
+CREATE INDEX events_by_tenant_seq ON events (tenant_id, seq);
+CREATE INDEX events_by_tenant_published ON events (tenant_id, published);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "initial schema", kSchemaV1},
+};
+
+absl::Status Exec(sqlite3* db, const std::string& sql, std::string_view what) {
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  std::string message = error != nullptr ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  return absl::InternalError(fmt::format("{}: {}", what, message));
+}
+
+void RollbackIfOpen(sqlite3* db) {
+  if (sqlite3_get_autocommit(db) == 0) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+absl::StatusOr<int> CurrentVersion(sqlite3* db) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", -1,
+                              &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    return absl::InternalError(fmt::format("reading schema_migrations: {}", sqlite3_errmsg(db)));
+  }
+  rc = sqlite3_step(stmt);
+  const int version = rc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW) {
+    return absl::InternalError(fmt::format("reading schema_migrations: {}", sqlite3_errstr(rc)));
+  }
+  return version;
+}
+
+absl::Status RefuseNewer(int current, int latest) {
+  if (current <= latest) return absl::OkStatus();
+  return absl::FailedPreconditionError(fmt::format(
+      "database schema version {} is newer than the newest this binary knows ({}); run a "
+      "custos release at least as new as the one that last wrote this database",
+      current, latest));
+}
+
+// Applies `step` unless another opener already has. Caller has checked the list is contiguous.
+absl::Status ApplyStep(sqlite3* db, const Migration& step, int latest) {
+  RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE", "starting a migration"));
+  absl::Status status = [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(const int current, CurrentVersion(db));
+    RETURN_IF_ERROR(RefuseNewer(current, latest));
+    if (step.version <= current) return Exec(db, "COMMIT", "skipping an applied migration");
+    if (step.version != current + 1) {
+      return absl::InternalError(fmt::format(
+          "database is at schema version {} but the next step is {}", current, step.version));
+    }
+    const std::string what =
+        fmt::format("schema migration {} ({})", step.version, step.description);
+    RETURN_IF_ERROR(Exec(db, std::string(step.sql), what));
+    RETURN_IF_ERROR(Exec(db,
+                         fmt::format("INSERT INTO schema_migrations (version, applied_at) "
+                                     "VALUES ({}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                                     step.version),
+                         what));
+    return Exec(db, "COMMIT", what);
+  }();
+  // A failed COMMIT can leave the transaction open; never leave it so.
+  if (!status.ok()) RollbackIfOpen(db);
+  return status;
+}
+
+}  // namespace
+
+std::span<const Migration> SchemaMigrations() { return kMigrations; }
+
+int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].version; }
+
+absl::Status ApplyMigrations(sqlite3* db, std::span<const Migration> steps) {
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (steps[i].version != static_cast<int>(i) + 1) {
+      return absl::InvalidArgumentError(fmt::format(
+          "migration #{} has version {}; versions must run 1, 2, 3, ...", i + 1, steps[i].version));
+    }
+  }
+  const int latest = static_cast<int>(steps.size());
+  RETURN_IF_ERROR(Exec(db,
+                       "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+                       "creating schema_migrations"));
+  ASSIGN_OR_RETURN(const int current, CurrentVersion(db));
+  RETURN_IF_ERROR(RefuseNewer(current, latest));
+  for (const Migration& step : steps) {
+    if (step.version <= current) continue;
+    RETURN_IF_ERROR(ApplyStep(db, step, latest));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace custos::store::sqlite

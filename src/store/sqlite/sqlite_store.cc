@@ -1,0 +1,1177 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "fmt/format.h"
+#include "store/sqlite/migrations.h"
+
+namespace custos::store {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int64_t kMinInt64 = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+
+absl::Status ErrorFromSqlite(sqlite3* db, int rc, std::string_view what) {
+  switch (rc) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+      return absl::AlreadyExistsError(fmt::format("{}: {}", what, sqlite3_errmsg(db)));
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+      return absl::NotFoundError(fmt::format("{}: refers to a row that does not exist", what));
+    default:
+      break;
+  }
+  if ((rc & 0xff) == SQLITE_READONLY) {
+    return absl::FailedPreconditionError(
+        fmt::format("{}: cannot write in a read transaction ({})", what, sqlite3_errmsg(db)));
+  }
+  return absl::InternalError(fmt::format("{}: {} (sqlite error {})", what, sqlite3_errmsg(db), rc));
+}
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+// The smallest whole microsecond at or after `t`, so that `published >= t` and `published < t`
+// keep their meaning for a bound that is not a whole microsecond.
+int64_t CeilMicros(absl::Time t) {
+  const int64_t floor = absl::ToUnixMicros(t);
+  if (floor != kMaxInt64 && absl::FromUnixMicros(floor) < t) return floor + 1;
+  return floor;
+}
+
+// A prepared statement borrowed from a connection's cache for one use. Binding errors are
+// kept and reported by the first Step or Run. Resets the statement when destroyed, so that it
+// releases its read snapshot and can be used again.
+class Statement {
+ public:
+  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view what)
+      : db_(db), stmt_(stmt), what_(what) {}
+  Statement(Statement&& other) noexcept
+      : db_(other.db_),
+        stmt_(std::exchange(other.stmt_, nullptr)),
+        what_(other.what_),
+        status_(std::move(other.status_)) {}
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement& operator=(Statement&&) = delete;
+  ~Statement() {
+    if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+
+  void BindText(int index, std::string_view text) {
+    // A null pointer would bind SQL NULL; an empty string must stay an empty string.
+    Check(sqlite3_bind_text64(stmt_, index, text.empty() ? "" : text.data(), text.size(),
+                              SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  void BindBlob(int index, std::string_view bytes) {
+    Check(sqlite3_bind_blob64(stmt_, index, bytes.empty() ? "" : bytes.data(), bytes.size(),
+                              SQLITE_TRANSIENT));
+  }
+  void BindInt(int index, int64_t value) { Check(sqlite3_bind_int64(stmt_, index, value)); }
+  void BindTime(int index, absl::Time t) { BindInt(index, Micros(t)); }
+  void BindTime(int index, const std::optional<absl::Time>& t) {
+    if (t.has_value()) {
+      BindTime(index, *t);
+    } else {
+      Check(sqlite3_bind_null(stmt_, index));
+    }
+  }
+
+  // Advances to the next row; false when there is none.
+  absl::StatusOr<bool> Step() {
+    RETURN_IF_ERROR(status_);
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return ErrorFromSqlite(db_, rc, what_);
+  }
+
+  // Runs a statement that returns no rows; returns how many rows it changed.
+  absl::StatusOr<int> Run() {
+    ASSIGN_OR_RETURN(const bool row, Step());
+    if (row) return absl::InternalError(fmt::format("{}: unexpected row", what_));
+    return sqlite3_changes(db_);
+  }
+
+  std::string Text(int column) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    if (text == nullptr) return std::string();
+    return std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
+  std::string Blob(int column) const {
+    const auto* bytes = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
+    if (bytes == nullptr) return std::string();
+    return std::string(bytes, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
+  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  absl::Time Time(int column) const { return absl::FromUnixMicros(Int(column)); }
+  std::optional<absl::Time> OptionalTime(int column) const {
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    return Time(column);
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && status_.ok()) status_ = ErrorFromSqlite(db_, rc, what_);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  std::string_view what_;
+  absl::Status status_;
+};
+
+// One SQLite connection and its prepared statements. Not thread-safe: the store hands each
+// connection to one thread at a time.
+class Connection {
+ public:
+  static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path, bool read_only,
+                                                          bool synchronous_full) {
+    const int flags =
+        (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+        SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE;
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+    if (rc != SQLITE_OK) {
+      std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+      sqlite3_close_v2(db);
+      return absl::InternalError(fmt::format("opening {}: {}", path, message));
+    }
+    auto conn = std::unique_ptr<Connection>(new Connection(db));
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, kBusyTimeoutMs);
+    if (!read_only) {
+      ASSIGN_OR_RETURN(const std::string mode, conn->QueryText("PRAGMA journal_mode=WAL"));
+      if (mode != "wal") {
+        return absl::InternalError(
+            fmt::format("opening {}: cannot switch to WAL mode (journal_mode is {})", path, mode));
+      }
+      RETURN_IF_ERROR(
+          conn->Exec(synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+    }
+    RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys=ON"));
+    return conn;
+  }
+
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  sqlite3* db() const { return db_; }
+
+  // `sql` must have static storage duration: it keys the statement cache.
+  absl::StatusOr<Statement> Prepare(std::string_view sql, std::string_view what) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                        SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) return ErrorFromSqlite(db_, rc, what);
+      it = cache_.emplace(sql, stmt).first;
+    }
+    return Statement(db_, it->second, what);
+  }
+
+  // For statements without parameters or results (BEGIN, COMMIT, pragmas).
+  absl::Status Exec(std::string_view sql) {
+    ASSIGN_OR_RETURN(Statement stmt, Prepare(sql, sql));
+    return stmt.Run().status();
+  }
+
+  // Copies the WAL into the database file and truncates the WAL. Best effort: a failure leaves
+  // a valid WAL that the next open reads.
+  void Checkpoint() {
+    absl::StatusOr<Statement> stmt = Prepare("PRAGMA wal_checkpoint(TRUNCATE)", "checkpoint");
+    if (stmt.ok()) stmt->Step().IgnoreError();
+  }
+
+  void RollbackIfOpen() {
+    if (sqlite3_get_autocommit(db_) == 0) Exec("ROLLBACK").IgnoreError();
+  }
+
+ private:
+  explicit Connection(sqlite3* db) : db_(db) {}
+
+  absl::StatusOr<std::string> QueryText(std::string_view sql) {
+    ASSIGN_OR_RETURN(Statement stmt, Prepare(sql, sql));
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::InternalError(fmt::format("{}: no result", sql));
+    return stmt.Text(0);
+  }
+
+  sqlite3* db_;
+  std::unordered_map<std::string_view, sqlite3_stmt*> cache_;
+};
+
+absl::Status CheckLimit(int limit) {
+  if (limit > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(fmt::format("page limit must be positive, got {}", limit));
+}
+
+absl::Status RequireChanged(int changed, std::string_view what) {
+  if (changed > 0) return absl::OkStatus();
+  return absl::NotFoundError(fmt::format("{} not found", what));
+}
+
+class SqliteTenants final : public TenantRepository {
+ public:
+  explicit SqliteTenants(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const TenantRecord& tenant) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO tenants (id, name, created) VALUES (?1, ?2, ?3)",
+                                   "inserting tenant"));
+    stmt.BindText(1, tenant.id.value());
+    stmt.BindText(2, tenant.name);
+    stmt.BindTime(3, tenant.created);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<TenantRecord> Get(const TenantId& id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("SELECT id, name, created FROM tenants WHERE id = ?1", "reading tenant"));
+    stmt.BindText(1, id.value());
+    return One(stmt);
+  }
+
+  absl::StatusOr<TenantRecord> GetByName(std::string_view name) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("SELECT id, name, created FROM tenants WHERE name = ?1", "reading tenant"));
+    stmt.BindText(1, name);
+    return One(stmt);
+  }
+
+  absl::StatusOr<std::vector<TenantRecord>> List() override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("SELECT id, name, created FROM tenants ORDER BY id", "listing tenants"));
+    std::vector<TenantRecord> tenants;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      tenants.push_back(Read(stmt));
+    }
+    return tenants;
+  }
+
+ private:
+  static TenantRecord Read(const Statement& stmt) {
+    return TenantRecord{
+        .id = TenantId(stmt.Text(0)), .name = stmt.Text(1), .created = stmt.Time(2)};
+  }
+  static absl::StatusOr<TenantRecord> One(Statement& stmt) {
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("tenant not found");
+    return Read(stmt);
+  }
+
+  Connection& conn_;
+};
+
+class SqliteApiTokens final : public ApiTokenRepository {
+ public:
+  explicit SqliteApiTokens(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const ApiTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO api_tokens (tenant_id, id, name, token_hash, "
+                                   "created, last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                   "inserting api token"));
+    stmt.BindText(1, token.tenant_id.value());
+    stmt.BindText(2, token.id.value());
+    stmt.BindText(3, token.name);
+    stmt.BindText(4, token.token_hash);
+    stmt.BindTime(5, token.created);
+    stmt.BindTime(6, token.last_used);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<ApiTokenRecord> FindByHash(const TenantId& tenant,
+                                            std::string_view token_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, name, token_hash, created, last_used "
+                                   "FROM api_tokens WHERE tenant_id = ?1 AND token_hash = ?2",
+                                   "reading api token"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, token_hash);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("api token not found");
+    return ApiTokenRecord{.id = ApiTokenId(stmt.Text(1)),
+                          .tenant_id = TenantId(stmt.Text(0)),
+                          .name = stmt.Text(2),
+                          .token_hash = stmt.Text(3),
+                          .created = stmt.Time(4),
+                          .last_used = stmt.OptionalTime(5)};
+  }
+
+  absl::Status TouchLastUsed(const TenantId& tenant, const ApiTokenId& id,
+                             absl::Time when) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("UPDATE api_tokens SET last_used = ?3 WHERE tenant_id = ?1 AND id = ?2",
+                      "updating api token"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    stmt.BindTime(3, when);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "api token");
+  }
+
+ private:
+  Connection& conn_;
+};
+
+class SqliteUsers final : public UserRepository {
+ public:
+  explicit SqliteUsers(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const UserRecord& user) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("INSERT INTO users (tenant_id, id, status, login, profile_json, "
+                      "password_hash, created, activated, status_changed, last_login, "
+                      "last_updated, password_changed, failed_sign_ins, recovery_token_hash, "
+                      "recovery_expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                      "?12, ?13, ?14, ?15)",
+                      "inserting user"));
+    Bind(stmt, user);
+    return stmt.Run().status();
+  }
+
+  absl::Status Update(const UserRecord& user) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("UPDATE users SET status = ?3, login = ?4, profile_json = ?5, "
+                      "password_hash = ?6, created = ?7, activated = ?8, status_changed = ?9, "
+                      "last_login = ?10, last_updated = ?11, password_changed = ?12, "
+                      "failed_sign_ins = ?13, recovery_token_hash = ?14, recovery_expires = ?15 "
+                      "WHERE tenant_id = ?1 AND id = ?2",
+                      "updating user"));
+    Bind(stmt, user);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "user");
+  }
+
+  absl::Status Delete(const TenantId& tenant, const UserId& id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM users WHERE tenant_id = ?1 AND id = ?2", "deleting user"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "user");
+  }
+
+  absl::StatusOr<UserRecord> Get(const TenantId& tenant, const UserId& id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, status, login, profile_json, "
+                                   "password_hash, created, activated, status_changed, "
+                                   "last_login, last_updated, password_changed, failed_sign_ins, "
+                                   "recovery_token_hash, recovery_expires FROM users "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading user"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    return One(stmt);
+  }
+
+  absl::StatusOr<UserRecord> GetByLogin(const TenantId& tenant, std::string_view login) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, status, login, profile_json, "
+                                   "password_hash, created, activated, status_changed, "
+                                   "last_login, last_updated, password_changed, failed_sign_ins, "
+                                   "recovery_token_hash, recovery_expires FROM users "
+                                   "WHERE tenant_id = ?1 AND login = ?2 COLLATE NOCASE",
+                                   "reading user by login"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, login);
+    return One(stmt);
+  }
+
+  absl::StatusOr<std::vector<UserRecord>> List(const TenantId& tenant, const Page& page) override {
+    RETURN_IF_ERROR(CheckLimit(page.limit));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, status, login, profile_json, "
+                                   "password_hash, created, activated, status_changed, "
+                                   "last_login, last_updated, password_changed, failed_sign_ins, "
+                                   "recovery_token_hash, recovery_expires FROM users "
+                                   "WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                                   "listing users"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, page.after);
+    stmt.BindInt(3, page.limit);
+    std::vector<UserRecord> users;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      users.push_back(Read(stmt));
+    }
+    return users;
+  }
+
+  absl::StatusOr<int64_t> Count(const TenantId& tenant) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("SELECT COUNT(*) FROM users WHERE tenant_id = ?1", "counting users"));
+    stmt.BindText(1, tenant.value());
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    return row ? stmt.Int(0) : 0;
+  }
+
+ private:
+  static void Bind(Statement& stmt, const UserRecord& user) {
+    stmt.BindText(1, user.tenant_id.value());
+    stmt.BindText(2, user.id.value());
+    stmt.BindText(3, user.status);
+    stmt.BindText(4, user.login);
+    stmt.BindText(5, user.profile_json);
+    stmt.BindText(6, user.password_hash);
+    stmt.BindTime(7, user.created);
+    stmt.BindTime(8, user.activated);
+    stmt.BindTime(9, user.status_changed);
+    stmt.BindTime(10, user.last_login);
+    stmt.BindTime(11, user.last_updated);
+    stmt.BindTime(12, user.password_changed);
+    stmt.BindInt(13, user.failed_sign_ins);
+    stmt.BindText(14, user.recovery_token_hash);
+    stmt.BindTime(15, user.recovery_expires);
+  }
+  static UserRecord Read(const Statement& stmt) {
+    return UserRecord{.id = UserId(stmt.Text(1)),
+                      .tenant_id = TenantId(stmt.Text(0)),
+                      .status = stmt.Text(2),
+                      .login = stmt.Text(3),
+                      .profile_json = stmt.Text(4),
+                      .password_hash = stmt.Text(5),
+                      .created = stmt.Time(6),
+                      .activated = stmt.OptionalTime(7),
+                      .status_changed = stmt.Time(8),
+                      .last_login = stmt.OptionalTime(9),
+                      .last_updated = stmt.Time(10),
+                      .password_changed = stmt.OptionalTime(11),
+                      .failed_sign_ins = static_cast<int>(stmt.Int(12)),
+                      .recovery_token_hash = stmt.Text(13),
+                      .recovery_expires = stmt.OptionalTime(14)};
+  }
+  static absl::StatusOr<UserRecord> One(Statement& stmt) {
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("user not found");
+    return Read(stmt);
+  }
+
+  Connection& conn_;
+};
+
+class SqliteGroups final : public GroupRepository {
+ public:
+  explicit SqliteGroups(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const GroupRecord& group) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO groups (tenant_id, id, name, description, created, "
+                                   "last_updated, last_membership_updated) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                   "inserting group"));
+    Bind(stmt, group);
+    return stmt.Run().status();
+  }
+
+  absl::Status Update(const GroupRecord& group) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE groups SET name = ?3, description = ?4, created = ?5, "
+                                   "last_updated = ?6, last_membership_updated = ?7 "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating group"));
+    Bind(stmt, group);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "group");
+  }
+
+  absl::Status Delete(const TenantId& tenant, const GroupId& id) override {
+    // Memberships go with the group (ON DELETE CASCADE).
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM groups WHERE tenant_id = ?1 AND id = ?2", "deleting group"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "group");
+  }
+
+  absl::StatusOr<GroupRecord> Get(const TenantId& tenant, const GroupId& id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, name, description, created, "
+                                   "last_updated, last_membership_updated FROM groups "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading group"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("group not found");
+    return Read(stmt);
+  }
+
+  absl::StatusOr<std::vector<GroupRecord>> List(const TenantId& tenant, const Page& page) override {
+    RETURN_IF_ERROR(CheckLimit(page.limit));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, name, description, created, "
+                                   "last_updated, last_membership_updated FROM groups "
+                                   "WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                                   "listing groups"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, page.after);
+    stmt.BindInt(3, page.limit);
+    std::vector<GroupRecord> groups;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      groups.push_back(Read(stmt));
+    }
+    return groups;
+  }
+
+  absl::Status AddMember(const TenantId& tenant, const GroupId& group,
+                         const UserId& user) override {
+    // ON CONFLICT makes a repeated add a no-op; a missing group or user still fails its foreign
+    // key, which ON CONFLICT does not cover.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO group_members (tenant_id, group_id, user_id) "
+                                   "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                                   "adding group member"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, group.value());
+    stmt.BindText(3, user.value());
+    return stmt.Run().status();
+  }
+
+  absl::Status RemoveMember(const TenantId& tenant, const GroupId& group,
+                            const UserId& user) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM group_members "
+                                   "WHERE tenant_id = ?1 AND group_id = ?2 AND user_id = ?3",
+                                   "removing group member"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, group.value());
+    stmt.BindText(3, user.value());
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "group membership");
+  }
+
+  absl::StatusOr<std::vector<UserId>> ListMembers(const TenantId& tenant, const GroupId& group,
+                                                  const Page& page) override {
+    RETURN_IF_ERROR(CheckLimit(page.limit));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT user_id FROM group_members WHERE tenant_id = ?1 AND "
+                                   "group_id = ?2 AND user_id > ?3 ORDER BY user_id LIMIT ?4",
+                                   "listing group members"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, group.value());
+    stmt.BindText(3, page.after);
+    stmt.BindInt(4, page.limit);
+    std::vector<UserId> users;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      users.emplace_back(stmt.Text(0));
+    }
+    return users;
+  }
+
+  absl::StatusOr<std::vector<GroupId>> ListGroupsOfUser(const TenantId& tenant,
+                                                        const UserId& user) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT group_id FROM group_members "
+                                   "WHERE tenant_id = ?1 AND user_id = ?2 ORDER BY group_id",
+                                   "listing groups of user"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    std::vector<GroupId> groups;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      groups.emplace_back(stmt.Text(0));
+    }
+    return groups;
+  }
+
+  absl::Status RemoveUserFromAll(const TenantId& tenant, const UserId& user) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM group_members WHERE tenant_id = ?1 AND user_id = ?2",
+                      "removing user from groups"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    return stmt.Run().status();
+  }
+
+ private:
+  static void Bind(Statement& stmt, const GroupRecord& group) {
+    stmt.BindText(1, group.tenant_id.value());
+    stmt.BindText(2, group.id.value());
+    stmt.BindText(3, group.name);
+    stmt.BindText(4, group.description);
+    stmt.BindTime(5, group.created);
+    stmt.BindTime(6, group.last_updated);
+    stmt.BindTime(7, group.last_membership_updated);
+  }
+  static GroupRecord Read(const Statement& stmt) {
+    return GroupRecord{.id = GroupId(stmt.Text(1)),
+                       .tenant_id = TenantId(stmt.Text(0)),
+                       .name = stmt.Text(2),
+                       .description = stmt.Text(3),
+                       .created = stmt.Time(4),
+                       .last_updated = stmt.Time(5),
+                       .last_membership_updated = stmt.Time(6)};
+  }
+
+  Connection& conn_;
+};
+
+class SqliteFactors final : public FactorRepository {
+ public:
+  explicit SqliteFactors(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const FactorRecord& factor) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO factors (tenant_id, id, user_id, factor_type, "
+                                   "provider, status, sealed_secret, last_used_step, created, "
+                                   "last_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                   "inserting factor"));
+    Bind(stmt, factor);
+    return stmt.Run().status();
+  }
+
+  absl::Status Update(const FactorRecord& factor) override {
+    // A factor never moves to another user: the user is part of the key here.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE factors SET factor_type = ?4, provider = ?5, "
+                                   "status = ?6, sealed_secret = ?7, last_used_step = ?8, "
+                                   "created = ?9, last_updated = ?10 "
+                                   "WHERE tenant_id = ?1 AND id = ?2 AND user_id = ?3",
+                                   "updating factor"));
+    Bind(stmt, factor);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "factor");
+  }
+
+  absl::Status Delete(const TenantId& tenant, const FactorId& id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM factors WHERE tenant_id = ?1 AND id = ?2", "deleting factor"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "factor");
+  }
+
+  absl::StatusOr<FactorRecord> Get(const TenantId& tenant, const UserId& user,
+                                   const FactorId& id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, user_id, factor_type, provider, status, "
+                                   "sealed_secret, last_used_step, created, last_updated "
+                                   "FROM factors WHERE tenant_id = ?1 AND user_id = ?2 AND id = ?3",
+                                   "reading factor"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    stmt.BindText(3, id.value());
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("factor not found");
+    return Read(stmt);
+  }
+
+  absl::StatusOr<std::vector<FactorRecord>> ListForUser(const TenantId& tenant,
+                                                        const UserId& user) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, user_id, factor_type, provider, status, "
+                                   "sealed_secret, last_used_step, created, last_updated "
+                                   "FROM factors WHERE tenant_id = ?1 AND user_id = ?2 ORDER BY id",
+                                   "listing factors"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    std::vector<FactorRecord> factors;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      factors.push_back(Read(stmt));
+    }
+    return factors;
+  }
+
+  absl::StatusOr<int> DeleteAllForUser(const TenantId& tenant, const UserId& user) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM factors WHERE tenant_id = ?1 AND user_id = ?2",
+                                   "deleting factors"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    return stmt.Run();
+  }
+
+ private:
+  static void Bind(Statement& stmt, const FactorRecord& factor) {
+    stmt.BindText(1, factor.tenant_id.value());
+    stmt.BindText(2, factor.id.value());
+    stmt.BindText(3, factor.user_id.value());
+    stmt.BindText(4, factor.factor_type);
+    stmt.BindText(5, factor.provider);
+    stmt.BindText(6, factor.status);
+    stmt.BindBlob(7, factor.sealed_secret);
+    stmt.BindInt(8, factor.last_used_step);
+    stmt.BindTime(9, factor.created);
+    stmt.BindTime(10, factor.last_updated);
+  }
+  static FactorRecord Read(const Statement& stmt) {
+    return FactorRecord{.id = FactorId(stmt.Text(1)),
+                        .tenant_id = TenantId(stmt.Text(0)),
+                        .user_id = UserId(stmt.Text(2)),
+                        .factor_type = stmt.Text(3),
+                        .provider = stmt.Text(4),
+                        .status = stmt.Text(5),
+                        .sealed_secret = stmt.Blob(6),
+                        .last_used_step = stmt.Int(7),
+                        .created = stmt.Time(8),
+                        .last_updated = stmt.Time(9)};
+  }
+
+  Connection& conn_;
+};
+
+class SqliteSessions final : public SessionRepository {
+ public:
+  explicit SqliteSessions(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const SessionRecord& session) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO sessions (tenant_id, id, user_id, token_hash, "
+                                   "created, last_active, expires, amr, ip_address, user_agent) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                   "inserting session"));
+    stmt.BindText(1, session.tenant_id.value());
+    stmt.BindText(2, session.id.value());
+    stmt.BindText(3, session.user_id.value());
+    stmt.BindText(4, session.token_hash);
+    stmt.BindTime(5, session.created);
+    stmt.BindTime(6, session.last_active);
+    stmt.BindTime(7, session.expires);
+    stmt.BindText(8, session.amr);
+    stmt.BindText(9, session.ip_address);
+    stmt.BindText(10, session.user_agent);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<SessionRecord> FindByHash(const TenantId& tenant,
+                                           std::string_view token_hash) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("SELECT tenant_id, id, user_id, token_hash, created, "
+                      "last_active, expires, amr, ip_address, user_agent FROM sessions "
+                      "WHERE tenant_id = ?1 AND token_hash = ?2",
+                      "reading session"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, token_hash);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("session not found");
+    return SessionRecord{.id = SessionId(stmt.Text(1)),
+                         .tenant_id = TenantId(stmt.Text(0)),
+                         .user_id = UserId(stmt.Text(2)),
+                         .token_hash = stmt.Text(3),
+                         .created = stmt.Time(4),
+                         .last_active = stmt.Time(5),
+                         .expires = stmt.Time(6),
+                         .amr = stmt.Text(7),
+                         .ip_address = stmt.Text(8),
+                         .user_agent = stmt.Text(9)};
+  }
+
+  absl::Status Touch(const TenantId& tenant, const SessionId& id, absl::Time when) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("UPDATE sessions SET last_active = ?3 WHERE tenant_id = ?1 AND id = ?2",
+                      "touching session"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    stmt.BindTime(3, when);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "session");
+  }
+
+  absl::Status Delete(const TenantId& tenant, const SessionId& id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM sessions WHERE tenant_id = ?1 AND id = ?2", "deleting session"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "session");
+  }
+
+  absl::StatusOr<int> DeleteAllForUser(const TenantId& tenant, const UserId& user) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM sessions WHERE tenant_id = ?1 AND user_id = ?2",
+                                   "deleting sessions"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    return stmt.Run();
+  }
+
+ private:
+  Connection& conn_;
+};
+
+class SqliteAuthnTransactions final : public AuthnTransactionRepository {
+ public:
+  explicit SqliteAuthnTransactions(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const AuthnTransactionRecord& txn) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO authn_transactions (tenant_id, id, user_id, "
+                                   "state_token_hash, created, expires) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                   "inserting authn transaction"));
+    stmt.BindText(1, txn.tenant_id.value());
+    stmt.BindText(2, txn.id);
+    stmt.BindText(3, txn.user_id.value());
+    stmt.BindText(4, txn.state_token_hash);
+    stmt.BindTime(5, txn.created);
+    stmt.BindTime(6, txn.expires);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<AuthnTransactionRecord> FindByHash(const TenantId& tenant,
+                                                    std::string_view state_token_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, user_id, state_token_hash, created, "
+                                   "expires FROM authn_transactions "
+                                   "WHERE tenant_id = ?1 AND state_token_hash = ?2",
+                                   "reading authn transaction"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, state_token_hash);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("authn transaction not found");
+    return AuthnTransactionRecord{.id = stmt.Text(1),
+                                  .tenant_id = TenantId(stmt.Text(0)),
+                                  .user_id = UserId(stmt.Text(2)),
+                                  .state_token_hash = stmt.Text(3),
+                                  .created = stmt.Time(4),
+                                  .expires = stmt.Time(5)};
+  }
+
+  absl::Status Delete(const TenantId& tenant, std::string_view id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM authn_transactions WHERE tenant_id = ?1 AND id = ?2",
+                      "deleting authn transaction"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "authn transaction");
+  }
+
+ private:
+  Connection& conn_;
+};
+
+class SqliteEvents final : public EventRepository {
+ public:
+  explicit SqliteEvents(Connection& conn) : conn_(conn) {}
+
+  absl::StatusOr<int64_t> Append(const EventRecord& event) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO events (tenant_id, uuid, published, event_type, "
+                                   "json) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                   "appending event"));
+    stmt.BindText(1, event.tenant_id.value());
+    stmt.BindText(2, event.uuid);
+    stmt.BindTime(3, event.published);
+    stmt.BindText(4, event.event_type);
+    stmt.BindText(5, event.json);
+    RETURN_IF_ERROR(stmt.Run().status());
+    // seq is the rowid; AUTOINCREMENT keeps it from reusing a committed value.
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(conn_.db()));
+  }
+
+  absl::StatusOr<std::vector<EventRecord>> Query(const TenantId& tenant,
+                                                 const EventQuery& query) override {
+    RETURN_IF_ERROR(CheckLimit(query.limit));
+    // Bounds become inclusive integer ranges so that one statement per direction serves every
+    // combination of filters: published >= since  <=>  published >= ceil(since), and
+    // published < until  <=>  published <= ceil(until) - 1.
+    const int64_t since = query.since.has_value() ? CeilMicros(*query.since) : kMinInt64;
+    int64_t until_inclusive = kMaxInt64;
+    if (query.until.has_value()) {
+      const int64_t until = CeilMicros(*query.until);
+      if (until == kMinInt64) return std::vector<EventRecord>();
+      until_inclusive = until - 1;
+    }
+    const int64_t after = query.after_seq.value_or(query.descending ? kMaxInt64 : kMinInt64);
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        query.descending
+            ? conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, json FROM events "
+                            "WHERE tenant_id = ?1 AND seq < ?2 AND published >= ?3 AND "
+                            "published <= ?4 ORDER BY seq DESC LIMIT ?5",
+                            "querying events")
+            : conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, json FROM events "
+                            "WHERE tenant_id = ?1 AND seq > ?2 AND published >= ?3 AND "
+                            "published <= ?4 ORDER BY seq ASC LIMIT ?5",
+                            "querying events"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindInt(2, after);
+    stmt.BindInt(3, since);
+    stmt.BindInt(4, until_inclusive);
+    stmt.BindInt(5, query.limit);
+    std::vector<EventRecord> events;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      events.push_back(EventRecord{.seq = stmt.Int(0),
+                                   .tenant_id = TenantId(stmt.Text(1)),
+                                   .uuid = stmt.Text(2),
+                                   .published = stmt.Time(3),
+                                   .event_type = stmt.Text(4),
+                                   .json = stmt.Text(5)});
+    }
+    return events;
+  }
+
+ private:
+  Connection& conn_;
+};
+
+class SqliteTransaction final : public Transaction {
+ public:
+  explicit SqliteTransaction(Connection& conn)
+      : tenants_(conn),
+        api_tokens_(conn),
+        users_(conn),
+        groups_(conn),
+        factors_(conn),
+        sessions_(conn),
+        authn_transactions_(conn),
+        events_(conn) {}
+
+  TenantRepository& Tenants() override { return tenants_; }
+  ApiTokenRepository& ApiTokens() override { return api_tokens_; }
+  UserRepository& Users() override { return users_; }
+  GroupRepository& Groups() override { return groups_; }
+  FactorRepository& Factors() override { return factors_; }
+  SessionRepository& Sessions() override { return sessions_; }
+  AuthnTransactionRepository& AuthnTransactions() override { return authn_transactions_; }
+  EventRepository& Events() override { return events_; }
+
+ private:
+  SqliteTenants tenants_;
+  SqliteApiTokens api_tokens_;
+  SqliteUsers users_;
+  SqliteGroups groups_;
+  SqliteFactors factors_;
+  SqliteSessions sessions_;
+  SqliteAuthnTransactions authn_transactions_;
+  SqliteEvents events_;
+};
+
+// The stores whose transaction callbacks are running on this thread, innermost last. A nested
+// Write would wait forever for the write lock its own thread holds, and nested Reads could
+// drain the pool, so both are refused instead.
+thread_local std::vector<const void*> active_stores;
+
+class ActiveStoreScope {
+ public:
+  explicit ActiveStoreScope(const void* store) { active_stores.push_back(store); }
+  ~ActiveStoreScope() { active_stores.pop_back(); }
+  ActiveStoreScope(const ActiveStoreScope&) = delete;
+  ActiveStoreScope& operator=(const ActiveStoreScope&) = delete;
+
+  static bool Contains(const void* store) {
+    return std::find(active_stores.begin(), active_stores.end(), store) != active_stores.end();
+  }
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
+      : writer_(std::move(writer)), readers_(std::move(readers)) {
+    for (auto& reader : readers_) idle_.push_back(reader.get());
+  }
+  ~SqliteStore() override { Close(); }
+
+  absl::Status Write(absl::FunctionRef<absl::Status(Transaction&)> fn) override {
+    const auto start = std::chrono::steady_clock::now();
+    if (ActiveStoreScope::Contains(this)) return NestedError();
+    absl::Status status;
+    {
+      absl::MutexLock lock(&write_mu_);
+      if (writer_ == nullptr) return ClosedError();
+      status = RunTransaction(*writer_, "BEGIN IMMEDIATE", fn);
+    }
+    Report("write", start, status.ok());
+    return status;
+  }
+
+  absl::Status Read(absl::FunctionRef<absl::Status(Transaction&)> fn) override {
+    const auto start = std::chrono::steady_clock::now();
+    if (ActiveStoreScope::Contains(this)) return NestedError();
+    ASSIGN_OR_RETURN(Connection * reader, AcquireReader());
+    absl::Cleanup release = [&] { ReleaseReader(reader); };
+    const absl::Status status = RunTransaction(*reader, "BEGIN DEFERRED", fn);
+    std::move(release).Invoke();
+    Report("read", start, status.ok());
+    return status;
+  }
+
+  absl::Status Ping() override {
+    ASSIGN_OR_RETURN(Connection * reader, AcquireReader());
+    absl::Cleanup release = [&] { ReleaseReader(reader); };
+    ASSIGN_OR_RETURN(Statement stmt, reader->Prepare("SELECT 1 FROM schema_migrations LIMIT 1",
+                                                     "checking the database"));
+    return stmt.Step().status();
+  }
+
+  void Close() override {
+    {
+      absl::MutexLock lock(&pool_mu_);
+      closed_ = true;
+      // In-flight reads finish first; their connections come back to idle_.
+      pool_mu_.Await(absl::Condition(this, &SqliteStore::AllReadersIdle));
+      idle_.clear();
+      readers_.clear();
+    }
+    absl::MutexLock lock(&write_mu_);
+    if (writer_ == nullptr) return;
+    // Folds the WAL back into the database file so that the file alone is the whole database.
+    writer_->Checkpoint();
+    writer_.reset();
+  }
+
+  void SetObserver(StoreObserver* observer) override {
+    observer_.store(observer, std::memory_order_release);
+  }
+
+ private:
+  static absl::Status ClosedError() { return absl::FailedPreconditionError("the store is closed"); }
+  static absl::Status NestedError() {
+    return absl::FailedPreconditionError(
+        "a store transaction cannot start inside another transaction of the same store");
+  }
+
+  absl::Status RunTransaction(Connection& conn, std::string_view begin,
+                              absl::FunctionRef<absl::Status(Transaction&)> fn) {
+    RETURN_IF_ERROR(conn.Exec(begin));
+    // Whatever way this returns (error, failed commit, exception from fn), the connection must
+    // not stay inside the transaction.
+    absl::Cleanup rollback = [&] { conn.RollbackIfOpen(); };
+    ActiveStoreScope scope(this);
+    SqliteTransaction txn(conn);
+    RETURN_IF_ERROR(fn(txn));
+    return conn.Exec("COMMIT");
+  }
+
+  absl::StatusOr<Connection*> AcquireReader() {
+    absl::MutexLock lock(&pool_mu_);
+    pool_mu_.Await(absl::Condition(this, &SqliteStore::ReaderAvailableOrClosed));
+    if (closed_) return ClosedError();
+    Connection* reader = idle_.back();
+    idle_.pop_back();
+    return reader;
+  }
+
+  void ReleaseReader(Connection* reader) {
+    absl::MutexLock lock(&pool_mu_);
+    idle_.push_back(reader);
+  }
+
+  bool ReaderAvailableOrClosed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
+    return closed_ || !idle_.empty();
+  }
+  bool AllReadersIdle() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(pool_mu_) {
+    return idle_.size() == readers_.size();
+  }
+
+  void Report(std::string_view kind, std::chrono::steady_clock::time_point start, bool ok) {
+    StoreObserver* observer = observer_.load(std::memory_order_acquire);
+    if (observer == nullptr) return;
+    observer->OnTransaction(kind, absl::FromChrono(std::chrono::steady_clock::now() - start), ok);
+  }
+
+  absl::Mutex write_mu_;
+  std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
+
+  absl::Mutex pool_mu_;
+  std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
+  std::vector<Connection*> idle_ ABSL_GUARDED_BY(pool_mu_);
+  bool closed_ ABSL_GUARDED_BY(pool_mu_) = false;
+
+  std::atomic<StoreObserver*> observer_{nullptr};
+};
+
+absl::Status PrepareFile(const std::string& path) {
+  const std::filesystem::path file(path);
+  if (file.has_parent_path()) {
+    std::error_code error;
+    std::filesystem::create_directories(file.parent_path(), error);
+    if (error) {
+      return absl::InternalError(
+          fmt::format("creating {}: {}", file.parent_path().string(), error.message()));
+    }
+  }
+  // The database holds password hashes and sealed secrets: only its owner may read it. SQLite
+  // gives the -wal and -shm files the same mode. An existing file keeps its mode.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(fmt::format("opening {}: {}", path, std::strerror(errno)));
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
+  if (options.path.empty() || options.path == ":memory:" || options.path.starts_with("file:")) {
+    return absl::InvalidArgumentError("SqliteOptions.path must name a database file");
+  }
+  if (options.read_connections < 1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "SqliteOptions.read_connections must be at least 1, got {}", options.read_connections));
+  }
+  RETURN_IF_ERROR(PrepareFile(options.path));
+  ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
+                   Connection::Open(options.path, /*read_only=*/false, options.synchronous_full));
+  RETURN_IF_ERROR(sqlite::ApplyMigrations(writer->db(), sqlite::SchemaMigrations()));
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (int i = 0; i < options.read_connections; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> reader,
+                     Connection::Open(options.path, /*read_only=*/true, options.synchronous_full));
+    readers.push_back(std::move(reader));
+  }
+  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers));
+}
+
+}  // namespace custos::store

@@ -1,0 +1,39 @@
+#pragma once
+
+// The embedded store: one SQLite database file in WAL mode.
+//
+// Writes go through one connection, serialised by a mutex, each in BEGIN IMMEDIATE ... COMMIT,
+// so they also exclude writers in other processes (which wait up to the busy timeout). Reads
+// use a small pool of read-only connections; each Read is one deferred transaction and sees
+// one consistent snapshot, unaffected by writes that commit while it runs. Opening applies
+// pending schema migrations (store/sqlite/migrations.h).
+//
+// Times round-trip at microsecond precision. Logins compare case-insensitively for ASCII
+// letters only (SQLite's NOCASE).
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "store/store.h"
+
+namespace custos::store {
+
+struct SqliteOptions {
+  // The database file, e.g. <data_dir>/custos.db. The file and its parent directories are
+  // created when missing; a new file is readable by its owner only.
+  std::string path;
+  // FULL: a committed transaction survives power loss. NORMAL: it survives a crash of the
+  // process but may be lost, never corrupted, on power loss; faster.
+  bool synchronous_full = true;
+  // Size of the read connection pool; at least 1. Reads beyond it wait for a free connection.
+  int read_connections = 4;
+};
+
+// Opens (creating if needed) and migrates the database at options.path. Returns
+// kInvalidArgument for bad options, kFailedPrecondition when the database has a newer schema
+// than this binary knows, kInternal when SQLite fails. The returned store is thread-safe as
+// store::Store says; it must outlive every call into it.
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
+
+}  // namespace custos::store

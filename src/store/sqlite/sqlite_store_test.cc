@@ -1,0 +1,360 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/status_macros.h"
+#include "fmt/format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "store/sqlite/migrations.h"
+#include "store/store_test_suite.h"
+
+namespace custos::store {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::unique_ptr<Store> OpenForSuite(const std::string& dir, bool synchronous_full,
+                                    int read_connections) {
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      OpenSqliteStore({.path = dir + "/custos.db",
+                       .synchronous_full = synchronous_full,
+                       .read_connections = read_connections});
+  if (!store.ok()) {
+    ADD_FAILURE() << store.status();
+    return nullptr;
+  }
+  return std::move(store).value();
+}
+
+// The default configuration, and the smallest pool with the faster sync mode, so that readers
+// queue for one connection.
+using conformance::StoreConformanceTest;
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
+                         ::testing::Values(conformance::StoreTestParam{"sqlite",
+                                                                       [](const std::string& dir) {
+                                                                         return OpenForSuite(
+                                                                             dir, true, 4);
+                                                                       }},
+                                           conformance::StoreTestParam{"sqlite_one_reader",
+                                                                       [](const std::string& dir) {
+                                                                         return OpenForSuite(
+                                                                             dir, false, 1);
+                                                                       }}),
+                         conformance::StoreTestParamName);
+
+const absl::Time kT0 = absl::FromUnixMicros(1767225600000000);
+
+// A raw connection, for looking at the file the way another program would.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+        SQLITE_OK) {
+      ADD_FAILURE() << "opening " << path << ": " << sqlite3_errmsg(db_);
+    }
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+
+  sqlite3* get() { return db_; }
+
+  void Exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << (error != nullptr ? error : "?");
+    }
+    sqlite3_free(error);
+  }
+
+  // Each row's columns joined with '|'.
+  std::vector<std::string> Query(const std::string& sql) {
+    std::vector<std::string> rows;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db_);
+      return rows;
+    }
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        if (i > 0) row += "|";
+        const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
+        row += text != nullptr ? text : "NULL";
+      }
+      rows.push_back(row);
+    }
+    sqlite3_finalize(stmt);
+    return rows;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    dir_ = (std::filesystem::path(::testing::TempDir()) /
+            fmt::format("custos_sqlite_{}_{}_{}", ::getpid(), counter++,
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = dir_ + "/custos.db";
+  }
+  void TearDown() override {
+    std::error_code error;
+    std::filesystem::remove_all(dir_, error);
+  }
+
+  std::unique_ptr<Store> Open() {
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TenantRecord Acme() {
+  return TenantRecord{.id = TenantId("00oACME"), .name = "acme", .created = kT0};
+}
+
+UserRecord User(std::string id, std::string profile = "{}") {
+  return UserRecord{.id = UserId(id),
+                    .tenant_id = TenantId("00oACME"),
+                    .status = std::string(kUserActive),
+                    .login = id + "@example.com",
+                    .profile_json = std::move(profile),
+                    .created = kT0,
+                    .status_changed = kT0,
+                    .last_updated = kT0};
+}
+
+TEST_F(SqliteStoreTest, MigrationsAreAppliedOnceAndRecorded) {
+  ASSERT_GE(sqlite::LatestSchemaVersion(), 1);
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  store->Close();
+
+  std::vector<std::string> first;
+  {
+    RawDb db(path_);
+    first = db.Query("SELECT version, applied_at FROM schema_migrations ORDER BY version");
+    ASSERT_EQ(first.size(), static_cast<size_t>(sqlite::LatestSchemaVersion()));
+    EXPECT_THAT(first.front(), ::testing::MatchesRegex("1\\|20[0-9-]+T[0-9:.]+Z"));
+    EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
+                         "('tenants', 'users', 'groups', 'events') ORDER BY name"),
+                ElementsAre("events", "groups", "tenants", "users"));
+  }
+
+  store = Open();
+  ASSERT_NE(store, nullptr);
+  store->Close();
+  RawDb db(path_);
+  EXPECT_EQ(db.Query("SELECT version, applied_at FROM schema_migrations ORDER BY version"), first)
+      << "reopening applies nothing again";
+}
+
+TEST_F(SqliteStoreTest, OnlyPendingStepsRunAndAFailedStepIsRolledBack) {
+  RawDb db(path_);
+  // Step 1 has no IF NOT EXISTS: running it twice would fail.
+  const sqlite::Migration v1{1, "one", "CREATE TABLE a (x INTEGER)"};
+  const sqlite::Migration v2{2, "two", "CREATE TABLE b (x INTEGER); INSERT INTO b VALUES (7)"};
+  const sqlite::Migration bad{3, "three",
+                              "CREATE TABLE c (x INTEGER); INSERT INTO nope VALUES (1)"};
+
+  const sqlite::Migration only_v1[] = {v1};
+  ASSERT_TRUE(sqlite::ApplyMigrations(db.get(), only_v1).ok());
+  const sqlite::Migration up_to_v2[] = {v1, v2};
+  const absl::Status second = sqlite::ApplyMigrations(db.get(), up_to_v2);
+  ASSERT_TRUE(second.ok()) << second;
+  EXPECT_THAT(db.Query("SELECT x FROM b"), ElementsAre("7"));
+
+  const sqlite::Migration up_to_bad[] = {v1, v2, bad};
+  const absl::Status failed = sqlite::ApplyMigrations(db.get(), up_to_bad);
+  EXPECT_EQ(failed.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(failed.message()), HasSubstr("migration 3"));
+  EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
+              ElementsAre("1", "2"));
+  EXPECT_TRUE(db.Query("SELECT name FROM sqlite_master WHERE name = 'c'").empty())
+      << "the failed step left nothing behind";
+
+  const sqlite::Migration gap[] = {v1, bad};
+  EXPECT_EQ(sqlite::ApplyMigrations(db.get(), gap).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, NewerSchemaIsRefused) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  store->Close();
+  {
+    RawDb db(path_);
+    db.Exec(fmt::format("INSERT INTO schema_migrations (version, applied_at) VALUES ({}, 'x')",
+                        sqlite::LatestSchemaVersion() + 1));
+  }
+  absl::StatusOr<std::unique_ptr<Store>> refused = OpenSqliteStore({.path = path_});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(fmt::format("version {} is newer", sqlite::LatestSchemaVersion() + 1)));
+}
+
+TEST_F(SqliteStoreTest, ReopenKeepsDataAndSeqKeepsIncreasing) {
+  int64_t first_seq = 0;
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store
+                    ->Write([&](Transaction& tx) -> absl::Status {
+                      RETURN_IF_ERROR(tx.Tenants().Insert(Acme()));
+                      RETURN_IF_ERROR(tx.Users().Insert(User("00uADA")));
+                      ASSIGN_OR_RETURN(first_seq,
+                                       tx.Events().Append({.tenant_id = TenantId("00oACME"),
+                                                           .uuid = "e1",
+                                                           .published = kT0,
+                                                           .event_type = "user.lifecycle.create",
+                                                           .json = "{}"}));
+                      return absl::OkStatus();
+                    })
+                    .ok());
+    store->Close();
+  }
+  EXPECT_FALSE(std::filesystem::exists(path_ + "-wal") &&
+               std::filesystem::file_size(path_ + "-wal") > 0)
+      << "Close checkpoints the WAL into the database file";
+
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  int64_t second_seq = 0;
+  ASSERT_TRUE(store
+                  ->Write([&](Transaction& tx) -> absl::Status {
+                    ASSIGN_OR_RETURN(second_seq,
+                                     tx.Events().Append({.tenant_id = TenantId("00oACME"),
+                                                         .uuid = "e2",
+                                                         .published = kT0,
+                                                         .event_type = "user.session.start",
+                                                         .json = "{}"}));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_GT(second_seq, first_seq);
+  const absl::Status read = store->Read([&](Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(UserRecord user,
+                     tx.Users().GetByLogin(TenantId("00oACME"), "00uada@EXAMPLE.com"));
+    EXPECT_EQ(user.id, UserId("00uADA"));
+    ASSIGN_OR_RETURN(TenantRecord tenant, tx.Tenants().GetByName("acme"));
+    EXPECT_EQ(tenant.created, kT0);
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(read.ok()) << read;
+}
+
+TEST_F(SqliteStoreTest, CreatesMissingDirectoriesAndAnOwnerOnlyFileInWalMode) {
+  path_ = dir_ + "/nested/data/custos.db";
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  struct stat st {};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u) << "group and others get no access";
+
+  RawDb db(path_);
+  EXPECT_THAT(db.Query("PRAGMA journal_mode"), ElementsAre("wal"));
+  store->Close();
+}
+
+TEST_F(SqliteStoreTest, BadOptionsAreRefused) {
+  EXPECT_EQ(OpenSqliteStore({.path = ""}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqliteStore({.path = ":memory:"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenSqliteStore({.path = path_, .read_connections = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A process that dies in the middle of a write transaction, after SQLite has already spilled
+// uncommitted pages into the WAL, leaves a database that shows every committed transaction and
+// nothing of the one that died.
+TEST_F(SqliteStoreTest, ProcessDyingBeforeCommitLeavesNothingHalfWritten) {
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Write([](Transaction& tx) { return tx.Tenants().Insert(Acme()); }).ok());
+    store->Close();
+  }
+
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // No gtest assertions here: the exit code tells the parent how far the child got.
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_});
+    if (!store.ok()) ::_exit(10);
+    if (!(*store)
+             ->Write([](Transaction& tx) { return tx.Users().Insert(User("00uCOMMITTED")); })
+             .ok()) {
+      ::_exit(11);
+    }
+    (void)(*store)->Write([](Transaction& tx) -> absl::Status {
+      // About 8 MB: more than SQLite's page cache, so pages reach the WAL before the commit.
+      const std::string profile = fmt::format(R"({{"bio":"{}"}})", std::string(2000, 'x'));
+      for (int i = 0; i < 4000; ++i) {
+        if (!tx.Users().Insert(User(fmt::format("00uLOST{:05}", i), profile)).ok()) ::_exit(12);
+      }
+      if (!tx.Events()
+               .Append({.tenant_id = TenantId("00oACME"),
+                        .uuid = "lost",
+                        .published = kT0,
+                        .event_type = "user.lifecycle.create",
+                        .json = "{}"})
+               .ok()) {
+        ::_exit(13);
+      }
+      ::_exit(0);  // dies holding the open transaction
+    });
+    ::_exit(14);
+  }
+
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  ASSERT_EQ(WEXITSTATUS(wstatus), 0) << "the child did not reach the point of dying mid-write";
+  ASSERT_TRUE(std::filesystem::exists(path_ + "-wal"));
+  EXPECT_GT(std::filesystem::file_size(path_ + "-wal"), 4u << 20)
+      << "uncommitted pages were in the WAL when the process died";
+
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  const absl::Status read = store->Read([](Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(const int64_t users, tx.Users().Count(TenantId("00oACME")));
+    EXPECT_EQ(users, 1) << "only the committed user";
+    EXPECT_TRUE(tx.Users().Get(TenantId("00oACME"), UserId("00uCOMMITTED")).ok());
+    ASSIGN_OR_RETURN(std::vector<EventRecord> events,
+                     tx.Events().Query(TenantId("00oACME"), EventQuery{}));
+    EXPECT_TRUE(events.empty());
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(read.ok()) << read;
+  EXPECT_TRUE(store->Write([](Transaction& tx) { return tx.Users().Insert(User("00uNEXT")); }).ok())
+      << "the database takes writes again";
+  store->Close();
+
+  RawDb db(path_);
+  EXPECT_THAT(db.Query("PRAGMA integrity_check"), ElementsAre("ok"));
+}
+
+}  // namespace
+}  // namespace custos::store

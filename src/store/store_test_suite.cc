@@ -1,0 +1,1503 @@
+#include "store/store_test_suite.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/status_macros.h"
+#include "fmt/format.h"
+#include "gmock/gmock.h"
+
+// Referenced by the linker option that custos_store_testing exports, so that the test
+// registrations below are linked into every binary that uses the suite.
+extern "C" void custos_store_conformance_suite_anchor() {}
+
+namespace custos::store::conformance {
+
+void PrintTo(const StoreTestParam& param, std::ostream* os) { *os << param.name; }
+
+std::string StoreTestParamName(const ::testing::TestParamInfo<StoreTestParam>& info) {
+  return info.param.name;
+}
+
+void StoreConformanceTest::SetUp() {
+  static std::atomic<int> counter{0};
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = fmt::format("{}_{}", info->test_suite_name(), info->name());
+  std::replace_if(
+      name.begin(), name.end(), [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
+      '_');
+  temp_dir_ = (std::filesystem::path(::testing::TempDir()) /
+               fmt::format("custos_store_{}_{}_{}", ::getpid(), counter++, name))
+                  .string();
+  std::error_code error;
+  std::filesystem::remove_all(temp_dir_, error);
+  std::filesystem::create_directories(temp_dir_, error);
+  ASSERT_FALSE(error) << "creating " << temp_dir_ << ": " << error.message();
+
+  store_ = GetParam().factory(temp_dir_);
+  ASSERT_NE(store_, nullptr) << "the factory did not open a store in " << temp_dir_;
+
+  tenant_a_ = TenantId("00oTENANTAAAAAAAAAA");
+  tenant_b_ = TenantId("00oTENANTBBBBBBBBBB");
+  const absl::Status status = store_->Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Tenants().Insert(
+        {.id = tenant_a_, .name = "acme", .created = absl::FromUnixMicros(1767225600000001)}));
+    return tx.Tenants().Insert(
+        {.id = tenant_b_, .name = "globex", .created = absl::FromUnixMicros(1767225600000002)});
+  });
+  ASSERT_TRUE(status.ok()) << status;
+}
+
+void StoreConformanceTest::TearDown() {
+  if (store_ != nullptr) store_->Close();
+  store_.reset();
+  std::error_code error;
+  std::filesystem::remove_all(temp_dir_, error);
+}
+
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+// A time with a sub-second part, to show that microseconds survive.
+const absl::Time kT0 = absl::FromUnixMicros(1767225600123456);  // 2026-01-01T00:00:00.123456Z
+
+absl::Time At(int64_t seconds) { return kT0 + absl::Seconds(seconds); }
+
+::testing::AssertionResult Ok(const absl::Status& status) {
+  if (status.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << status;
+}
+template <typename T>
+::testing::AssertionResult Ok(const absl::StatusOr<T>& result) {
+  return Ok(result.status());
+}
+
+::testing::AssertionResult HasCode(const absl::Status& status, absl::StatusCode code) {
+  if (status.code() == code) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "expected " << absl::StatusCodeToString(code) << ", got " << status;
+}
+template <typename T>
+::testing::AssertionResult HasCode(const absl::StatusOr<T>& result, absl::StatusCode code) {
+  return HasCode(result.status(), code);
+}
+
+const absl::Status& StatusOf(const absl::Status& status) { return status; }
+template <typename T>
+absl::Status StatusOf(const absl::StatusOr<T>& result) {
+  return result.status();
+}
+
+// Runs `fn` in a Read and returns what it returned (absl::Status or absl::StatusOr<T>).
+template <typename F>
+std::invoke_result_t<F, Transaction&> InRead(Store& store, F fn) {
+  using Result = std::invoke_result_t<F, Transaction&>;
+  Result result = absl::InternalError("the callback did not run");
+  const absl::Status status = store.Read([&](Transaction& tx) {
+    result = fn(tx);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return Result(status);
+  return result;
+}
+
+// Runs `fn` in a Write, which commits only when fn succeeds, and returns what it returned.
+template <typename F>
+std::invoke_result_t<F, Transaction&> InWrite(Store& store, F fn) {
+  using Result = std::invoke_result_t<F, Transaction&>;
+  Result result = absl::InternalError("the callback did not run");
+  const absl::Status status = store.Write([&](Transaction& tx) {
+    result = fn(tx);
+    return StatusOf(result);
+  });
+  if (!status.ok()) return Result(status);
+  return result;
+}
+
+std::string Micros(absl::Time t) { return std::to_string(absl::ToUnixMicros(t)); }
+std::string Micros(const std::optional<absl::Time>& t) {
+  return t.has_value() ? Micros(*t) : "null";
+}
+
+// Every field, so that a comparison shows which one differs.
+std::string Describe(const TenantRecord& t) {
+  return fmt::format("tenant{{id={} name={} created={}}}", t.id.value(), t.name, Micros(t.created));
+}
+std::string Describe(const ApiTokenRecord& t) {
+  return fmt::format("api_token{{id={} tenant={} name={} hash={} created={} last_used={}}}",
+                     t.id.value(), t.tenant_id.value(), t.name, t.token_hash, Micros(t.created),
+                     Micros(t.last_used));
+}
+std::string Describe(const UserRecord& u) {
+  return fmt::format(
+      "user{{id={} tenant={} status={} login={} profile={} password_hash={} created={} "
+      "activated={} status_changed={} last_login={} last_updated={} password_changed={} "
+      "failed_sign_ins={} recovery_token_hash={} recovery_expires={}}}",
+      u.id.value(), u.tenant_id.value(), u.status, u.login, u.profile_json, u.password_hash,
+      Micros(u.created), Micros(u.activated), Micros(u.status_changed), Micros(u.last_login),
+      Micros(u.last_updated), Micros(u.password_changed), u.failed_sign_ins, u.recovery_token_hash,
+      Micros(u.recovery_expires));
+}
+std::string Describe(const GroupRecord& g) {
+  return fmt::format(
+      "group{{id={} tenant={} name={} description={} created={} last_updated={} "
+      "last_membership_updated={}}}",
+      g.id.value(), g.tenant_id.value(), g.name, g.description, Micros(g.created),
+      Micros(g.last_updated), Micros(g.last_membership_updated));
+}
+std::string Describe(const FactorRecord& f) {
+  std::string secret;
+  for (unsigned char c : f.sealed_secret) secret += fmt::format("{:02x}", c);
+  return fmt::format(
+      "factor{{id={} tenant={} user={} type={} provider={} status={} secret={} "
+      "last_used_step={} created={} last_updated={}}}",
+      f.id.value(), f.tenant_id.value(), f.user_id.value(), f.factor_type, f.provider, f.status,
+      secret, f.last_used_step, Micros(f.created), Micros(f.last_updated));
+}
+std::string Describe(const SessionRecord& s) {
+  return fmt::format(
+      "session{{id={} tenant={} user={} hash={} created={} last_active={} expires={} amr={} "
+      "ip={} ua={}}}",
+      s.id.value(), s.tenant_id.value(), s.user_id.value(), s.token_hash, Micros(s.created),
+      Micros(s.last_active), Micros(s.expires), s.amr, s.ip_address, s.user_agent);
+}
+std::string Describe(const AuthnTransactionRecord& t) {
+  return fmt::format("authn_txn{{id={} tenant={} user={} hash={} created={} expires={}}}", t.id,
+                     t.tenant_id.value(), t.user_id.value(), t.state_token_hash, Micros(t.created),
+                     Micros(t.expires));
+}
+std::string Describe(const EventRecord& e) {
+  return fmt::format("event{{seq={} tenant={} uuid={} published={} type={} json={}}}", e.seq,
+                     e.tenant_id.value(), e.uuid, Micros(e.published), e.event_type, e.json);
+}
+template <typename Record>
+std::vector<std::string> Describe(const std::vector<Record>& records) {
+  std::vector<std::string> out;
+  for (const Record& r : records) out.push_back(Describe(r));
+  return out;
+}
+
+template <typename Tag>
+std::vector<std::string> Values(const std::vector<Id<Tag>>& ids) {
+  std::vector<std::string> out;
+  for (const Id<Tag>& id : ids) out.push_back(id.value());
+  return out;
+}
+
+// A user with every field set, optional times included.
+UserRecord MakeUser(const TenantId& tenant, std::string id, std::string login) {
+  return UserRecord{
+      .id = UserId(std::move(id)),
+      .tenant_id = tenant,
+      .status = std::string(kUserActive),
+      .login = login,
+      .profile_json = fmt::format(R"({{"login":"{}","firstName":"Ada"}})", login),
+      .password_hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA",
+      .created = At(0),
+      .activated = At(1),
+      .status_changed = At(2),
+      .last_login = At(3),
+      .last_updated = At(4),
+      .password_changed = At(5),
+      .failed_sign_ins = 2,
+      .recovery_token_hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      .recovery_expires = At(6),
+  };
+}
+
+GroupRecord MakeGroup(const TenantId& tenant, std::string id, std::string name) {
+  return GroupRecord{.id = GroupId(std::move(id)),
+                     .tenant_id = tenant,
+                     .name = std::move(name),
+                     .description = "people who ship",
+                     .created = At(10),
+                     .last_updated = At(11),
+                     .last_membership_updated = At(12)};
+}
+
+FactorRecord MakeFactor(const TenantId& tenant, const UserId& user, std::string id) {
+  return FactorRecord{.id = FactorId(std::move(id)),
+                      .tenant_id = tenant,
+                      .user_id = user,
+                      .factor_type = "token:software:totp",
+                      .provider = "GOOGLE",
+                      .status = std::string(kFactorActive),
+                      // Binary, with a NUL and high bytes, as a sealed secret is.
+                      .sealed_secret = std::string("\x01\x00\xff\x7f sealed", 11),
+                      .last_used_step = 58'000'000,
+                      .created = At(20),
+                      .last_updated = At(21)};
+}
+
+SessionRecord MakeSession(const TenantId& tenant, const UserId& user, std::string id,
+                          std::string hash) {
+  return SessionRecord{.id = SessionId(std::move(id)),
+                       .tenant_id = tenant,
+                       .user_id = user,
+                       .token_hash = std::move(hash),
+                       .created = At(30),
+                       .last_active = At(31),
+                       .expires = At(30 + 7200),
+                       .amr = "pwd otp",
+                       .ip_address = "192.0.2.10",
+                       .user_agent = "Mozilla/5.0"};
+}
+
+AuthnTransactionRecord MakeAuthnTransaction(const TenantId& tenant, const UserId& user,
+                                            std::string id, std::string hash) {
+  return AuthnTransactionRecord{.id = std::move(id),
+                                .tenant_id = tenant,
+                                .user_id = user,
+                                .state_token_hash = std::move(hash),
+                                .created = At(40),
+                                .expires = At(40 + 300)};
+}
+
+EventRecord MakeEvent(const TenantId& tenant, std::string uuid, absl::Time published) {
+  return EventRecord{
+      .tenant_id = tenant,
+      .uuid = uuid,
+      .published = published,
+      .event_type = "user.session.start",
+      .json = fmt::format(R"({{"uuid":"{}","eventType":"user.session.start"}})", uuid)};
+}
+
+absl::Status InsertUsers(Store& store, const std::vector<UserRecord>& users) {
+  return store.Write([&](Transaction& tx) -> absl::Status {
+    for (const UserRecord& user : users) RETURN_IF_ERROR(tx.Users().Insert(user));
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants
+
+TEST_P(StoreConformanceTest, TenantsInsertGetAndList) {
+  const TenantRecord tenant{
+      .id = TenantId("00oTENANTCCCCCCCCCC"), .name = "initech", .created = At(0)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Tenants().Insert(tenant); })));
+
+  absl::StatusOr<TenantRecord> by_id =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(tenant.id); });
+  ASSERT_TRUE(Ok(by_id));
+  EXPECT_EQ(Describe(*by_id), Describe(tenant));
+
+  absl::StatusOr<TenantRecord> by_name =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().GetByName("initech"); });
+  ASSERT_TRUE(Ok(by_name));
+  EXPECT_EQ(Describe(*by_name), Describe(tenant));
+
+  absl::StatusOr<std::vector<TenantRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().List(); });
+  ASSERT_TRUE(Ok(all));
+  std::vector<std::string> ids;
+  for (const TenantRecord& t : *all) ids.push_back(t.id.value());
+  EXPECT_THAT(ids, ElementsAre(tenant_a().value(), tenant_b().value(), tenant.id.value()));
+}
+
+TEST_P(StoreConformanceTest, TenantsRejectDuplicateIdOrName) {
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Tenants().Insert(
+                                    {.id = tenant_a(), .name = "other", .created = At(0)});
+                              }),
+                      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Tenants().Insert({.id = TenantId("00oNEWNEWNEWNEWNEW"),
+                                                            .name = "acme",
+                                                            .created = At(0)});
+                              }),
+                      absl::StatusCode::kAlreadyExists));
+}
+
+TEST_P(StoreConformanceTest, TenantsMissingAreNotFound) {
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(TenantId("00oNOPE")); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Tenants().GetByName("nope"); }),
+              absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, RecordsForAnUnknownTenantAreRefused) {
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Users().Insert(
+                                    MakeUser(TenantId("00oNOPE"), "00uUSER1", "ada@example.com"));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+// ---------------------------------------------------------------------------------------------
+// API tokens
+
+TEST_P(StoreConformanceTest, ApiTokenFoundByHashAndTouched) {
+  const ApiTokenRecord token{.id = ApiTokenId("00TTOKEN1"),
+                             .tenant_id = tenant_a(),
+                             .name = "terraform",
+                             .token_hash = "aa11",
+                             .created = At(0)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.ApiTokens().Insert(token); })));
+
+  absl::StatusOr<ApiTokenRecord> found = InRead(
+      store(), [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "aa11"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(token));
+  EXPECT_FALSE(found->last_used.has_value());
+
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.ApiTokens().TouchLastUsed(tenant_a(), token.id, At(100));
+  })));
+  found = InRead(store(),
+                 [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "aa11"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(found->last_used, At(100));
+}
+
+TEST_P(StoreConformanceTest, ApiTokenStaysInItsTenant) {
+  const ApiTokenRecord token{.id = ApiTokenId("00TTOKEN1"),
+                             .tenant_id = tenant_a(),
+                             .name = "terraform",
+                             .token_hash = "aa11",
+                             .created = At(0)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.ApiTokens().Insert(token); })));
+
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_b(), "aa11"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.ApiTokens().TouchLastUsed(tenant_b(), token.id, At(9));
+                              }),
+                      absl::StatusCode::kNotFound));
+  absl::StatusOr<ApiTokenRecord> found = InRead(
+      store(), [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "aa11"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_FALSE(found->last_used.has_value());
+}
+
+TEST_P(StoreConformanceTest, ApiTokenClashesAndMisses) {
+  const ApiTokenRecord token{.id = ApiTokenId("00TTOKEN1"),
+                             .tenant_id = tenant_a(),
+                             .name = "terraform",
+                             .token_hash = "aa11",
+                             .created = At(0)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.ApiTokens().Insert(token); })));
+  ApiTokenRecord same_id = token;
+  same_id.token_hash = "bb22";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.ApiTokens().Insert(same_id); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "ffff"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.ApiTokens().TouchLastUsed(tenant_a(),
+                                                                    ApiTokenId("00TNOPE"), At(1));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+TEST_P(StoreConformanceTest, UserRoundTripsEveryField) {
+  const UserRecord full = MakeUser(tenant_a(), "00uUSER1", "Ada@Example.com");
+  UserRecord bare{.id = UserId("00uUSER2"),
+                  .tenant_id = tenant_a(),
+                  .status = std::string(kUserStaged),
+                  .login = "bob@example.com",
+                  .profile_json = "{}",
+                  .created = At(0),
+                  .status_changed = At(0),
+                  .last_updated = At(0)};
+  ASSERT_TRUE(Ok(InsertUsers(store(), {full, bare})));
+
+  absl::StatusOr<UserRecord> got =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Get(tenant_a(), full.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(full));
+
+  got = InRead(store(), [&](Transaction& tx) { return tx.Users().Get(tenant_a(), bare.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(bare));
+  EXPECT_FALSE(got->activated.has_value());
+  EXPECT_TRUE(got->password_hash.empty());
+}
+
+TEST_P(StoreConformanceTest, UserUpdateReplacesEveryField) {
+  const UserRecord original = MakeUser(tenant_a(), "00uUSER1", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {original})));
+
+  UserRecord changed = original;
+  changed.status = std::string(kUserSuspended);
+  changed.login = "ada.lovelace@example.com";
+  changed.profile_json = R"({"login":"ada.lovelace@example.com"})";
+  changed.password_hash = "";
+  changed.created = At(50);
+  changed.activated = std::nullopt;
+  changed.status_changed = At(51);
+  changed.last_login = std::nullopt;
+  changed.last_updated = At(52);
+  changed.password_changed = std::nullopt;
+  changed.failed_sign_ins = 0;
+  changed.recovery_token_hash = "";
+  changed.recovery_expires = std::nullopt;
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Users().Update(changed); })));
+
+  absl::StatusOr<UserRecord> got =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Get(tenant_a(), original.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(changed));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Users().GetByLogin(tenant_a(), "ada@example.com"); }),
+      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, UserMissingIsNotFound) {
+  const UserRecord ghost = MakeUser(tenant_a(), "00uGHOST", "ghost@example.com");
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Get(tenant_a(), ghost.id); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Users().GetByLogin(tenant_a(), ghost.login); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Users().Update(ghost); }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Users().Delete(tenant_a(), ghost.id); }),
+      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, UserDeleteRemovesTheUserAndWhatIsTheirs) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, bob})));
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Groups().Insert(MakeGroup(tenant_a(), "00gENG", "engineering")));
+    RETURN_IF_ERROR(tx.Groups().AddMember(tenant_a(), GroupId("00gENG"), ada.id));
+    RETURN_IF_ERROR(tx.Groups().AddMember(tenant_a(), GroupId("00gENG"), bob.id));
+    RETURN_IF_ERROR(tx.Factors().Insert(MakeFactor(tenant_a(), ada.id, "uftADA")));
+    RETURN_IF_ERROR(tx.Sessions().Insert(MakeSession(tenant_a(), ada.id, "102ADA", "s-ada")));
+    return tx.AuthnTransactions().Insert(
+        MakeAuthnTransaction(tenant_a(), ada.id, "00aADA", "st-ada"));
+  })));
+
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Users().Delete(tenant_a(), ada.id); })));
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_TRUE(HasCode(tx.Users().Get(tenant_a(), ada.id), absl::StatusCode::kNotFound));
+    EXPECT_TRUE(Ok(tx.Users().Get(tenant_a(), bob.id)));
+    absl::StatusOr<std::vector<UserId>> members =
+        tx.Groups().ListMembers(tenant_a(), GroupId("00gENG"), Page{});
+    EXPECT_TRUE(Ok(members));
+    if (members.ok()) {
+      EXPECT_THAT(Values(*members), ElementsAre("00uBOB"));
+    }
+    absl::StatusOr<std::vector<FactorRecord>> factors =
+        tx.Factors().ListForUser(tenant_a(), ada.id);
+    EXPECT_TRUE(Ok(factors));
+    if (factors.ok()) {
+      EXPECT_THAT(*factors, IsEmpty());
+    }
+    EXPECT_TRUE(
+        HasCode(tx.Sessions().FindByHash(tenant_a(), "s-ada"), absl::StatusCode::kNotFound));
+    EXPECT_TRUE(HasCode(tx.AuthnTransactions().FindByHash(tenant_a(), "st-ada"),
+                        absl::StatusCode::kNotFound));
+    return absl::OkStatus();
+  })));
+}
+
+TEST_P(StoreConformanceTest, UserLoginIsUniqueAndFoundIgnoringCase) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "Ada@Example.com");
+  const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, bob})));
+
+  absl::StatusOr<UserRecord> got = InRead(store(), [&](Transaction& tx) {
+    return tx.Users().GetByLogin(tenant_a(), "aDA@eXAMPLE.COM");
+  });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(got->id, ada.id);
+  EXPECT_EQ(got->login, "Ada@Example.com") << "the login keeps the case it was given";
+
+  EXPECT_TRUE(HasCode(InsertUsers(store(), {MakeUser(tenant_a(), "00uADA2", "ada@example.COM")}),
+                      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InsertUsers(store(), {MakeUser(tenant_a(), "00uADA", "other@example.com")}),
+                      absl::StatusCode::kAlreadyExists))
+      << "same id";
+  UserRecord bob_renamed = bob;
+  bob_renamed.login = "ADA@example.com";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Users().Update(bob_renamed); }),
+              absl::StatusCode::kAlreadyExists));
+  absl::StatusOr<int64_t> count =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Count(tenant_a()); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 2);
+}
+
+TEST_P(StoreConformanceTest, UsersListPagesByIdAndCount) {
+  std::vector<UserRecord> users;
+  for (const char* id : {"00u5", "00u2", "00u7", "00u1", "00u4", "00u6", "00u3"}) {
+    users.push_back(MakeUser(tenant_a(), id, fmt::format("{}@example.com", id)));
+  }
+  ASSERT_TRUE(Ok(InsertUsers(store(), users)));
+
+  std::vector<std::vector<std::string>> pages;
+  Page page{.after = "", .limit = 3};
+  while (true) {
+    absl::StatusOr<std::vector<UserRecord>> list =
+        InRead(store(), [&](Transaction& tx) { return tx.Users().List(tenant_a(), page); });
+    ASSERT_TRUE(Ok(list));
+    if (list->empty()) break;
+    std::vector<std::string> ids;
+    for (const UserRecord& u : *list) ids.push_back(u.id.value());
+    pages.push_back(ids);
+    page.after = ids.back();
+    ASSERT_LT(pages.size(), 10u) << "paging does not end";
+  }
+  EXPECT_THAT(pages, ElementsAre(ElementsAre("00u1", "00u2", "00u3"),
+                                 ElementsAre("00u4", "00u5", "00u6"), ElementsAre("00u7")));
+
+  absl::StatusOr<std::vector<UserRecord>> first =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().List(tenant_a(), Page{}); });
+  ASSERT_TRUE(Ok(first));
+  ASSERT_EQ(first->size(), 7u);
+  EXPECT_EQ(Describe(first->front()), Describe(users[3])) << "full records come back";
+
+  absl::StatusOr<int64_t> count =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Count(tenant_a()); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 7);
+
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Users().List(tenant_a(), Page{.after = "", .limit = 0});
+                             }),
+                      absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, UsersWithTheSameIdAndLoginInTwoTenantsStayApart) {
+  UserRecord in_a = MakeUser(tenant_a(), "00uSAME", "same@example.com");
+  UserRecord in_b = MakeUser(tenant_b(), "00uSAME", "SAME@example.com");
+  in_b.profile_json = R"({"login":"SAME@example.com","firstName":"Bea"})";
+  in_b.status = std::string(kUserProvisioned);
+  ASSERT_TRUE(Ok(InsertUsers(store(), {in_a, in_b})));
+  ASSERT_TRUE(Ok(InsertUsers(store(), {MakeUser(tenant_b(), "00uONLYB", "b@example.com")})));
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    absl::StatusOr<UserRecord> a = tx.Users().Get(tenant_a(), in_a.id);
+    absl::StatusOr<UserRecord> b = tx.Users().Get(tenant_b(), in_b.id);
+    EXPECT_TRUE(Ok(a));
+    EXPECT_TRUE(Ok(b));
+    if (a.ok()) {
+      EXPECT_EQ(Describe(*a), Describe(in_a));
+    }
+    if (b.ok()) {
+      EXPECT_EQ(Describe(*b), Describe(in_b));
+    }
+    absl::StatusOr<UserRecord> by_login = tx.Users().GetByLogin(tenant_b(), "same@example.com");
+    EXPECT_TRUE(Ok(by_login));
+    if (by_login.ok()) {
+      EXPECT_EQ(by_login->tenant_id, tenant_b());
+    }
+    EXPECT_TRUE(
+        HasCode(tx.Users().Get(tenant_a(), UserId("00uONLYB")), absl::StatusCode::kNotFound));
+    EXPECT_TRUE(
+        HasCode(tx.Users().GetByLogin(tenant_a(), "b@example.com"), absl::StatusCode::kNotFound));
+    absl::StatusOr<std::vector<UserRecord>> list_a = tx.Users().List(tenant_a(), Page{});
+    EXPECT_TRUE(Ok(list_a));
+    if (list_a.ok()) {
+      EXPECT_THAT(Describe(*list_a), ElementsAre(Describe(in_a)));
+    }
+    EXPECT_EQ(tx.Users().Count(tenant_a()).value_or(-1), 1);
+    EXPECT_EQ(tx.Users().Count(tenant_b()).value_or(-1), 2);
+    return absl::OkStatus();
+  })));
+
+  UserRecord a_changed = in_a;
+  a_changed.status = std::string(kUserSuspended);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Users().Update(a_changed); })));
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Users().Delete(tenant_a(), in_a.id); })));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Users().Delete(tenant_a(), UserId("00uONLYB")); }),
+      absl::StatusCode::kNotFound));
+  absl::StatusOr<UserRecord> b =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Get(tenant_b(), in_b.id); });
+  ASSERT_TRUE(Ok(b));
+  EXPECT_EQ(Describe(*b), Describe(in_b)) << "tenant A's update and delete left B's user alone";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+TEST_P(StoreConformanceTest, GroupInsertGetUpdateListDelete) {
+  const GroupRecord eng = MakeGroup(tenant_a(), "00gENG", "engineering");
+  const GroupRecord ops = MakeGroup(tenant_a(), "00gOPS", "operations");
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Groups().Insert(ops));
+    return tx.Groups().Insert(eng);
+  })));
+
+  absl::StatusOr<GroupRecord> got =
+      InRead(store(), [&](Transaction& tx) { return tx.Groups().Get(tenant_a(), eng.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(eng));
+
+  GroupRecord renamed = eng;
+  renamed.name = "platform";
+  renamed.description = "";
+  renamed.last_updated = At(99);
+  renamed.last_membership_updated = At(98);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Groups().Update(renamed); })));
+  got = InRead(store(), [&](Transaction& tx) { return tx.Groups().Get(tenant_a(), eng.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(renamed));
+
+  absl::StatusOr<std::vector<GroupRecord>> page = InRead(store(), [&](Transaction& tx) {
+    return tx.Groups().List(tenant_a(), Page{.after = "", .limit = 1});
+  });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(Describe(*page), ElementsAre(Describe(renamed)));
+  page = InRead(store(), [&](Transaction& tx) {
+    return tx.Groups().List(tenant_a(), Page{.after = "00gENG", .limit = 5});
+  });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(Describe(*page), ElementsAre(Describe(ops)));
+
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Groups().Delete(tenant_a(), eng.id); })));
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Groups().Get(tenant_a(), eng.id); }),
+              absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Groups().Delete(tenant_a(), eng.id); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Groups().Update(eng); }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, GroupNameIsUniquePerTenant) {
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().Insert(MakeGroup(tenant_a(), "00gENG", "engineering"));
+  })));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Groups().Insert(
+                                    MakeGroup(tenant_a(), "00gENG2", "engineering"));
+                              }),
+                      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().Insert(MakeGroup(tenant_b(), "00gENG", "engineering"));
+  }))) << "another tenant may use the same id and name";
+}
+
+TEST_P(StoreConformanceTest, GroupMembership) {
+  const GroupId eng("00gENG");
+  const GroupId ops("00gOPS");
+  std::vector<UserRecord> users;
+  for (const char* id : {"00u3", "00u1", "00u4", "00u2"}) {
+    users.push_back(MakeUser(tenant_a(), id, fmt::format("{}@example.com", id)));
+  }
+  ASSERT_TRUE(Ok(InsertUsers(store(), users)));
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Groups().Insert(MakeGroup(tenant_a(), eng.value(), "engineering")));
+    RETURN_IF_ERROR(tx.Groups().Insert(MakeGroup(tenant_a(), ops.value(), "operations")));
+    for (const UserRecord& u : users) RETURN_IF_ERROR(tx.Groups().AddMember(tenant_a(), eng, u.id));
+    RETURN_IF_ERROR(tx.Groups().AddMember(tenant_a(), eng, UserId("00u1")));  // idempotent
+    return tx.Groups().AddMember(tenant_a(), ops, UserId("00u1"));
+  })));
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    absl::StatusOr<std::vector<UserId>> first =
+        tx.Groups().ListMembers(tenant_a(), eng, Page{.after = "", .limit = 3});
+    EXPECT_TRUE(Ok(first));
+    if (first.ok()) {
+      EXPECT_THAT(Values(*first), ElementsAre("00u1", "00u2", "00u3"));
+    }
+    absl::StatusOr<std::vector<UserId>> rest =
+        tx.Groups().ListMembers(tenant_a(), eng, Page{.after = "00u3", .limit = 3});
+    EXPECT_TRUE(Ok(rest));
+    if (rest.ok()) {
+      EXPECT_THAT(Values(*rest), ElementsAre("00u4"));
+    }
+    absl::StatusOr<std::vector<GroupId>> groups =
+        tx.Groups().ListGroupsOfUser(tenant_a(), UserId("00u1"));
+    EXPECT_TRUE(Ok(groups));
+    if (groups.ok()) {
+      EXPECT_THAT(Values(*groups), ElementsAre("00gENG", "00gOPS"));
+    }
+    absl::StatusOr<std::vector<UserId>> none =
+        tx.Groups().ListMembers(tenant_a(), GroupId("00gNOPE"), Page{});
+    EXPECT_TRUE(Ok(none));
+    if (none.ok()) {
+      EXPECT_THAT(*none, IsEmpty());
+    }
+    return absl::OkStatus();
+  })));
+
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().RemoveMember(tenant_a(), eng, UserId("00u2"));
+  })));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Groups().RemoveMember(tenant_a(), eng, UserId("00u2"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().RemoveUserFromAll(tenant_a(), UserId("00u1"));
+  })));
+  absl::StatusOr<std::vector<GroupId>> groups_of_1 = InRead(store(), [&](Transaction& tx) {
+    return tx.Groups().ListGroupsOfUser(tenant_a(), UserId("00u1"));
+  });
+  ASSERT_TRUE(Ok(groups_of_1));
+  EXPECT_THAT(*groups_of_1, IsEmpty());
+
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Groups().Delete(tenant_a(), eng); })));
+  absl::StatusOr<std::vector<GroupId>> groups_of_3 = InRead(store(), [&](Transaction& tx) {
+    return tx.Groups().ListGroupsOfUser(tenant_a(), UserId("00u3"));
+  });
+  ASSERT_TRUE(Ok(groups_of_3));
+  EXPECT_THAT(*groups_of_3, IsEmpty()) << "deleting a group removes its memberships";
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().Insert(MakeGroup(tenant_a(), eng.value(), "engineering"));
+  })));
+  absl::StatusOr<std::vector<UserId>> members = InRead(
+      store(), [&](Transaction& tx) { return tx.Groups().ListMembers(tenant_a(), eng, Page{}); });
+  ASSERT_TRUE(Ok(members));
+  EXPECT_THAT(*members, IsEmpty()) << "a group re-created with the same id starts empty";
+}
+
+TEST_P(StoreConformanceTest, GroupMembershipNeedsAnExistingGroupAndUser) {
+  ASSERT_TRUE(Ok(InsertUsers(store(), {MakeUser(tenant_a(), "00uADA", "ada@example.com")})));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().Insert(MakeGroup(tenant_a(), "00gENG", "engineering"));
+  })));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Groups().AddMember(tenant_a(), GroupId("00gENG"),
+                                                             UserId("00uNOPE"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Groups().AddMember(tenant_a(), GroupId("00gNOPE"),
+                                                             UserId("00uADA"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  // Tenant B cannot add tenant A's user to tenant A's group by naming them.
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Groups().AddMember(tenant_b(), GroupId("00gENG"),
+                                                             UserId("00uADA"));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, GroupsAndMembershipsStayInTheirTenant) {
+  ASSERT_TRUE(Ok(InsertUsers(store(), {MakeUser(tenant_a(), "00uSAME", "x@example.com"),
+                                       MakeUser(tenant_b(), "00uSAME", "x@example.com")})));
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Groups().Insert(MakeGroup(tenant_a(), "00gSAME", "staff")));
+    RETURN_IF_ERROR(tx.Groups().Insert(MakeGroup(tenant_b(), "00gSAME", "staff")));
+    return tx.Groups().AddMember(tenant_a(), GroupId("00gSAME"), UserId("00uSAME"));
+  })));
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_THAT(Values(tx.Groups()
+                           .ListMembers(tenant_b(), GroupId("00gSAME"), Page{})
+                           .value_or(std::vector<UserId>{UserId("error")})),
+                IsEmpty());
+    EXPECT_THAT(Values(tx.Groups()
+                           .ListGroupsOfUser(tenant_b(), UserId("00uSAME"))
+                           .value_or(std::vector<GroupId>{GroupId("error")})),
+                IsEmpty());
+    EXPECT_THAT(Values(tx.Groups()
+                           .ListMembers(tenant_a(), GroupId("00gSAME"), Page{})
+                           .value_or(std::vector<UserId>{})),
+                ElementsAre("00uSAME"));
+    absl::StatusOr<std::vector<GroupRecord>> list_b = tx.Groups().List(tenant_b(), Page{});
+    EXPECT_TRUE(Ok(list_b));
+    if (list_b.ok()) {
+      EXPECT_THAT(Describe(*list_b),
+                  ElementsAre(Describe(MakeGroup(tenant_b(), "00gSAME", "staff"))));
+    }
+    return absl::OkStatus();
+  })));
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Groups().RemoveMember(tenant_b(), GroupId("00gSAME"),
+                                                                UserId("00uSAME"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().RemoveUserFromAll(tenant_b(), UserId("00uSAME"));
+  })));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Groups().Delete(tenant_b(), GroupId("00gSAME"));
+  })));
+  absl::StatusOr<std::vector<UserId>> members = InRead(store(), [&](Transaction& tx) {
+    return tx.Groups().ListMembers(tenant_a(), GroupId("00gSAME"), Page{});
+  });
+  ASSERT_TRUE(Ok(members));
+  EXPECT_THAT(Values(*members), ElementsAre("00uSAME"))
+      << "tenant B's calls left tenant A's membership alone";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Factors
+
+TEST_P(StoreConformanceTest, FactorInsertGetUpdateDelete) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada})));
+  const FactorRecord factor = MakeFactor(tenant_a(), ada.id, "uftTOTP");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Factors().Insert(factor); })));
+
+  absl::StatusOr<FactorRecord> got = InRead(
+      store(), [&](Transaction& tx) { return tx.Factors().Get(tenant_a(), ada.id, factor.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(factor));
+  EXPECT_EQ(got->sealed_secret.size(), 11u) << "binary secret kept byte for byte";
+
+  FactorRecord used = factor;
+  used.status = std::string(kFactorPendingActivation);
+  used.sealed_secret = "";
+  used.last_used_step = 58'000'001;
+  used.last_updated = At(77);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Factors().Update(used); })));
+  got = InRead(store(),
+               [&](Transaction& tx) { return tx.Factors().Get(tenant_a(), ada.id, factor.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(used));
+
+  ASSERT_TRUE(Ok(InWrite(
+      store(), [&](Transaction& tx) { return tx.Factors().Delete(tenant_a(), factor.id); })));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Factors().Get(tenant_a(), ada.id, factor.id); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Factors().Delete(tenant_a(), factor.id); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Factors().Update(used); }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, FactorBelongsToItsUser) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, bob})));
+  const FactorRecord factor = MakeFactor(tenant_a(), ada.id, "uftTOTP");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Factors().Insert(factor); })));
+
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Factors().Get(tenant_a(), bob.id, factor.id); }),
+      absl::StatusCode::kNotFound));
+  FactorRecord moved = factor;
+  moved.user_id = bob.id;
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Factors().Update(moved); }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Factors().Insert(
+                                    MakeFactor(tenant_a(), UserId("00uNOPE"), "uftOTHER"));
+                              }),
+                      absl::StatusCode::kNotFound))
+      << "a factor for an unknown user";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Factors().Insert(factor); }),
+              absl::StatusCode::kAlreadyExists));
+}
+
+TEST_P(StoreConformanceTest, FactorsListAndDeleteAllForUser) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");
+  const UserRecord ada_b = MakeUser(tenant_b(), "00uADA", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, bob, ada_b})));
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Factors().Insert(MakeFactor(tenant_a(), ada.id, "uft2")));
+    RETURN_IF_ERROR(tx.Factors().Insert(MakeFactor(tenant_a(), ada.id, "uft1")));
+    RETURN_IF_ERROR(tx.Factors().Insert(MakeFactor(tenant_a(), bob.id, "uft3")));
+    return tx.Factors().Insert(MakeFactor(tenant_b(), ada_b.id, "uft1"));
+  })));
+
+  absl::StatusOr<std::vector<FactorRecord>> list = InRead(
+      store(), [&](Transaction& tx) { return tx.Factors().ListForUser(tenant_a(), ada.id); });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(MakeFactor(tenant_a(), ada.id, "uft1")),
+                                           Describe(MakeFactor(tenant_a(), ada.id, "uft2"))));
+
+  absl::StatusOr<int> deleted = InWrite(
+      store(), [&](Transaction& tx) { return tx.Factors().DeleteAllForUser(tenant_a(), ada.id); });
+  ASSERT_TRUE(Ok(deleted));
+  EXPECT_EQ(*deleted, 2);
+  deleted = InWrite(
+      store(), [&](Transaction& tx) { return tx.Factors().DeleteAllForUser(tenant_a(), ada.id); });
+  ASSERT_TRUE(Ok(deleted));
+  EXPECT_EQ(*deleted, 0);
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_EQ(
+        tx.Factors().ListForUser(tenant_a(), bob.id).value_or(std::vector<FactorRecord>{}).size(),
+        1u);
+    EXPECT_EQ(
+        tx.Factors().ListForUser(tenant_b(), ada_b.id).value_or(std::vector<FactorRecord>{}).size(),
+        1u)
+        << "the same user id in tenant B keeps its factor";
+    return absl::OkStatus();
+  })));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+TEST_P(StoreConformanceTest, SessionFindTouchDelete) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada})));
+  const SessionRecord session = MakeSession(tenant_a(), ada.id, "102S1", "hash-1");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Sessions().Insert(session); })));
+
+  absl::StatusOr<SessionRecord> got = InRead(
+      store(), [&](Transaction& tx) { return tx.Sessions().FindByHash(tenant_a(), "hash-1"); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(session));
+
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Sessions().Touch(tenant_a(), session.id, At(500));
+  })));
+  got = InRead(store(),
+               [&](Transaction& tx) { return tx.Sessions().FindByHash(tenant_a(), "hash-1"); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(got->last_active, At(500));
+  EXPECT_EQ(got->expires, session.expires);
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Sessions().Insert(
+                                    MakeSession(tenant_a(), ada.id, "102S2", "hash-1"));
+                              }),
+                      absl::StatusCode::kAlreadyExists))
+      << "token hash clash";
+
+  ASSERT_TRUE(Ok(InWrite(
+      store(), [&](Transaction& tx) { return tx.Sessions().Delete(tenant_a(), session.id); })));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Sessions().FindByHash(tenant_a(), "hash-1"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Sessions().Delete(tenant_a(), session.id); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Sessions().Touch(tenant_a(), session.id, At(1)); }),
+      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, SessionsDeleteAllForUserStaysInTenant) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");
+  const UserRecord ada_b = MakeUser(tenant_b(), "00uADA", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, bob, ada_b})));
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Sessions().Insert(MakeSession(tenant_a(), ada.id, "102A1", "a1")));
+    RETURN_IF_ERROR(tx.Sessions().Insert(MakeSession(tenant_a(), ada.id, "102A2", "a2")));
+    RETURN_IF_ERROR(tx.Sessions().Insert(MakeSession(tenant_a(), bob.id, "102B1", "b1")));
+    return tx.Sessions().Insert(MakeSession(tenant_b(), ada_b.id, "102A1", "a1"));
+  })));
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Sessions().Touch(tenant_b(), SessionId("102A2"), At(1));
+                              }),
+                      absl::StatusCode::kNotFound));
+  absl::StatusOr<int> deleted = InWrite(
+      store(), [&](Transaction& tx) { return tx.Sessions().DeleteAllForUser(tenant_a(), ada.id); });
+  ASSERT_TRUE(Ok(deleted));
+  EXPECT_EQ(*deleted, 2);
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_TRUE(HasCode(tx.Sessions().FindByHash(tenant_a(), "a1"), absl::StatusCode::kNotFound));
+    EXPECT_TRUE(Ok(tx.Sessions().FindByHash(tenant_a(), "b1")));
+    absl::StatusOr<SessionRecord> other = tx.Sessions().FindByHash(tenant_b(), "a1");
+    EXPECT_TRUE(Ok(other));
+    if (other.ok()) {
+      EXPECT_EQ(other->tenant_id, tenant_b());
+    }
+    EXPECT_TRUE(HasCode(tx.Sessions().FindByHash(tenant_b(), "b1"), absl::StatusCode::kNotFound));
+    return absl::OkStatus();
+  })));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authn transactions
+
+TEST_P(StoreConformanceTest, AuthnTransactionFindAndDelete) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada})));
+  const AuthnTransactionRecord txn = MakeAuthnTransaction(tenant_a(), ada.id, "00aT1", "st-1");
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.AuthnTransactions().Insert(txn); })));
+
+  absl::StatusOr<AuthnTransactionRecord> got = InRead(store(), [&](Transaction& tx) {
+    return tx.AuthnTransactions().FindByHash(tenant_a(), "st-1");
+  });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(txn));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.AuthnTransactions().FindByHash(tenant_b(), "st-1");
+                             }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.AuthnTransactions().Insert(txn); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.AuthnTransactions().Delete(tenant_b(), txn.id); }),
+      absl::StatusCode::kNotFound));
+
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.AuthnTransactions().Delete(tenant_a(), txn.id);
+  })));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.AuthnTransactions().FindByHash(tenant_a(), "st-1");
+                             }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.AuthnTransactions().Delete(tenant_a(), txn.id); }),
+      absl::StatusCode::kNotFound));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+// Appends events e0..e5 for tenant A, published a minute apart, interleaved with tenant B's.
+std::vector<EventRecord> AppendSixEvents(Store& store, const TenantId& a, const TenantId& b) {
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 6; ++i) {
+    events.push_back(MakeEvent(a, fmt::format("a-{}", i), At(60 * i)));
+  }
+  const absl::Status status = store.Write([&](Transaction& tx) -> absl::Status {
+    for (EventRecord& e : events) {
+      ASSIGN_OR_RETURN(e.seq, tx.Events().Append(e));
+      RETURN_IF_ERROR(
+          tx.Events().Append(MakeEvent(b, fmt::format("b-{}", e.uuid), e.published)).status());
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(Ok(status));
+  return events;
+}
+
+std::vector<std::string> Uuids(const absl::StatusOr<std::vector<EventRecord>>& events) {
+  std::vector<std::string> out;
+  if (!events.ok()) {
+    out.push_back(events.status().ToString());
+    return out;
+  }
+  for (const EventRecord& e : *events) out.push_back(e.uuid);
+  return out;
+}
+
+TEST_P(StoreConformanceTest, EventAppendAssignsIncreasingSeq) {
+  const std::vector<EventRecord> first = AppendSixEvents(store(), tenant_a(), tenant_b());
+  for (size_t i = 1; i < first.size(); ++i) EXPECT_GT(first[i].seq, first[i - 1].seq);
+
+  absl::StatusOr<int64_t> later = InWrite(store(), [&](Transaction& tx) {
+    return tx.Events().Append(MakeEvent(tenant_a(), "later", At(-3600)));
+  });
+  ASSERT_TRUE(Ok(later));
+  EXPECT_GT(*later, first.back().seq) << "seq follows commit order, not publication time";
+
+  absl::StatusOr<std::vector<EventRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Events().Query(tenant_a(), EventQuery{}); });
+  ASSERT_TRUE(Ok(all));
+  ASSERT_EQ(all->size(), 7u);
+  EXPECT_EQ(Describe(all->front()), Describe(first.front())) << "every field comes back";
+  EXPECT_EQ(all->back().seq, *later);
+}
+
+TEST_P(StoreConformanceTest, EventQueryBothDirectionsWithAfter) {
+  AppendSixEvents(store(), tenant_a(), tenant_b());
+  absl::StatusOr<std::vector<EventRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Events().Query(tenant_a(), EventQuery{}); });
+  ASSERT_TRUE(Ok(all));
+  ASSERT_EQ(all->size(), 6u);
+
+  auto query = [&](EventQuery q) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Events().Query(tenant_a(), q); });
+  };
+  EXPECT_THAT(Uuids(query({.limit = 2})), ElementsAre("a-0", "a-1"));
+  EXPECT_THAT(Uuids(query({.after_seq = (*all)[1].seq, .limit = 2})), ElementsAre("a-2", "a-3"));
+  EXPECT_THAT(Uuids(query({.after_seq = (*all)[5].seq})), IsEmpty());
+  EXPECT_THAT(Uuids(query({.descending = true, .limit = 2})), ElementsAre("a-5", "a-4"));
+  EXPECT_THAT(Uuids(query({.after_seq = (*all)[4].seq, .descending = true, .limit = 2})),
+              ElementsAre("a-3", "a-2"));
+  EXPECT_THAT(Uuids(query({.after_seq = (*all)[0].seq, .descending = true})), IsEmpty());
+
+  // Following the cursor visits every event once, in either direction.
+  for (bool descending : {false, true}) {
+    std::vector<std::string> seen;
+    EventQuery q{.descending = descending, .limit = 4};
+    for (int round = 0; round < 5; ++round) {
+      absl::StatusOr<std::vector<EventRecord>> page = query(q);
+      ASSERT_TRUE(Ok(page));
+      if (page->empty()) break;
+      for (const EventRecord& e : *page) seen.push_back(e.uuid);
+      q.after_seq = page->back().seq;
+    }
+    if (descending) {
+      EXPECT_THAT(seen, ElementsAre("a-5", "a-4", "a-3", "a-2", "a-1", "a-0"));
+    } else {
+      EXPECT_THAT(seen, ElementsAre("a-0", "a-1", "a-2", "a-3", "a-4", "a-5"));
+    }
+  }
+  EXPECT_TRUE(HasCode(query({.limit = 0}), absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, EventQuerySinceUntil) {
+  AppendSixEvents(store(), tenant_a(), tenant_b());  // a-i published at At(60 * i)
+  auto query = [&](EventQuery q) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Events().Query(tenant_a(), q); });
+  };
+  EXPECT_THAT(Uuids(query({.since = At(120)})), ElementsAre("a-2", "a-3", "a-4", "a-5"))
+      << "since is inclusive";
+  EXPECT_THAT(Uuids(query({.until = At(120)})), ElementsAre("a-0", "a-1")) << "until is exclusive";
+  EXPECT_THAT(Uuids(query({.since = At(60), .until = At(240)})), ElementsAre("a-1", "a-2", "a-3"));
+  EXPECT_THAT(Uuids(query({.since = At(60), .until = At(240), .descending = true})),
+              ElementsAre("a-3", "a-2", "a-1"));
+  EXPECT_THAT(Uuids(query({.since = At(60) + absl::Microseconds(1)})),
+              ElementsAre("a-2", "a-3", "a-4", "a-5"));
+  EXPECT_THAT(Uuids(query({.until = At(60) + absl::Microseconds(1)})), ElementsAre("a-0", "a-1"));
+  EXPECT_THAT(Uuids(query({.since = At(240), .until = At(240)})), IsEmpty());
+
+  absl::StatusOr<std::vector<EventRecord>> window = query({.since = At(60), .until = At(300)});
+  ASSERT_TRUE(Ok(window));
+  ASSERT_EQ(window->size(), 4u);
+  EXPECT_THAT(
+      Uuids(query({.since = At(60), .until = At(300), .after_seq = (*window)[1].seq, .limit = 1})),
+      ElementsAre("a-3"));
+  EXPECT_THAT(
+      Uuids(query(
+          {.since = At(60), .until = At(300), .after_seq = (*window)[2].seq, .descending = true})),
+      ElementsAre("a-2", "a-1"));
+}
+
+TEST_P(StoreConformanceTest, EventsStayInTheirTenant) {
+  AppendSixEvents(store(), tenant_a(), tenant_b());
+  absl::StatusOr<std::vector<EventRecord>> b = InRead(store(), [&](Transaction& tx) {
+    return tx.Events().Query(tenant_b(), EventQuery{.descending = true, .limit = 1000});
+  });
+  ASSERT_TRUE(Ok(b));
+  ASSERT_EQ(b->size(), 6u);
+  for (const EventRecord& e : *b) {
+    EXPECT_EQ(e.tenant_id, tenant_b());
+    EXPECT_TRUE(e.uuid.starts_with("b-")) << e.uuid;
+  }
+  absl::StatusOr<std::vector<EventRecord>> none = InRead(store(), [&](Transaction& tx) {
+    return tx.Events().Query(TenantId("00oNOPE"), EventQuery{});
+  });
+  ASSERT_TRUE(Ok(none));
+  EXPECT_THAT(*none, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, EventUuidIsUnique) {
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Events().Append(MakeEvent(tenant_a(), "dup", At(0)));
+  })));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Events().Append(MakeEvent(tenant_b(), "dup", At(0)));
+                              }),
+                      absl::StatusCode::kAlreadyExists));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+TEST_P(StoreConformanceTest, FailedCallbackRollsBackEverything) {
+  absl::StatusOr<int64_t> before = InWrite(store(), [&](Transaction& tx) {
+    return tx.Events().Append(MakeEvent(tenant_a(), "before", At(0)));
+  });
+  ASSERT_TRUE(Ok(before));
+
+  const absl::Status refused = absl::PermissionDeniedError("policy says no");
+  const absl::Status status = store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Users().Insert(MakeUser(tenant_a(), "00uADA", "ada@example.com")));
+    RETURN_IF_ERROR(tx.Groups().Insert(MakeGroup(tenant_a(), "00gENG", "engineering")));
+    RETURN_IF_ERROR(tx.Groups().AddMember(tenant_a(), GroupId("00gENG"), UserId("00uADA")));
+    RETURN_IF_ERROR(tx.Events().Append(MakeEvent(tenant_a(), "rolled-back", At(1))).status());
+    RETURN_IF_ERROR(tx.Tenants().Insert(
+        {.id = TenantId("00oROLLEDBACK"), .name = "rolled-back", .created = At(0)}));
+    return refused;
+  });
+  EXPECT_EQ(status, refused) << "Write returns the callback's status unchanged";
+
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_EQ(tx.Users().Count(tenant_a()).value_or(-1), 0);
+    EXPECT_TRUE(
+        HasCode(tx.Groups().Get(tenant_a(), GroupId("00gENG")), absl::StatusCode::kNotFound));
+    EXPECT_TRUE(HasCode(tx.Tenants().GetByName("rolled-back"), absl::StatusCode::kNotFound));
+    EXPECT_THAT(Uuids(tx.Events().Query(tenant_a(), EventQuery{})), ElementsAre("before"));
+    return absl::OkStatus();
+  })));
+
+  absl::StatusOr<int64_t> after = InWrite(store(), [&](Transaction& tx) {
+    return tx.Events().Append(MakeEvent(tenant_a(), "after", At(2)));
+  });
+  ASSERT_TRUE(Ok(after));
+  EXPECT_GT(*after, *before);
+}
+
+TEST_P(StoreConformanceTest, RepositoryErrorInCallbackRollsBackEarlierWrites) {
+  ASSERT_TRUE(Ok(InsertUsers(store(), {MakeUser(tenant_a(), "00uADA", "ada@example.com")})));
+  const absl::Status status =
+      InsertUsers(store(), {MakeUser(tenant_a(), "00uBOB", "bob@example.com"),
+                            MakeUser(tenant_a(), "00uADA2", "ADA@example.com")});
+  EXPECT_TRUE(HasCode(status, absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(
+      HasCode(InRead(store(),
+                     [&](Transaction& tx) { return tx.Users().Get(tenant_a(), UserId("00uBOB")); }),
+              absl::StatusCode::kNotFound))
+      << "the insert before the clash was rolled back";
+}
+
+TEST_P(StoreConformanceTest, ReadTransactionCannotWrite) {
+  const absl::Status status = store().Read([&](Transaction& tx) {
+    return tx.Users().Insert(MakeUser(tenant_a(), "00uADA", "ada@example.com"));
+  });
+  EXPECT_FALSE(status.ok());
+  absl::StatusOr<int64_t> count =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Count(tenant_a()); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 0);
+}
+
+TEST_P(StoreConformanceTest, NestedTransactionIsRefusedNotDeadlocked) {
+  absl::Status inner_write;
+  absl::Status inner_read;
+  ASSERT_TRUE(Ok(store().Write([&](Transaction&) {
+    inner_write = store().Write([](Transaction&) { return absl::OkStatus(); });
+    inner_read = store().Read([](Transaction&) { return absl::OkStatus(); });
+    return absl::OkStatus();
+  })));
+  EXPECT_TRUE(HasCode(inner_write, absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(inner_read, absl::StatusCode::kFailedPrecondition));
+  ASSERT_TRUE(Ok(store().Read([&](Transaction&) {
+    inner_read = store().Read([](Transaction&) { return absl::OkStatus(); });
+    return absl::OkStatus();
+  })));
+  EXPECT_TRUE(HasCode(inner_read, absl::StatusCode::kFailedPrecondition));
+}
+
+constexpr absl::Duration kThreadWait = absl::Seconds(20);
+
+TEST_P(StoreConformanceTest, ReadSeesOneSnapshotWhileAWriteCommits) {
+  ASSERT_TRUE(Ok(InsertUsers(store(), {MakeUser(tenant_a(), "00u1", "one@example.com")})));
+  absl::Notification first_read_done;
+  absl::Notification write_committed;
+  absl::Status read_status;
+  int64_t count_before = -1;
+  int64_t count_after = -1;
+  {
+    std::jthread reader([&] {
+      read_status = store().Read([&](Transaction& tx) -> absl::Status {
+        ASSIGN_OR_RETURN(count_before, tx.Users().Count(tenant_a()));
+        first_read_done.Notify();
+        if (!write_committed.WaitForNotificationWithTimeout(kThreadWait)) {
+          return absl::DeadlineExceededError("the write did not commit");
+        }
+        ASSIGN_OR_RETURN(count_after, tx.Users().Count(tenant_a()));
+        return absl::OkStatus();
+      });
+      if (!first_read_done.HasBeenNotified()) first_read_done.Notify();
+    });
+    ASSERT_TRUE(first_read_done.WaitForNotificationWithTimeout(kThreadWait));
+    const absl::Status write =
+        InsertUsers(store(), {MakeUser(tenant_a(), "00u2", "two@example.com")});
+    write_committed.Notify();
+    EXPECT_TRUE(Ok(write)) << "a write commits while a read is open";
+  }
+  ASSERT_TRUE(Ok(read_status));
+  EXPECT_EQ(count_before, 1);
+  EXPECT_EQ(count_after, 1) << "the read kept its snapshot";
+  absl::StatusOr<int64_t> now =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Count(tenant_a()); });
+  ASSERT_TRUE(Ok(now));
+  EXPECT_EQ(*now, 2);
+}
+
+TEST_P(StoreConformanceTest, ReadersAreNotBlockedByAnOpenWrite) {
+  absl::Notification write_started;
+  absl::Notification readers_done;
+  absl::Status write_status;
+  std::jthread writer([&] {
+    write_status = store().Write([&](Transaction& tx) -> absl::Status {
+      RETURN_IF_ERROR(tx.Users().Insert(MakeUser(tenant_a(), "00u1", "one@example.com")));
+      write_started.Notify();
+      if (!readers_done.WaitForNotificationWithTimeout(kThreadWait)) {
+        return absl::DeadlineExceededError("the readers were blocked by the write");
+      }
+      return absl::OkStatus();
+    });
+    if (!write_started.HasBeenNotified()) write_started.Notify();
+  });
+  ASSERT_TRUE(write_started.WaitForNotificationWithTimeout(kThreadWait));
+
+  constexpr int kReaders = 6;
+  std::vector<absl::StatusOr<int64_t>> counts(kReaders, absl::InternalError("not run"));
+  {
+    std::vector<std::jthread> readers;
+    for (int i = 0; i < kReaders; ++i) {
+      readers.emplace_back([&, i] {
+        counts[i] = InRead(store(), [&](Transaction& tx) { return tx.Users().Count(tenant_a()); });
+      });
+    }
+  }
+  readers_done.Notify();
+  writer.join();
+  ASSERT_TRUE(Ok(write_status));
+  for (const absl::StatusOr<int64_t>& count : counts) {
+    ASSERT_TRUE(Ok(count));
+    EXPECT_EQ(*count, 0) << "uncommitted rows are invisible";
+  }
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritesAreSerialised) {
+  constexpr int kThreads = 4;
+  constexpr int kWritesPerThread = 10;
+  std::vector<absl::Status> statuses(kThreads);
+  {
+    std::vector<std::jthread> writers;
+    for (int t = 0; t < kThreads; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < kWritesPerThread && statuses[t].ok(); ++i) {
+          const std::string id = fmt::format("00u{}x{:02}", t, i);
+          statuses[t] = store().Write([&](Transaction& tx) -> absl::Status {
+            ASSIGN_OR_RETURN(const int64_t count, tx.Users().Count(tenant_a()));
+            RETURN_IF_ERROR(tx.Users().Insert(MakeUser(tenant_a(), id, id + "@example.com")));
+            // The count read at the start still holds: no other write interleaved.
+            ASSIGN_OR_RETURN(const int64_t after, tx.Users().Count(tenant_a()));
+            if (after != count + 1) return absl::InternalError("writes interleaved");
+            return tx.Events().Append(MakeEvent(tenant_a(), id, At(i))).status();
+          });
+        }
+      });
+    }
+  }
+  for (const absl::Status& status : statuses) EXPECT_TRUE(Ok(status));
+  absl::StatusOr<std::vector<EventRecord>> events = InRead(store(), [&](Transaction& tx) {
+    return tx.Events().Query(tenant_a(), EventQuery{.limit = 1000});
+  });
+  ASSERT_TRUE(Ok(events));
+  ASSERT_EQ(events->size(), static_cast<size_t>(kThreads * kWritesPerThread));
+  for (size_t i = 1; i < events->size(); ++i) EXPECT_GT((*events)[i].seq, (*events)[i - 1].seq);
+  absl::StatusOr<int64_t> count =
+      InRead(store(), [&](Transaction& tx) { return tx.Users().Count(tenant_a()); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, kThreads * kWritesPerThread);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observer, Ping, Close
+
+class RecordingObserver final : public StoreObserver {
+ public:
+  void OnTransaction(std::string_view kind, absl::Duration elapsed, bool ok) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(fmt::format("{}:{}", kind, ok ? "ok" : "failed"));
+    if (elapsed < absl::ZeroDuration()) seen_.push_back("negative latency");
+  }
+  std::vector<std::string> seen() const {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_P(StoreConformanceTest, ObserverSeesEachTransaction) {
+  RecordingObserver observer;
+  store().SetObserver(&observer);
+  EXPECT_TRUE(Ok(store().Write([](Transaction&) { return absl::OkStatus(); })));
+  EXPECT_FALSE(store().Write([](Transaction&) { return absl::AbortedError("no"); }).ok());
+  EXPECT_TRUE(Ok(store().Read([](Transaction&) { return absl::OkStatus(); })));
+  store().SetObserver(nullptr);
+  EXPECT_TRUE(Ok(store().Read([](Transaction&) { return absl::OkStatus(); })));
+  EXPECT_THAT(observer.seen(), ElementsAre("write:ok", "write:failed", "read:ok"));
+}
+
+TEST_P(StoreConformanceTest, CloseRefusesLaterCalls) {
+  EXPECT_TRUE(Ok(store().Ping()));
+  store().Close();
+  EXPECT_TRUE(HasCode(store().Write([](Transaction&) { return absl::OkStatus(); }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(store().Read([](Transaction&) { return absl::OkStatus(); }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(store().Ping(), absl::StatusCode::kFailedPrecondition));
+  store().Close();  // a second Close is harmless
+}
+
+TEST_P(StoreConformanceTest, CloseWaitsForARunningRead) {
+  absl::Notification reading;
+  absl::Notification finish;
+  std::atomic<bool> closed{false};
+  absl::Status read_status;
+  std::jthread reader([&] {
+    read_status = store().Read([&](Transaction& tx) -> absl::Status {
+      reading.Notify();
+      finish.WaitForNotificationWithTimeout(kThreadWait);
+      return tx.Users().Count(tenant_a()).status();
+    });
+    if (!reading.HasBeenNotified()) reading.Notify();
+  });
+  ASSERT_TRUE(reading.WaitForNotificationWithTimeout(kThreadWait));
+  std::jthread closer([&] {
+    store().Close();
+    closed = true;
+  });
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_FALSE(closed) << "Close returned while a read was still running";
+  finish.Notify();
+  reader.join();
+  closer.join();
+  EXPECT_TRUE(Ok(read_status)) << "the running read finished normally";
+  EXPECT_TRUE(closed);
+}
+
+}  // namespace
+}  // namespace custos::store::conformance
