@@ -120,24 +120,9 @@ std::string_view NotActiveReason(const store::UserRecord& u) {
   return u.status == store::kUserLockedOut ? kReasonLockedOut : kReasonUserNotActive;
 }
 
-// The store has no index on recovery_token_hash (it is rarely set and rarely looked up), so
-// the tenant's users are scanned page by page.
-absl::StatusOr<std::optional<store::UserRecord>> FindByRecoveryHash(store::Transaction& tx,
-                                                                    const TenantId& tenant,
-                                                                    const std::string& hash) {
-  store::Page page;
-  page.limit = 500;
-  while (true) {
-    ASSIGN_OR_RETURN(std::vector<store::UserRecord> users, tx.Users().List(tenant, page));
-    for (store::UserRecord& u : users) {
-      if (!u.recovery_token_hash.empty() &&
-          crypto::ConstantTimeEquals(u.recovery_token_hash, hash)) {
-        return std::optional<store::UserRecord>(std::move(u));
-      }
-    }
-    if (static_cast<int>(users.size()) < page.limit) return std::optional<store::UserRecord>();
-    page.after = users.back().id.value();
-  }
+// An activation (PROVISIONED) or a password reset (RECOVERY) is what a recovery token completes.
+bool AwaitsRecovery(const store::UserRecord& u) {
+  return u.status == store::kUserRecovery || u.status == store::kUserProvisioned;
 }
 
 }  // namespace
@@ -508,7 +493,12 @@ absl::StatusOr<RecoveryResult> SignIn::VerifyRecoveryToken(const TenantId& tenan
   std::optional<store::UserRecord> found;
   if (!recovery_token.empty()) {
     RETURN_IF_ERROR(store_.Read([&](store::Transaction& tx) -> absl::Status {
-      ASSIGN_OR_RETURN(found, FindByRecoveryHash(tx, tenant, hash));
+      absl::StatusOr<store::UserRecord> user = tx.Users().FindByRecoveryTokenHash(tenant, hash);
+      if (user.ok()) {
+        found = std::move(*user);
+      } else if (!absl::IsNotFound(user.status())) {
+        return user.status();
+      }
       return absl::OkStatus();
     }));
   }
@@ -524,7 +514,7 @@ absl::StatusOr<RecoveryResult> SignIn::VerifyRecoveryToken(const TenantId& tenan
     ASSIGN_OR_RETURN(store::UserRecord user, tx.Users().Get(tenant, found->id));
     const audit::RequestContext ctx = As(context, UserPrincipal(user));
     spec.targets.push_back(UserPrincipal(user));
-    const bool valid = user.status == store::kUserRecovery && user.recovery_token_hash == hash &&
+    const bool valid = AwaitsRecovery(user) && user.recovery_token_hash == hash &&
                        user.recovery_expires.has_value() && now < *user.recovery_expires;
     if (!valid) {
       spec.debug_data["userStatus"] = user.status;
@@ -561,7 +551,7 @@ AuthnAttempt SignIn::ResetPassword(const TenantId& tenant, std::string_view stat
   // issued for.
   auto usable = [&](const absl::StatusOr<store::AuthnTransactionRecord>& txn,
                     const store::UserRecord& user, absl::Time now) {
-    return txn.ok() && now < txn->expires && user.status == store::kUserRecovery &&
+    return txn.ok() && now < txn->expires && AwaitsRecovery(user) &&
            !user.recovery_token_hash.empty();
   };
   auto fail_event = [&](std::string_view reason) {

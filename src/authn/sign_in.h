@@ -153,7 +153,8 @@ class SignIn {
                                         const audit::RequestContext& context);
 
   // Exchanges the one-time token of a password recovery (users.recovery_token_hash, set by
-  // the management API's reset_password) for a state token. The user must be in RECOVERY and
+  // the management API's reset_password or activate) for a state token. The user must be in
+  // RECOVERY or PROVISIONED and
   // the token unexpired; otherwise kUnauthenticated E0000011.
   absl::StatusOr<RecoveryResult> VerifyRecoveryToken(const TenantId& tenant,
                                                      std::string_view recovery_token,

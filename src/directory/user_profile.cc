@@ -65,7 +65,9 @@ absl::Status ValidateProfile(const Json& profile) {
   }
   for (std::string_view key : kRequired) {
     auto it = profile.find(std::string(key));
-    if (it == profile.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
+    bool blank = it == profile.end() || it->is_null() ||
+                 (it->is_string() && it->get_ref<const std::string&>().empty());
+    if (blank) {
       causes.push_back(fmt::format("{}: The field cannot be left blank", key));
     }
   }

@@ -38,7 +38,7 @@ TEST(UserProfileTest, LoginMustLookLikeAnEmailAddress) {
   Json p = Valid();
   p["login"] = "ada";
   EXPECT_FALSE(ValidateProfile(p).ok());
-  p["login"] = std::string(95, 'a') + "@x.io";
+  p["login"] = std::string(96, 'a') + "@x.io";  // 101 characters
   EXPECT_FALSE(ValidateProfile(p).ok());
 }
 

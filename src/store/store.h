@@ -66,6 +66,9 @@ class UserRepository {
   virtual absl::StatusOr<UserRecord> Get(const TenantId& tenant, const UserId& id) = 0;
   // Case-insensitive on login.
   virtual absl::StatusOr<UserRecord> GetByLogin(const TenantId& tenant, std::string_view login) = 0;
+  // The user whose recovery_token_hash equals `token_hash` (activation or password reset).
+  virtual absl::StatusOr<UserRecord> FindByRecoveryTokenHash(const TenantId& tenant,
+                                                             std::string_view token_hash) = 0;
   // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<UserRecord>> List(const TenantId& tenant,
                                                        const Page& page) = 0;

@@ -531,6 +531,30 @@ TEST_P(StoreConformanceTest, UserDeleteRemovesTheUserAndWhatIsTheirs) {
   })));
 }
 
+TEST_P(StoreConformanceTest, UserFoundByRecoveryTokenHashOnlyInItsTenant) {
+  UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  ada.recovery_token_hash = std::string(64, 'a');
+  UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, bob})));
+  absl::StatusOr<UserRecord> got = InRead(store(), [&](Transaction& tx) {
+    return tx.Users().FindByRecoveryTokenHash(tenant_a(), std::string(64, 'a'));
+  });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(got->id, ada.id);
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Users().FindByRecoveryTokenHash(tenant_b(),
+                                                                         std::string(64, 'a'));
+                             }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Users().FindByRecoveryTokenHash(tenant_a(), "");
+                             }),
+                      absl::StatusCode::kNotFound))
+      << "users without a token are never found by an empty hash";
+}
+
 TEST_P(StoreConformanceTest, UserLoginIsUniqueAndFoundIgnoringCase) {
   const UserRecord ada = MakeUser(tenant_a(), "00uADA", "Ada@Example.com");
   const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");

@@ -128,6 +128,8 @@ CREATE TABLE events (
   event_type TEXT NOT NULL,
   json TEXT NOT NULL
 ) STRICT;
+CREATE INDEX users_by_recovery_token ON users (tenant_id, recovery_token_hash)
+  WHERE recovery_token_hash <> '';
 CREATE INDEX events_by_tenant_seq ON events (tenant_id, seq);
 CREATE INDEX events_by_tenant_published ON events (tenant_id, published);
 )sql";

@@ -416,6 +416,22 @@ class SqliteUsers final : public UserRepository {
     return One(stmt);
   }
 
+  absl::StatusOr<UserRecord> FindByRecoveryTokenHash(const TenantId& tenant,
+                                                     std::string_view token_hash) override {
+    if (token_hash.empty()) return absl::NotFoundError("no recovery token given");
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, status, login, profile_json, "
+                                   "password_hash, created, activated, status_changed, "
+                                   "last_login, last_updated, password_changed, failed_sign_ins, "
+                                   "recovery_token_hash, recovery_expires FROM users "
+                                   "WHERE tenant_id = ?1 AND recovery_token_hash = ?2 "
+                                   "AND recovery_token_hash <> ''",
+                                   "reading user by recovery token"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, token_hash);
+    return One(stmt);
+  }
+
   absl::StatusOr<std::vector<UserRecord>> List(const TenantId& tenant, const Page& page) override {
     RETURN_IF_ERROR(CheckLimit(page.limit));
     ASSIGN_OR_RETURN(Statement stmt,
