@@ -5,11 +5,10 @@
 
 #include <fmt/format.h>
 
-#include "api/authn/authn_handlers.h"
 #include "api/common.h"
-#include "api/management/management_routes.h"
 #include "authn/sign_in.h"
 #include "cli/demo_data.h"
+#include "cli/routes.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "crypto/password_hasher.h"
@@ -51,8 +50,7 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,
                         *rt.sealer);
 
-  std::vector<api::Route> routes = api::management::ManagementRoutes(services, directory);
-  for (api::Route& r : api::authn::AuthnRoutes(services, sign_in)) routes.push_back(std::move(r));
+  std::vector<api::Route> routes = ApiRoutes(services, directory, sign_in);
 
   http::Server server(http::ServerOptionsFromConfig(rt.config), std::move(routes), metrics);
   server.SetReadinessCheck([&rt] { return rt.store->Ping(); });

@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "common/errors.h"
 #include "common/logging.h"
 #include "http/router.h"
 
@@ -59,7 +60,7 @@ std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
 
 std::chrono::nanoseconds ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
 
-// Request and error ids are for correlation, not secrets: a per-thread PRNG seeded from the
+// Request ids are for correlation, not secrets: a per-thread PRNG seeded from the
 // kernel is enough.
 std::string RandomBase62(size_t n) {
   static constexpr char kAlphabet[] =
@@ -80,7 +81,7 @@ bool AcceptableRequestId(std::string_view id) {
 
 // The client's own id when it is safe to log and echo, else a fresh one.
 std::string RequestIdFor(std::string_view incoming) {
-  return AcceptableRequestId(incoming) ? std::string(incoming) : "req" + RandomBase62(17);
+  return AcceptableRequestId(incoming) ? std::string(incoming) : RandomBase62(20);
 }
 
 bool IsTokenChar(char c) {
@@ -114,10 +115,12 @@ struct ErrorReply {
   std::string error_id;
 };
 
-// The management API's error shape, which clients of that API already parse.
-ErrorReply MakeError(int status, std::string_view code, std::string_view summary) {
+// The management API's error shape, which clients of that API already parse. The errorId is
+// derived from the request id as api/ derives it, so either finds the request's log line.
+ErrorReply MakeError(int status, std::string_view code, std::string_view summary,
+                     std::string_view request_id) {
   ErrorReply out;
-  out.error_id = "oae" + RandomBase62(22);
+  out.error_id = fmt::format("oae{}", request_id);
   OrderedJson j;
   j["errorCode"] = code;
   j["errorSummary"] = summary;
@@ -462,11 +465,13 @@ class Server::Impl {
           info.route = match->route->pattern;
         }
       }
-      ErrorReply e = ec == bhttp::error::body_limit
-                         ? MakeError(413, "E0000001", "Request body too large")
-                     : ec == bhttp::error::header_limit
-                         ? MakeError(431, "E0000001", "Request header fields too large")
-                         : MakeError(400, "E0000001", "Bad request: malformed HTTP request");
+      ErrorReply e =
+          ec == bhttp::error::body_limit
+              ? MakeError(413, kErrValidation, "Request body too large", info.request_id)
+          : ec == bhttp::error::header_limit
+              ? MakeError(431, kErrValidation, "Request header fields too large", info.request_id)
+              : MakeError(400, kErrValidation, "Bad request: malformed HTTP request",
+                          info.request_id);
       info.error_id = e.error_id;
       co_await Respond(c, info, std::move(e.response), /*keep_alive=*/false, 11);
       co_return false;
@@ -502,7 +507,8 @@ class Server::Impl {
                                     : ParseQuery(target.substr(q + 1));
     api::Response response;
     if (!match.ok() || !query.ok()) {
-      ErrorReply e = MakeError(400, "E0000001", "Bad request: malformed request target");
+      ErrorReply e =
+          MakeError(400, kErrValidation, "Bad request: malformed request target", req.request_id);
       info.error_id = e.error_id;
       response = std::move(e.response);
       keep_alive = false;
@@ -514,7 +520,8 @@ class Server::Impl {
       response = std::move(e.response);
     } else if (match->kind == RouteMatch::Kind::kMethodNotAllowed) {
       ErrorReply e =
-          MakeError(405, "E0000022", "The endpoint does not support the provided HTTP method");
+          MakeError(405, kErrMethod, "The endpoint does not support the provided HTTP method",
+                    req.request_id);
       info.error_id = e.error_id;
       response = std::move(e.response);
       std::string allow;
@@ -567,7 +574,7 @@ class Server::Impl {
       Log(LogLevel::kError, "handler threw",
           {{"route", route.pattern}, {"request_id", req.request_id}});
     }
-    ErrorReply e = MakeError(500, "E0000009", "Internal Server Error");
+    ErrorReply e = MakeError(500, kErrInternal, "Internal Server Error", req.request_id);
     info.error_id = e.error_id;
     return std::move(e.response);
   }
