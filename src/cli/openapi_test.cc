@@ -163,7 +163,7 @@ absl::StatusOr<OpenApiDoc> ParseOpenApi(std::string_view text) {
   std::string component;          // component name under its section
   bool in_path_parameters = false;
   bool in_responses = false;
-  std::optional<size_t> op;         // index into doc.operations of the operation being read
+  int op = -1;                      // index into doc.operations of the operation being read, or -1
   std::optional<int> block_indent;  // set while inside a block scalar started at this indent
   std::set<std::string> seen_paths;
   std::set<std::string> seen_methods;  // of the current path
@@ -195,7 +195,7 @@ absl::StatusOr<OpenApiDoc> ParseOpenApi(std::string_view text) {
       if (!kv) return error("expected a top-level key");
       section = kv->key;
       if (section == "openapi") doc.openapi_version = Unquote(kv->value);
-      op.reset();
+      op = -1;
       continue;
     }
 
@@ -209,18 +209,18 @@ absl::StatusOr<OpenApiDoc> ParseOpenApi(std::string_view text) {
         if (!seen_paths.insert(kv->key).second) return error("path listed twice: " + kv->key);
         doc.paths.push_back({kv->key, {}, line_no});
         seen_methods.clear();
-        op.reset();
+        op = -1;
         in_path_parameters = false;
       } else if (doc.paths.empty()) {
         return error("expected a path key at indent 2");
       } else if (indent == 4) {
         if (!kv) return error("expected a method or 'parameters' at indent 4");
-        op.reset();
+        op = -1;
         in_path_parameters = kv->key == "parameters";
         in_responses = false;
         if (IsHttpMethod(kv->key)) {
           if (!seen_methods.insert(kv->key).second) return error("method listed twice");
-          op = doc.operations.size();
+          op = static_cast<int>(doc.operations.size());
           doc.operations.push_back({Upper(kv->key), doc.paths.back().path, "", {}, line_no});
         } else if (kv->key != "parameters" && kv->key != "summary" && kv->key != "description") {
           return error(fmt::format("unexpected key '{}' at indent 4 under a path", kv->key));
@@ -230,12 +230,12 @@ absl::StatusOr<OpenApiDoc> ParseOpenApi(std::string_view text) {
           return error("path-level parameters must be written as '- $ref: ...'");
         }
         doc.paths.back().parameter_refs.push_back(Unquote(content.substr(7)));
-      } else if (op && indent == 6) {
+      } else if (op >= 0 && indent == 6) {
         in_responses = kv && kv->key == "responses";
-        if (kv && kv->key == "operationId") doc.operations[*op].operation_id = Unquote(kv->value);
-      } else if (op && in_responses && indent == 8) {
+        if (kv && kv->key == "operationId") doc.operations[op].operation_id = Unquote(kv->value);
+      } else if (op >= 0 && in_responses && indent == 8) {
         if (!kv) return error("expected a status code key under responses");
-        doc.operations[*op].statuses.push_back(kv->key);
+        doc.operations[op].statuses.push_back(kv->key);
       }
     } else if (section == "components") {
       if (indent == 2) {

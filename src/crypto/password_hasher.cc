@@ -50,7 +50,7 @@ absl::StatusOr<std::string> PasswordHasher::Hash(std::string_view password) cons
   if (crypto_pwhash_str_alg(
           out, Data(password), password.size(), static_cast<unsigned long long>(params_.iterations),
           static_cast<size_t>(params_.memory_kib) * 1024, crypto_pwhash_ALG_ARGON2ID13) != 0) {
-    return absl::ResourceExhaustedError("Argon2id could not get its memory");
+    return absl::UnavailableError("Argon2id could not get its memory");
   }
   return std::string(out);
 }

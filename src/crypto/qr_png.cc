@@ -75,7 +75,7 @@ absl::StatusOr<std::string> QrPng(std::string_view text, int scale) {
   if (compress2(reinterpret_cast<Bytef*>(idat.data()), &idat_len,
                 reinterpret_cast<const Bytef*>(raw.data()), static_cast<uLong>(raw.size()),
                 Z_BEST_COMPRESSION) != Z_OK) {
-    return absl::ResourceExhaustedError("zlib could not compress the QR image");
+    return absl::InternalError("zlib could not compress the QR image");
   }
   idat.resize(idat_len);
 

@@ -514,8 +514,9 @@ class Server::Impl {
       keep_alive = false;
     } else if (match->kind == RouteMatch::Kind::kNotFound) {
       ErrorReply e =
-          MakeError(404, "E0000007",
-                    fmt::format("Not found: Resource not found: {} (path)", match->decoded_path));
+          MakeError(404, kErrNotFound,
+                    fmt::format("Not found: Resource not found: {} (path)", match->decoded_path),
+                    req.request_id);
       info.error_id = e.error_id;
       response = std::move(e.response);
     } else if (match->kind == RouteMatch::Kind::kMethodNotAllowed) {

@@ -241,7 +241,7 @@ test('an unknown user and a wrong password look the same, in body and in time', 
   const api = tenantApi(slow);
   // Every attempt uses a username not tried before: repeated failures on one username are
   // held back by the progressive delay, which would hide the hashing time being compared.
-  const tries = 10;
+  const tries = 12;
   const users = [];
   for (let i = 0; i < tries + 1; i += 1) users.push(await createUser(api));
   const unknown = (i) => `nobody.${i}.${Date.now()}@example.com`;
@@ -290,11 +290,122 @@ test('an unknown user and a wrong password look the same, in body and in time', 
     median(wrongMs) > 3 * median(plainMs),
     'checking a wrong password must take clearly longer than a request that hashes nothing',
   );
+  // Generous bounds: a loaded machine skews single runs, while a skipped hash for unknown users
+  // shows as a ratio near 0.05 here.
   assert.ok(
-    ratio > 0.5 && ratio < 2,
+    ratio > 1 / 3 && ratio < 3,
     `median unknown-user ${median(unknownMs).toFixed(1)} ms vs wrong-password ` +
       `${median(wrongMs).toFixed(1)} ms (ratio ${ratio.toFixed(2)})`,
   );
   // One wrong guess each did not lock anyone.
   assert.equal((await api('GET', `/api/v1/users/${users[0].id}`)).json.status, 'ACTIVE');
+});
+
+test('suspended users cannot sign in until unsuspended', async () => {
+  const api = tenantApi(fast);
+  const user = await createUser(api);
+  const suspend = await api('POST', `/api/v1/users/${user.id}/lifecycle/suspend`);
+  assert.equal(suspend.status, 200, suspend.text);
+  assert.equal((await api('GET', `/api/v1/users/${user.id}`)).json.status, 'SUSPENDED');
+  const refused = await signIn(api, user.login, PASSWORD);
+  assert.equal(refused.status, 401, refused.text);
+  assert.equal(refused.json.errorCode, 'E0000004');
+  // Suspending twice is refused: only an ACTIVE user can be suspended.
+  const again = await api('POST', `/api/v1/users/${user.id}/lifecycle/suspend`);
+  assert.equal(again.status, 400, again.text);
+  assert.equal(again.json.errorCode, 'E0000001');
+  const unsuspend = await api('POST', `/api/v1/users/${user.id}/lifecycle/unsuspend`);
+  assert.equal(unsuspend.status, 200, unsuspend.text);
+  assert.equal((await signIn(api, user.login, PASSWORD)).json.status, 'SUCCESS');
+});
+
+test('password recovery: reset link, recovery token, new password; the old one stops working', async () => {
+  const api = tenantApi(fast);
+  const user = await createUser(api);
+  const reset = await api('POST', `/api/v1/users/${user.id}/lifecycle/reset_password?sendEmail=false`);
+  assert.equal(reset.status, 200, reset.text);
+  const url = reset.json.resetPasswordUrl ?? '';
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/t\/acme\//, reset.text);
+  const recoveryToken = url.split('/').pop();
+  assert.match(recoveryToken, /^\S{16,}$/);
+  assert.equal((await api('GET', `/api/v1/users/${user.id}`)).json.status, 'RECOVERY');
+
+  const state = await api('POST', '/api/v1/authn/recovery/token', {
+    token: null,
+    body: { recoveryToken },
+  });
+  assert.equal(state.status, 200, state.text);
+  assert.equal(state.json.status, 'PASSWORD_RESET');
+  const stateToken = state.json.stateToken;
+
+  // A password that breaks the policy is refused, and the state token stays usable.
+  const weak = await api('POST', '/api/v1/authn/credentials/reset_password', {
+    token: null,
+    body: { stateToken, newPassword: 'short' },
+  });
+  assert.equal(weak.status, 400, weak.text);
+  assert.equal(weak.json.errorCode, 'E0000080');
+
+  const NEW_PASSWORD = 'cinder-Maple-Falcon-404';
+  const done = await api('POST', '/api/v1/authn/credentials/reset_password', {
+    token: null,
+    body: { stateToken, newPassword: NEW_PASSWORD },
+  });
+  assert.equal(done.status, 200, done.text);
+  assert.equal(done.json.status, 'SUCCESS');
+  assert.equal((await api('GET', `/api/v1/users/${user.id}`)).json.status, 'ACTIVE');
+  assert.equal((await signIn(api, user.login, PASSWORD)).status, 401);
+  assert.equal((await signIn(api, user.login, NEW_PASSWORD)).json.status, 'SUCCESS');
+
+  // The recovery token was good for one use.
+  const reused = await api('POST', '/api/v1/authn/recovery/token', {
+    token: null,
+    body: { recoveryToken },
+  });
+  assert.equal(reused.status, 401, reused.text);
+  assert.equal(reused.json.errorCode, 'E0000011');
+});
+
+test('an admin verifies a code, deletes a factor, and reset_factors removes them all', { timeout: 180_000 }, async () => {
+  const api = tenantApi(fast);
+  const user = await createUser(api);
+  const enroll = async () => {
+    const res = await api('POST', `/api/v1/users/${user.id}/factors`, {
+      body: { factorType: 'token:software:totp', provider: 'GOOGLE' },
+    });
+    assert.equal(res.status, 200, res.text);
+    const secret = res.json._embedded.activation.sharedSecret;
+    const step = stepOf(Date.now());
+    const act = await api('POST', `/api/v1/users/${user.id}/factors/${res.json.id}/lifecycle/activate`, {
+      body: { passCode: authenticator.generate(secret) },
+    });
+    assert.equal(act.status, 200, act.text);
+    return { id: res.json.id, secret, step };
+  };
+
+  const factor = await enroll();
+  await waitForStepAfter(factor.step);
+  const verify = await api('POST', `/api/v1/users/${user.id}/factors/${factor.id}/verify`, {
+    body: { passCode: authenticator.generate(factor.secret) },
+  });
+  assert.equal(verify.status, 200, verify.text);
+  assert.equal(verify.json.factorResult, 'SUCCESS');
+  const wrong = await api('POST', `/api/v1/users/${user.id}/factors/${factor.id}/verify`, {
+    body: { passCode: 'abcdef' },
+  });
+  assert.equal(wrong.status, 403, wrong.text);
+  assert.equal(wrong.json.errorCode, 'E0000068');
+
+  const del = await api('DELETE', `/api/v1/users/${user.id}/factors/${factor.id}`);
+  assert.equal(del.status, 204, del.text);
+  assert.deepEqual((await api('GET', `/api/v1/users/${user.id}/factors`)).json, []);
+  // Without a factor, the password alone signs in again.
+  assert.equal((await signIn(api, user.login, PASSWORD)).json.status, 'SUCCESS');
+
+  await enroll();
+  assert.equal((await signIn(api, user.login, PASSWORD)).json.status, 'MFA_REQUIRED');
+  const resetFactors = await api('POST', `/api/v1/users/${user.id}/lifecycle/reset_factors`);
+  assert.equal(resetFactors.status, 200, resetFactors.text);
+  assert.deepEqual((await api('GET', `/api/v1/users/${user.id}/factors`)).json, []);
+  assert.equal((await signIn(api, user.login, PASSWORD)).json.status, 'SUCCESS');
 });
