@@ -161,11 +161,9 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
     spec.reason = header.empty() ? "MISSING_CREDENTIALS" : "INVALID_CREDENTIALS";
     store::EventRecord event =
         audit::MakeEvent(tenant.id, ctx, spec, services.clock, services.random);
-    RETURN_IF_ERROR(services.store.Write([&](store::Transaction& tx) {
-      return tx.Events().Append(event).status();
-    }));
-    return ApiError(absl::StatusCode::kUnauthenticated, kErrInvalidToken,
-                    "Invalid token provided");
+    RETURN_IF_ERROR(services.store.Write(
+        [&](store::Transaction& tx) { return tx.Events().Append(event).status(); }));
+    return ApiError(absl::StatusCode::kUnauthenticated, kErrInvalidToken, "Invalid token provided");
   }
   ctx.actor = {record->id.value(), "ApiToken", record->name, record->name};
   absl::Time now = services.clock.Now();
@@ -182,7 +180,8 @@ absl::StatusOr<Json> ParseObjectBody(const Request& request) {
   absl::StatusOr<Json> body = ParseJson(request.body);
   if (!body.ok()) {
     return ApiError(absl::StatusCode::kInvalidArgument, kErrBadJson,
-                    "The request body was not well-formed.", {std::string(body.status().message())});
+                    "The request body was not well-formed.",
+                    {std::string(body.status().message())});
   }
   if (!body->is_object()) return ValidationError("Api validation failed: body must be an object");
   return body;

@@ -48,14 +48,14 @@ absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Direct
                    tenants.CreateApiToken(ctx, kTenant, "demo administrator"));
   demo.api_token = token.token;
   RETURN_IF_ERROR(WriteOwnerOnly(token_path, token.token + "\n"));
-  Json profile = {{"login", kLogin},
-                  {"email", kLogin},
-                  {"firstName", "Ada"},
-                  {"lastName", "Lovelace"}};
+  Json profile = {
+      {"login", kLogin}, {"email", kLogin}, {"firstName", "Ada"}, {"lastName", "Lovelace"}};
   RETURN_IF_ERROR(
       directory.CreateUser(created.id, ctx, profile, std::string(kPassword), true).status());
-  for (auto [first, last] : {std::pair{"Grace", "Hopper"}, {"Alan", "Turing"},
-                             {"Katherine", "Johnson"}, {"Edsger", "Dijkstra"}}) {
+  for (auto [first, last] : {std::pair{"Grace", "Hopper"},
+                             {"Alan", "Turing"},
+                             {"Katherine", "Johnson"},
+                             {"Edsger", "Dijkstra"}}) {
     std::string login = fmt::format("{}.{}@acme.example", first, last);
     for (char& c : login) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     Json p = {{"login", login}, {"email", login}, {"firstName", first}, {"lastName", last}};

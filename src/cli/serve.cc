@@ -43,10 +43,10 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
 
   crypto::PasswordHasher hasher(
       crypto::Argon2Params{rt.config.argon2_memory_kib, rt.config.argon2_iterations});
-  api::Services services{*rt.store,         rt.config, SystemClock::Get(), crypto::SystemRandom(),
-                         hasher,            *rt.sealer};
-  directory::Directory directory(services.store, services.config, services.clock,
-                                 services.random, hasher, *rt.sealer);
+  api::Services services{*rt.store, rt.config, SystemClock::Get(), crypto::SystemRandom(),
+                         hasher,    *rt.sealer};
+  directory::Directory directory(services.store, services.config, services.clock, services.random,
+                                 hasher, *rt.sealer);
   authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,
                         *rt.sealer);
 
@@ -67,13 +67,12 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
         "  Sign in:                 curl -H 'Content-Type: application/json' -d "
         "'{{\"username\":\"{}\",\"password\":\"{}\"}}' {}/api/v1/authn\n"
         "  Health and metrics:      {}/healthz  {}/metrics\n\n",
-        demo->tenant, demo->api_token, org, demo->api_token, org, demo->login, demo->password,
-        org, server.base_url(), server.base_url());
+        demo->tenant, demo->api_token, org, demo->api_token, org, demo->login, demo->password, org,
+        server.base_url(), server.base_url());
   }
   fmt::print("custos listening on {}\n", server.base_url());
   std::fflush(stdout);
-  Log(LogLevel::kInfo, "listening",
-      {{"url", server.base_url()}, {"data_dir", rt.config.data_dir}});
+  Log(LogLevel::kInfo, "listening", {{"url", server.base_url()}, {"data_dir", rt.config.data_dir}});
 
   server.RunUntilSignal();
   rt.store->SetObserver(nullptr);

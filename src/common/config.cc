@@ -7,9 +7,9 @@
 
 #include <toml++/toml.h>
 
+#include <fmt/format.h>
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
-#include <fmt/format.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -18,8 +18,8 @@
 namespace custos {
 namespace {
 
-using Field = std::variant<std::string Config::*, int Config::*, int64_t Config::*,
-                           absl::Duration Config::*>;
+using Field =
+    std::variant<std::string Config::*, int Config::*, int64_t Config::*, absl::Duration Config::*>;
 
 struct Setting {
   SettingInfo info;
@@ -53,16 +53,13 @@ const std::vector<Setting>& Settings() {
        &Config::store_synchronous},
       {{"log.level", "trace, debug, info, warn, error."}, &Config::log_level},
       {{"log.format", "json (one object per line) or text."}, &Config::log_format},
-      {{"password.argon2_memory_kib", "Argon2id memory cost in KiB."},
-       &Config::argon2_memory_kib},
-      {{"password.argon2_iterations", "Argon2id time cost (passes)."},
-       &Config::argon2_iterations},
+      {{"password.argon2_memory_kib", "Argon2id memory cost in KiB."}, &Config::argon2_memory_kib},
+      {{"password.argon2_iterations", "Argon2id time cost (passes)."}, &Config::argon2_iterations},
       {{"password.min_length", "Shortest password accepted, in characters (at least 8)."},
        &Config::password_min_length},
       {{"password.max_length", "Longest password accepted, in characters (at least 64)."},
        &Config::password_max_length},
-      {{"authn.lockout_threshold",
-        "Consecutive failed sign-ins that lock a user out (1 to 100)."},
+      {{"authn.lockout_threshold", "Consecutive failed sign-ins that lock a user out (1 to 100)."},
        &Config::lockout_threshold},
       {{"authn.session_idle_timeout", "A session unused this long ends."},
        &Config::session_idle_timeout},
@@ -176,7 +173,8 @@ absl::Status ValidateConfig(const Config& c) {
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "error"};
   bool level_ok = false;
   for (const char* l : kLevels) level_ok = level_ok || c.log_level == l;
-  if (!level_ok) return absl::InvalidArgumentError("log.level must be trace, debug, info, warn or error");
+  if (!level_ok)
+    return absl::InvalidArgumentError("log.level must be trace, debug, info, warn or error");
   for (auto [key, d] : {std::pair{"server.request_timeout", c.request_timeout},
                         {"server.idle_timeout", c.idle_timeout},
                         {"authn.session_idle_timeout", c.session_idle_timeout},

@@ -11,10 +11,10 @@
 #define CUSTOS_STATUS_CONCAT_INNER(a, b) a##b
 #define CUSTOS_STATUS_CONCAT(a, b) CUSTOS_STATUS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    ::absl::Status custos_status_ = (expr);                    \
-    if (!custos_status_.ok()) return custos_status_;           \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status custos_status_ = (expr);          \
+    if (!custos_status_.ok()) return custos_status_; \
   } while (false)
 
 #define CUSTOS_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr) \

@@ -22,8 +22,9 @@ struct Argon2Params {
 class PasswordHasher {
  public:
   explicit PasswordHasher(Argon2Params params);
-  // Returns the encoded hash. kUnavailable when memory cannot be had (a 503 for clients); kInvalidArgument
-  // when the parameters are outside libsodium's range (memory_kib >= 8, iterations >= 1).
+  // Returns the encoded hash. kUnavailable when memory cannot be had (a 503 for clients);
+  // kInvalidArgument when the parameters are outside libsodium's range (memory_kib >= 8, iterations
+  // >= 1).
   absl::StatusOr<std::string> Hash(std::string_view password) const;
   // True when `password` matches `encoded`. A malformed `encoded` is false, never a crash.
   bool Verify(std::string_view encoded, std::string_view password) const;

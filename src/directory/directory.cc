@@ -66,8 +66,8 @@ absl::StatusOr<GroupRecord> FindGroup(Transaction& tx, const TenantId& tenant,
   return group;
 }
 
-absl::StatusOr<FactorRecord> FindFactor(Transaction& tx, const TenantId& tenant,
-                                        const UserId& user, std::string_view id) {
+absl::StatusOr<FactorRecord> FindFactor(Transaction& tx, const TenantId& tenant, const UserId& user,
+                                        std::string_view id) {
   absl::StatusOr<FactorRecord> factor = tx.Factors().Get(tenant, user, FactorId(std::string(id)));
   if (absl::IsNotFound(factor.status())) {
     return NotFoundError(fmt::format("{} (UserFactor)", id));
@@ -92,8 +92,7 @@ struct Matcher {
     if (!query.filter.empty()) {
       absl::StatusOr<audit::Filter> f = audit::ParseFilter(query.filter);
       if (!f.ok()) {
-        return ValidationError("Invalid search criteria.",
-                               {std::string(f.status().message())});
+        return ValidationError("Invalid search criteria.", {std::string(f.status().message())});
       }
       m.filter = std::move(*f);
     }
@@ -125,8 +124,8 @@ struct Matcher {
 // Scans records in id order from `after`, keeping those `keep` accepts, until `limit` are
 // found; peeks one further match to decide whether a next page exists.
 template <typename Record, typename Fetch, typename Keep, typename IdOf>
-absl::StatusOr<ListResult<Record>> Scan(const std::string& after, int limit, Fetch fetch,
-                                        Keep keep, IdOf id_of) {
+absl::StatusOr<ListResult<Record>> Scan(const std::string& after, int limit, Fetch fetch, Keep keep,
+                                        IdOf id_of) {
   ListResult<Record> result;
   store::Page page{after, kScanPage};
   bool more = false;
@@ -200,7 +199,7 @@ Directory::Directory(store::Store& store, const Config& config, const Clock& clo
       policy_(config.password_min_length, config.password_max_length) {}
 
 store::EventRecord Directory::Event(const TenantId& tenant, const audit::RequestContext& ctx,
-                                   audit::EventSpec spec) const {
+                                    audit::EventSpec spec) const {
   return audit::MakeEvent(tenant, ctx, spec, clock_, random_);
 }
 
@@ -427,19 +426,18 @@ absl::StatusOr<IssuedToken> Directory::Activate(const TenantId& tenant,
 
 absl::Status Directory::Deactivate(const TenantId& tenant, const audit::RequestContext& ctx,
                                    std::string_view id) {
-  return Transition(
-      tenant, ctx, id, "user.lifecycle.deactivate", "Deactivate user",
-      {store::kUserStaged, store::kUserProvisioned, store::kUserActive, store::kUserRecovery,
-       store::kUserLockedOut, store::kUserSuspended},
-      store::kUserDeprovisioned,
-      ApiError(absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
-               "Operation not allowed in the user's current status: DEPROVISIONED"));
+  return Transition(tenant, ctx, id, "user.lifecycle.deactivate", "Deactivate user",
+                    {store::kUserStaged, store::kUserProvisioned, store::kUserActive,
+                     store::kUserRecovery, store::kUserLockedOut, store::kUserSuspended},
+                    store::kUserDeprovisioned,
+                    ApiError(absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
+                             "Operation not allowed in the user's current status: DEPROVISIONED"));
 }
 
 absl::Status Directory::Suspend(const TenantId& tenant, const audit::RequestContext& ctx,
                                 std::string_view id) {
-  return Transition(tenant, ctx, id, "user.lifecycle.suspend", "Suspend user",
-                    {store::kUserActive}, store::kUserSuspended,
+  return Transition(tenant, ctx, id, "user.lifecycle.suspend", "Suspend user", {store::kUserActive},
+                    store::kUserSuspended,
                     ValidationError("Cannot suspend a user that is not active",
                                     {"status: only an ACTIVE user can be suspended"}));
 }
@@ -474,9 +472,9 @@ absl::StatusOr<IssuedToken> Directory::ResetPassword(const TenantId& tenant,
         user.status != store::kUserLockedOut) {
       spec.outcome = std::string(audit::kFailure);
       spec.reason = fmt::format("User status is {}", user.status);
-      refused = ApiError(absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
-                         fmt::format("Operation not allowed in the user's current status: {}",
-                                     user.status));
+      refused = ApiError(
+          absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
+          fmt::format("Operation not allowed in the user's current status: {}", user.status));
       return tx.Events().Append(Event(tenant, ctx, spec)).status();
     }
     absl::Time now = clock_.Now();
@@ -688,8 +686,7 @@ absl::Status Directory::RemoveMember(const TenantId& tenant, const audit::Reques
 
 absl::StatusOr<ListResult<UserRecord>> Directory::ListMembers(const TenantId& tenant,
                                                               std::string_view group_id,
-                                                              const std::string& after,
-                                                              int limit) {
+                                                              const std::string& after, int limit) {
   absl::StatusOr<ListResult<UserRecord>> result;
   RETURN_IF_ERROR(store_.Read([&](Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(GroupRecord group, FindGroup(tx, tenant, group_id));
@@ -734,18 +731,14 @@ absl::StatusOr<FactorRecord> Directory::GetFactor(const TenantId& tenant, std::s
   return factor;
 }
 
-absl::StatusOr<FactorEnrollment> Directory::EnrollFactor(const TenantId& tenant,
-                                                         const audit::RequestContext& ctx,
-                                                         std::string_view user_id,
-                                                         std::string_view factor_type,
-                                                         std::string_view provider,
-                                                         std::string_view issuer) {
+absl::StatusOr<FactorEnrollment> Directory::EnrollFactor(
+    const TenantId& tenant, const audit::RequestContext& ctx, std::string_view user_id,
+    std::string_view factor_type, std::string_view provider, std::string_view issuer) {
   if (factor_type != authn::kTotpFactorType ||
       (!provider.empty() && provider != authn::kTotpProvider)) {
-    return ValidationError(
-        "Api validation failed: factorType",
-        {fmt::format("factorType: only {} with provider {} is supported", authn::kTotpFactorType,
-                     authn::kTotpProvider)});
+    return ValidationError("Api validation failed: factorType",
+                           {fmt::format("factorType: only {} with provider {} is supported",
+                                        authn::kTotpFactorType, authn::kTotpProvider)});
   }
   FactorEnrollment enrollment;
   RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
@@ -791,13 +784,13 @@ absl::StatusOr<FactorRecord> Directory::ActivateFactor(const TenantId& tenant,
       return ApiError(absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
                       "The factor is already active.");
     }
-    audit::EventSpec spec{.event_type = "user.mfa.factor.activate",
-                          .display_message = "Activate factor",
-                          .targets = {UserPrincipal(user)},
-                          .debug_data = {{"factorType", factor.factor_type},
-                                         {"factorId", factor.id.value()}}};
-    absl::StatusOr<int64_t> step = authn::CheckTotpCode(factor, passcode, sealer_, clock_.Now(),
-                                                        config_.totp_skew_steps);
+    audit::EventSpec spec{
+        .event_type = "user.mfa.factor.activate",
+        .display_message = "Activate factor",
+        .targets = {UserPrincipal(user)},
+        .debug_data = {{"factorType", factor.factor_type}, {"factorId", factor.id.value()}}};
+    absl::StatusOr<int64_t> step =
+        authn::CheckTotpCode(factor, passcode, sealer_, clock_.Now(), config_.totp_skew_steps);
     if (!step.ok()) {
       spec.outcome = std::string(audit::kFailure);
       spec.reason = "INVALID_CREDENTIALS";
@@ -825,12 +818,12 @@ absl::Status Directory::VerifyFactor(const TenantId& tenant, const audit::Reques
       return ApiError(absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
                       "The factor is not active.");
     }
-    audit::EventSpec spec{.event_type = "user.authentication.auth_via_mfa",
-                          .display_message = "Authentication of user via MFA",
-                          .targets = {UserPrincipal(user)},
-                          .debug_data = {{"factorType", factor.factor_type},
-                                         {"factorId", factor.id.value()}},
-                          .credential_type = "OTP"};
+    audit::EventSpec spec{
+        .event_type = "user.authentication.auth_via_mfa",
+        .display_message = "Authentication of user via MFA",
+        .targets = {UserPrincipal(user)},
+        .debug_data = {{"factorType", factor.factor_type}, {"factorId", factor.id.value()}},
+        .credential_type = "OTP"};
     absl::Time now = clock_.Now();
     absl::StatusOr<int64_t> step =
         authn::CheckTotpCode(factor, passcode, sealer_, now, config_.totp_skew_steps);
@@ -839,17 +832,17 @@ absl::Status Directory::VerifyFactor(const TenantId& tenant, const audit::Reques
       spec.reason = "INVALID_CREDENTIALS";
       refused = step.status();
       user.failed_sign_ins++;
-      if (user.status == store::kUserActive &&
-          user.failed_sign_ins >= config_.lockout_threshold) {
+      if (user.status == store::kUserActive && user.failed_sign_ins >= config_.lockout_threshold) {
         user.status = std::string(store::kUserLockedOut);
         user.status_changed = now;
-        RETURN_IF_ERROR(tx.Events().Append(Event(
-            tenant, ctx,
-            {.event_type = "user.account.lock",
-             .display_message = "Max sign in attempts exceeded",
-             .severity = "WARN",
-             .reason = "LOCKED_OUT",
-             .targets = {UserPrincipal(user)}})).status());
+        RETURN_IF_ERROR(tx.Events()
+                            .Append(Event(tenant, ctx,
+                                          {.event_type = "user.account.lock",
+                                           .display_message = "Max sign in attempts exceeded",
+                                           .severity = "WARN",
+                                           .reason = "LOCKED_OUT",
+                                           .targets = {UserPrincipal(user)}}))
+                            .status());
       }
       RETURN_IF_ERROR(tx.Users().Update(user));
       return tx.Events().Append(Event(tenant, ctx, spec)).status();
@@ -872,11 +865,11 @@ absl::Status Directory::DeleteFactor(const TenantId& tenant, const audit::Reques
     ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, user_id));
     ASSIGN_OR_RETURN(FactorRecord factor, FindFactor(tx, tenant, user.id, factor_id));
     RETURN_IF_ERROR(tx.Factors().Delete(tenant, factor.id));
-    audit::EventSpec spec{.event_type = "user.mfa.factor.deactivate",
-                          .display_message = "Reset factor for user",
-                          .targets = {UserPrincipal(user)},
-                          .debug_data = {{"factorType", factor.factor_type},
-                                         {"factorId", factor.id.value()}}};
+    audit::EventSpec spec{
+        .event_type = "user.mfa.factor.deactivate",
+        .display_message = "Reset factor for user",
+        .targets = {UserPrincipal(user)},
+        .debug_data = {{"factorType", factor.factor_type}, {"factorId", factor.id.value()}}};
     return tx.Events().Append(Event(tenant, ctx, spec)).status();
   });
 }

@@ -39,7 +39,7 @@ Json GroupView(const store::GroupRecord& group);
 Json FactorView(const store::FactorRecord& factor, std::string_view login);
 
 struct ListQuery {
-  std::string after;   // exclusive id cursor
+  std::string after;  // exclusive id cursor
   int limit = 200;
   std::string filter;  // expression over UserView / GroupView
   std::string search;  // same grammar, any property
@@ -141,8 +141,7 @@ class Directory {
                                                 const audit::RequestContext& ctx,
                                                 std::string_view user_id,
                                                 std::string_view factor_type,
-                                                std::string_view provider,
-                                                std::string_view issuer);
+                                                std::string_view provider, std::string_view issuer);
   absl::StatusOr<store::FactorRecord> ActivateFactor(const TenantId& tenant,
                                                      const audit::RequestContext& ctx,
                                                      std::string_view user_id,

@@ -8,8 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "common/errors.h"
-#include "crypto/totp.h"
 #include "crypto/encoding.h"
+#include "crypto/totp.h"
 #include "directory/tenants.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -33,8 +33,7 @@ class DirectoryTest : public ::testing::Test {
     config_.lockout_threshold = 3;
     hasher_ = std::make_unique<crypto::PasswordHasher>(crypto::Argon2Params{1024, 1});
     sealer_ = crypto::Sealer::FromKey(std::string(32, 'k'));
-    directory_ = std::make_unique<Directory>(*store_, config_, clock_, random_, *hasher_,
-                                             *sealer_);
+    directory_ = std::make_unique<Directory>(*store_, config_, clock_, random_, *hasher_, *sealer_);
     Tenants tenants(*store_, clock_, random_);
     ctx_.actor = audit::SystemPrincipal();
     ctx_.request_id = "test";
@@ -116,8 +115,8 @@ TEST_F(DirectoryTest, BadPasswordOrDuplicateLoginChangesNothing) {
   ASSERT_TRUE(
       directory_->CreateUser(tenant_, ctx_, Profile("a@acme.test"), std::nullopt, true).ok());
   size_t events = EventTypes(tenant_).size();
-  auto weak = directory_->CreateUser(tenant_, ctx_, Profile("b@acme.test"),
-                                     std::string("password"), true);
+  auto weak =
+      directory_->CreateUser(tenant_, ctx_, Profile("b@acme.test"), std::string("password"), true);
   EXPECT_EQ(ErrorCodeOf(weak.status()), kErrPasswordPolicy);
   auto dup = directory_->CreateUser(tenant_, ctx_, Profile("A@ACME.test"), std::nullopt, true);
   EXPECT_EQ(ErrorCodeOf(dup.status()), kErrValidation);
@@ -144,11 +143,14 @@ TEST_F(DirectoryTest, RefusedTransitionIsLoggedAndChangesNothing) {
   auto types = EventTypes(tenant_);
   EXPECT_EQ(types.back(), "user.lifecycle.suspend");
   bool failure_logged = false;
-  store_->Read([&](store::Transaction& tx) {
-    auto events = tx.Events().Query(tenant_, {.descending = true, .limit = 1});
-    failure_logged = events.ok() && events->front().json.find("\"FAILURE\"") != std::string::npos;
-    return absl::OkStatus();
-  }).IgnoreError();
+  store_
+      ->Read([&](store::Transaction& tx) {
+        auto events = tx.Events().Query(tenant_, {.descending = true, .limit = 1});
+        failure_logged =
+            events.ok() && events->front().json.find("\"FAILURE\"") != std::string::npos;
+        return absl::OkStatus();
+      })
+      .IgnoreError();
   EXPECT_TRUE(failure_logged);
 }
 
@@ -214,30 +216,29 @@ TEST_F(DirectoryTest, GroupMembershipStaysInsideTheTenant) {
 TEST_F(DirectoryTest, TotpEnrolActivateVerifyAndReplay) {
   auto user = directory_->CreateUser(tenant_, ctx_, Profile("a@acme.test"),
                                      std::string("tiny-bright-lantern"), true);
-  auto enrolled = directory_->EnrollFactor(tenant_, ctx_, user->id.value(),
-                                           "token:software:totp", "GOOGLE", "Custos (acme)");
+  auto enrolled = directory_->EnrollFactor(tenant_, ctx_, user->id.value(), "token:software:totp",
+                                           "GOOGLE", "Custos (acme)");
   ASSERT_TRUE(enrolled.ok()) << enrolled.status();
   EXPECT_EQ(enrolled->factor.status, store::kFactorPendingActivation);
   EXPECT_NE(enrolled->otpauth_uri.find("otpauth://totp/"), std::string::npos);
   std::string secret = *crypto::Base32Decode(enrolled->shared_secret);
   int64_t step = crypto::TotpStep(clock_.Now());
   std::string fid = enrolled->factor.id.value();
-  EXPECT_FALSE(
-      directory_->ActivateFactor(tenant_, ctx_, user->id.value(), fid, "000000").ok() &&
-      crypto::TotpCode(secret, step) != "000000");
-  ASSERT_TRUE(directory_
-                  ->ActivateFactor(tenant_, ctx_, user->id.value(), fid,
-                                   crypto::TotpCode(secret, step))
-                  .ok());
+  EXPECT_FALSE(directory_->ActivateFactor(tenant_, ctx_, user->id.value(), fid, "000000").ok() &&
+               crypto::TotpCode(secret, step) != "000000");
+  ASSERT_TRUE(
+      directory_
+          ->ActivateFactor(tenant_, ctx_, user->id.value(), fid, crypto::TotpCode(secret, step))
+          .ok());
   // The code used for activation cannot be used again.
-  absl::Status replay =
-      directory_->VerifyFactor(tenant_, ctx_, user->id.value(), fid, crypto::TotpCode(secret, step));
+  absl::Status replay = directory_->VerifyFactor(tenant_, ctx_, user->id.value(), fid,
+                                                 crypto::TotpCode(secret, step));
   EXPECT_EQ(ErrorCodeOf(replay), kErrPasscode);
   clock_.Advance(absl::Seconds(30));
-  EXPECT_TRUE(directory_
-                  ->VerifyFactor(tenant_, ctx_, user->id.value(), fid,
-                                 crypto::TotpCode(secret, step + 1))
-                  .ok());
+  EXPECT_TRUE(
+      directory_
+          ->VerifyFactor(tenant_, ctx_, user->id.value(), fid, crypto::TotpCode(secret, step + 1))
+          .ok());
   // The sealed secret is never the plain one.
   auto stored = directory_->GetFactor(tenant_, user->id.value(), fid);
   EXPECT_EQ(stored->sealed_secret.find(secret), std::string::npos);

@@ -67,15 +67,14 @@ absl::StatusOr<IssuedApiToken> Tenants::CreateApiToken(const audit::RequestConte
   ASSIGN_OR_RETURN(store::TenantRecord tenant, Get(tenant_name));
   IssuedApiToken issued;
   issued.token = std::string(kApiTokenPrefix) + random_.Token(32);
-  issued.record = {ApiTokenId(random_.Id(kApiTokenIdPrefix)), tenant.id, std::string(token_name),
-                   crypto::Sha256Hex(issued.token), clock_.Now(), std::nullopt};
+  issued.record = {ApiTokenId(random_.Id(kApiTokenIdPrefix)), tenant.id,    std::string(token_name),
+                   crypto::Sha256Hex(issued.token),           clock_.Now(), std::nullopt};
   RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
     RETURN_IF_ERROR(tx.ApiTokens().Insert(issued.record));
-    audit::EventSpec spec{
-        .event_type = "system.api_token.create",
-        .display_message = "Create API token",
-        .targets = {{issued.record.id.value(), "ApiToken", issued.record.name,
-                     issued.record.name}}};
+    audit::EventSpec spec{.event_type = "system.api_token.create",
+                          .display_message = "Create API token",
+                          .targets = {{issued.record.id.value(), "ApiToken", issued.record.name,
+                                       issued.record.name}}};
     return tx.Events().Append(audit::MakeEvent(tenant.id, ctx, spec, clock_, random_)).status();
   }));
   return issued;

@@ -13,14 +13,37 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kRequired = {"login", "email", "firstName", "lastName"};
 
-constexpr std::array<std::string_view, 31> kProperties = {
-    "middleName",     "honorificPrefix", "honorificSuffix", "title",         "displayName",
-    "nickName",       "profileUrl",      "secondEmail",     "mobilePhone",   "primaryPhone",
-    "streetAddress",  "city",            "state",           "zipCode",       "countryCode",
-    "postalAddress",  "preferredLanguage", "locale",        "timezone",      "userType",
-    "employeeNumber", "costCenter",      "organization",    "division",      "department",
-    "managerId",      "manager",         "login",           "email",         "firstName",
-    "lastName"};
+constexpr std::array<std::string_view, 31> kProperties = {"middleName",
+                                                          "honorificPrefix",
+                                                          "honorificSuffix",
+                                                          "title",
+                                                          "displayName",
+                                                          "nickName",
+                                                          "profileUrl",
+                                                          "secondEmail",
+                                                          "mobilePhone",
+                                                          "primaryPhone",
+                                                          "streetAddress",
+                                                          "city",
+                                                          "state",
+                                                          "zipCode",
+                                                          "countryCode",
+                                                          "postalAddress",
+                                                          "preferredLanguage",
+                                                          "locale",
+                                                          "timezone",
+                                                          "userType",
+                                                          "employeeNumber",
+                                                          "costCenter",
+                                                          "organization",
+                                                          "division",
+                                                          "department",
+                                                          "managerId",
+                                                          "manager",
+                                                          "login",
+                                                          "email",
+                                                          "firstName",
+                                                          "lastName"};
 
 constexpr size_t kMaxLoginLength = 100;
 constexpr size_t kMaxValueLength = 1024;

@@ -42,8 +42,8 @@ struct UserRecord {
   UserId id;
   TenantId tenant_id;
   std::string status;
-  std::string login;         // as given; unique per tenant case-insensitively
-  std::string profile_json;  // the profile object, JSON text, includes "login"
+  std::string login;          // as given; unique per tenant case-insensitively
+  std::string profile_json;   // the profile object, JSON text, includes "login"
   std::string password_hash;  // Argon2id encoded string; empty when the user has none
   absl::Time created;
   std::optional<absl::Time> activated;
@@ -51,8 +51,8 @@ struct UserRecord {
   std::optional<absl::Time> last_login;
   absl::Time last_updated;
   std::optional<absl::Time> password_changed;
-  int failed_sign_ins = 0;           // consecutive failures since the last success
-  std::string recovery_token_hash;   // SHA-256 hex of a one-time reset/activation token
+  int failed_sign_ins = 0;          // consecutive failures since the last success
+  std::string recovery_token_hash;  // SHA-256 hex of a one-time reset/activation token
   std::optional<absl::Time> recovery_expires;
 };
 
@@ -76,7 +76,7 @@ struct FactorRecord {
   std::string factor_type;  // "token:software:totp"
   std::string provider;     // "GOOGLE"
   std::string status;
-  std::string sealed_secret;  // sealed with the data directory key (crypto::Sealer), binary
+  std::string sealed_secret;    // sealed with the data directory key (crypto::Sealer), binary
   int64_t last_used_step = -1;  // TOTP time step last accepted; replays at or below are refused
   absl::Time created;
   absl::Time last_updated;

@@ -547,11 +547,10 @@ TEST_P(StoreConformanceTest, UserFoundByRecoveryTokenHashOnlyInItsTenant) {
                                                                          std::string(64, 'a'));
                              }),
                       absl::StatusCode::kNotFound));
-  EXPECT_TRUE(HasCode(InRead(store(),
-                             [&](Transaction& tx) {
-                               return tx.Users().FindByRecoveryTokenHash(tenant_a(), "");
-                             }),
-                      absl::StatusCode::kNotFound))
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Users().FindByRecoveryTokenHash(tenant_a(), ""); }),
+      absl::StatusCode::kNotFound))
       << "users without a token are never found by an empty hash";
 }
 

@@ -118,7 +118,6 @@ absl::StatusOr<directory::ListQuery> ListQueryOf(const Request& request, int def
 
 Json Empty() { return Json::object(); }
 
-
 absl::StatusOr<Response> CreateUser(Directory& dir, Call& call) {
   ASSIGN_OR_RETURN(Json body, ParseObjectBody(call.request));
   for (const auto& [key, value] : body.items()) {
@@ -140,10 +139,11 @@ absl::StatusOr<Response> CreateUser(Directory& dir, Call& call) {
 
 absl::StatusOr<Response> UpdateUser(Directory& dir, Call& call, bool partial) {
   ASSIGN_OR_RETURN(Json body, ParseObjectBody(call.request));
-  static const char* kReadOnly[] = {"id",          "status",        "created",  "activated",
-                                    "statusChanged", "lastLogin",   "lastUpdated",
-                                    "passwordChanged", "type",       "_links",   "_embedded",
-                                    "transitioningToStatus", "realmId"};
+  static const char* kReadOnly[] = {"id",          "status",          "created",
+                                    "activated",   "statusChanged",   "lastLogin",
+                                    "lastUpdated", "passwordChanged", "type",
+                                    "_links",      "_embedded",       "transitioningToStatus",
+                                    "realmId"};
   for (const auto& [key, value] : body.items()) {
     if (key == "profile" || key == "credentials") continue;
     bool read_only = false;
@@ -157,9 +157,9 @@ absl::StatusOr<Response> UpdateUser(Directory& dir, Call& call, bool partial) {
                            {"profile: The field cannot be left blank"});
   }
   Json p = profile == body.end() ? Json::object() : *profile;
-  ASSIGN_OR_RETURN(store::UserRecord user,
-                   dir.UpdateUser(call.tenant.id, call.ctx, call.request.Param("id"), p, password,
-                                  partial));
+  ASSIGN_OR_RETURN(
+      store::UserRecord user,
+      dir.UpdateUser(call.tenant.id, call.ctx, call.request.Param("id"), p, password, partial));
   return Response::MakeJson(200, UserJson(call, user));
 }
 
@@ -176,11 +176,10 @@ absl::StatusOr<Response> ListUsers(Directory& dir, Call& call) {
 Response TokenResponse(const Call& call, std::string_view url_key, std::string_view token_key,
                        std::string_view path, const std::string& token) {
   if (token.empty()) return Response::MakeJson(200, Empty());
-  std::string url = fmt::format("{}/t/{}/{}/{}", call.request.base_url, call.tenant.name, path,
-                                token);
+  std::string url =
+      fmt::format("{}/t/{}/{}/{}", call.request.base_url, call.tenant.name, path, token);
   return Response::MakeJson(200, {{std::string(url_key), url}, {std::string(token_key), token}});
 }
-
 
 absl::StatusOr<std::string> PassCodeOf(const Request& request) {
   ASSIGN_OR_RETURN(Json body, ParseObjectBody(request));
@@ -214,17 +213,16 @@ absl::StatusOr<Response> EnrollFactor(Services& services, Directory& dir, Call& 
                                     provider, fmt::format("Custos ({})", call.tenant.name)));
   ASSIGN_OR_RETURN(std::string png, crypto::QrPng(enrollment.otpauth_uri));
   Json j = FactorJson(call, user, enrollment.factor);
-  j["_embedded"] = {
-      {"activation",
-       {{"timeStep", 30},
-        {"sharedSecret", enrollment.shared_secret},
-        {"encoding", "base32"},
-        {"keyLength", 6},
-        {"otpauthUri", enrollment.otpauth_uri},
-        {"_links",
-         {{"qrcode",
-           {{"href", "data:image/png;base64," + crypto::Base64Encode(png)},
-            {"type", "image/png"}}}}}}}};
+  j["_embedded"] = {{"activation",
+                     {{"timeStep", 30},
+                      {"sharedSecret", enrollment.shared_secret},
+                      {"encoding", "base32"},
+                      {"keyLength", 6},
+                      {"otpauthUri", enrollment.otpauth_uri},
+                      {"_links",
+                       {{"qrcode",
+                         {{"href", "data:image/png;base64," + crypto::Base64Encode(png)},
+                          {"type", "image/png"}}}}}}}};
   Response r = Response::MakeJson(200, j);
   return r;
 }
@@ -299,8 +297,7 @@ std::vector<Route> ManagementRoutes(Services& s, Directory& dir) {
   add("POST", u + "/{id}/factors/{factorId}/lifecycle/activate",
       [&dir](Call& c) -> absl::StatusOr<Response> {
         ASSIGN_OR_RETURN(std::string code, PassCodeOf(c.request));
-        ASSIGN_OR_RETURN(store::UserRecord user,
-                         dir.GetUser(c.tenant.id, c.request.Param("id")));
+        ASSIGN_OR_RETURN(store::UserRecord user, dir.GetUser(c.tenant.id, c.request.Param("id")));
         ASSIGN_OR_RETURN(store::FactorRecord factor,
                          dir.ActivateFactor(c.tenant.id, c.ctx, user.id.value(),
                                             c.request.Param("factorId"), code));
@@ -313,8 +310,8 @@ std::vector<Route> ManagementRoutes(Services& s, Directory& dir) {
     return Response::MakeJson(200, {{"factorResult", "SUCCESS"}});
   });
   add("DELETE", u + "/{id}/factors/{factorId}", [&dir](Call& c) -> absl::StatusOr<Response> {
-    RETURN_IF_ERROR(dir.DeleteFactor(c.tenant.id, c.ctx, c.request.Param("id"),
-                                     c.request.Param("factorId")));
+    RETURN_IF_ERROR(
+        dir.DeleteFactor(c.tenant.id, c.ctx, c.request.Param("id"), c.request.Param("factorId")));
     return Response::NoContent();
   });
 
@@ -342,16 +339,17 @@ std::vector<Route> ManagementRoutes(Services& s, Directory& dir) {
   });
   add("PUT", g + "/{id}", [&dir](Call& c) -> absl::StatusOr<Response> {
     ASSIGN_OR_RETURN(Json body, ParseObjectBody(c.request));
-    static const char* kReadOnly[] = {"id", "created", "lastUpdated", "lastMembershipUpdated",
-                                      "objectClass", "type", "_links", "_embedded"};
+    static const char* kReadOnly[] = {
+        "id",          "created", "lastUpdated", "lastMembershipUpdated",
+        "objectClass", "type",    "_links",      "_embedded"};
     for (const auto& [key, value] : body.items()) {
       bool ok = key == "profile";
       for (const char* r : kReadOnly) ok = ok || key == r;
       if (!ok) return UnknownField("group", key);
     }
-    ASSIGN_OR_RETURN(store::GroupRecord group,
-                     dir.UpdateGroup(c.tenant.id, c.ctx, c.request.Param("id"),
-                                     body.value("profile", Json())));
+    ASSIGN_OR_RETURN(
+        store::GroupRecord group,
+        dir.UpdateGroup(c.tenant.id, c.ctx, c.request.Param("id"), body.value("profile", Json())));
     return Response::MakeJson(200, GroupJson(c, group));
   });
   add("DELETE", g + "/{id}", [&dir](Call& c) -> absl::StatusOr<Response> {
