@@ -252,29 +252,22 @@ absl::StatusOr<UserRecord> Directory::CreateUser(const TenantId& tenant,
 
 absl::StatusOr<UserRecord> Directory::GetUser(const TenantId& tenant,
                                               std::string_view id_or_login) {
-  absl::StatusOr<UserRecord> user;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) {
-    user = FindUser(tx, tenant, id_or_login);
-    return absl::OkStatus();
-  }));
-  return user;
+  return store::ReadResult(store_,
+                           [&](Transaction& tx) { return FindUser(tx, tenant, id_or_login); });
 }
 
 absl::StatusOr<ListResult<UserRecord>> Directory::ListUsers(const TenantId& tenant,
                                                             const ListQuery& query) {
   ASSIGN_OR_RETURN(Matcher matcher, Matcher::Make(query));
-  absl::StatusOr<ListResult<UserRecord>> result;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) {
-    result = Scan<UserRecord>(
+  return store::ReadResult(store_, [&](Transaction& tx) {
+    return Scan<UserRecord>(
         query.after, query.limit,
         [&](const store::Page& page) { return tx.Users().List(tenant, page); },
         [&](const UserRecord& u) {
           return matcher.Matches(UserView(u), {"login", "email", "firstName", "lastName"});
         },
         [](const UserRecord& u) { return u.id.value(); });
-    return absl::OkStatus();
-  }));
-  return result;
+  });
 }
 
 absl::StatusOr<UserRecord> Directory::UpdateUser(const TenantId& tenant,
@@ -589,27 +582,19 @@ absl::StatusOr<GroupRecord> Directory::CreateGroup(const TenantId& tenant,
 }
 
 absl::StatusOr<GroupRecord> Directory::GetGroup(const TenantId& tenant, std::string_view id) {
-  absl::StatusOr<GroupRecord> group;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) {
-    group = FindGroup(tx, tenant, id);
-    return absl::OkStatus();
-  }));
-  return group;
+  return store::ReadResult(store_, [&](Transaction& tx) { return FindGroup(tx, tenant, id); });
 }
 
 absl::StatusOr<ListResult<GroupRecord>> Directory::ListGroups(const TenantId& tenant,
                                                               const ListQuery& query) {
   ASSIGN_OR_RETURN(Matcher matcher, Matcher::Make(query));
-  absl::StatusOr<ListResult<GroupRecord>> result;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) {
-    result = Scan<GroupRecord>(
+  return store::ReadResult(store_, [&](Transaction& tx) {
+    return Scan<GroupRecord>(
         query.after, query.limit,
         [&](const store::Page& page) { return tx.Groups().List(tenant, page); },
         [&](const GroupRecord& g) { return matcher.Matches(GroupView(g), {"name"}); },
         [](const GroupRecord& g) { return g.id.value(); });
-    return absl::OkStatus();
-  }));
-  return result;
+  });
 }
 
 absl::StatusOr<GroupRecord> Directory::UpdateGroup(const TenantId& tenant,
@@ -687,8 +672,7 @@ absl::Status Directory::RemoveMember(const TenantId& tenant, const audit::Reques
 absl::StatusOr<ListResult<UserRecord>> Directory::ListMembers(const TenantId& tenant,
                                                               std::string_view group_id,
                                                               const std::string& after, int limit) {
-  absl::StatusOr<ListResult<UserRecord>> result;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) -> absl::Status {
+  return store::ReadResult(store_, [&](Transaction& tx) -> absl::StatusOr<ListResult<UserRecord>> {
     ASSIGN_OR_RETURN(GroupRecord group, FindGroup(tx, tenant, group_id));
     // One more than asked tells whether a next page exists.
     ASSIGN_OR_RETURN(std::vector<UserId> ids,
@@ -701,34 +685,27 @@ absl::StatusOr<ListResult<UserRecord>> Directory::ListMembers(const TenantId& te
       page.items.push_back(std::move(user));
     }
     if (more) page.next_after = ids.back().value();
-    result = std::move(page);
-    return absl::OkStatus();
-  }));
-  return result;
+    return page;
+  });
 }
 
 // Factors
 
 absl::StatusOr<std::vector<FactorRecord>> Directory::ListFactors(const TenantId& tenant,
                                                                  std::string_view user_id) {
-  absl::StatusOr<std::vector<FactorRecord>> factors;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, user_id));
-    factors = tx.Factors().ListForUser(tenant, user.id);
-    return absl::OkStatus();
-  }));
-  return factors;
+  return store::ReadResult(store_,
+                           [&](Transaction& tx) -> absl::StatusOr<std::vector<FactorRecord>> {
+                             ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, user_id));
+                             return tx.Factors().ListForUser(tenant, user.id);
+                           });
 }
 
 absl::StatusOr<FactorRecord> Directory::GetFactor(const TenantId& tenant, std::string_view user_id,
                                                   std::string_view factor_id) {
-  absl::StatusOr<FactorRecord> factor;
-  RETURN_IF_ERROR(store_.Read([&](Transaction& tx) -> absl::Status {
+  return store::ReadResult(store_, [&](Transaction& tx) -> absl::StatusOr<FactorRecord> {
     ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, user_id));
-    factor = FindFactor(tx, tenant, user.id, factor_id);
-    return absl::OkStatus();
-  }));
-  return factor;
+    return FindFactor(tx, tenant, user.id, factor_id);
+  });
 }
 
 absl::StatusOr<FactorEnrollment> Directory::EnrollFactor(

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -199,5 +200,18 @@ class Store {
   virtual void Close() = 0;
   virtual void SetObserver(StoreObserver* observer) = 0;
 };
+
+// Runs `fn` (Transaction& -> absl::StatusOr<T>) in a read transaction and returns its result;
+// a failure of the transaction itself takes precedence.
+template <typename Fn>
+auto ReadResult(Store& store, Fn fn) -> decltype(fn(std::declval<Transaction&>())) {
+  decltype(fn(std::declval<Transaction&>())) result = absl::UnknownError("not run");
+  absl::Status st = store.Read([&](Transaction& tx) {
+    result = fn(tx);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return result;
+}
 
 }  // namespace custos::store
