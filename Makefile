@@ -79,8 +79,8 @@ $(ASAN_DIR)/build.ninja:
 asan: $(ASAN_DIR)/build.ninja
 	@echo "==> building $(ASAN_DIR)/ (ASan+UBSan)"
 	ninja -C $(ASAN_DIR) -j$(JOBS)
-	@echo "==> unit tests under ASan+UBSan (ctest -L unit, $(ASAN_DIR)/)"
-	ctest --test-dir $(ASAN_DIR) -L unit --output-on-failure --no-tests=error -j$(JOBS)
+	@echo "==> unit and integration tests under ASan+UBSan (ctest, $(ASAN_DIR)/)"
+	ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -j$(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)

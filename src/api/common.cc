@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
@@ -15,6 +16,7 @@ namespace custos::api {
 namespace {
 
 constexpr std::string_view kSswsPrefix = "SSWS ";
+constexpr size_t kMaxStoredUserAgent = 512;
 
 std::string DefaultErrorCode(absl::StatusCode code) {
   switch (code) {
@@ -81,19 +83,32 @@ int HttpStatusFor(absl::StatusCode code) {
 
 Response ErrorResponse(const absl::Status& status, const Request& request) {
   std::string code = ErrorCodeOf(status);
-  if (code.empty()) code = DefaultErrorCode(status.code());
-  int http = HttpStatusFor(status.code());
-  std::string error_id = "oae" + request.request_id;
+  absl::StatusCode kind = status.code();
   std::string summary(status.message());
+  // A status that carries no error code was not written for clients: it comes from below the
+  // domain (the store, a library). Only argument errors (filter syntax, parameters) are meant
+  // to be read; the others get a generic answer and the detail goes to the log.
+  if (code.empty()) {
+    if (kind == absl::StatusCode::kNotFound) {
+      summary = "Not found: Resource not found";
+    } else if (kind != absl::StatusCode::kInvalidArgument &&
+               kind != absl::StatusCode::kUnavailable) {
+      kind = absl::StatusCode::kInternal;
+    }
+    code = DefaultErrorCode(kind);
+  }
+  int http = HttpStatusFor(kind);
+  std::string error_id = "oae" + request.request_id;
+  Json causes = Json::array();
   if (http >= 500) {
     spdlog::error("request {} failed: {} (errorId {})", request.request_id, status.ToString(),
                   error_id);
-    summary = "Internal Server Error";
+    summary = http == 503 ? "Service Unavailable" : "Internal Server Error";
     code = std::string(kErrInternal);
-  }
-  Json causes = Json::array();
-  for (const std::string& cause : ErrorCausesOf(status)) {
-    causes.push_back({{"errorSummary", cause}});
+  } else {
+    for (const std::string& cause : ErrorCausesOf(status)) {
+      causes.push_back({{"errorSummary", cause}});
+    }
   }
   Response r = Response::MakeJson(http, {{"errorCode", code},
                                          {"errorSummary", summary},
@@ -101,6 +116,7 @@ Response ErrorResponse(const absl::Status& status, const Request& request) {
                                          {"errorId", error_id},
                                          {"errorCauses", causes}});
   if (http == 401) r.AddHeader("WWW-Authenticate", "SSWS realm=\"custos\"");
+  if (http == 503) r.AddHeader("Retry-After", "1");
   return r;
 }
 
@@ -128,7 +144,8 @@ audit::RequestContext ContextFor(const Request& request) {
   audit::RequestContext ctx;
   ctx.request_id = request.request_id;
   ctx.ip_address = request.remote_ip;
-  ctx.user_agent = request.Header("user-agent");
+  // Stored with every event and session: an attacker's 16 KiB header must not be.
+  ctx.user_agent = request.Header("user-agent").substr(0, kMaxStoredUserAgent);
   ctx.url = request.path;
   return ctx;
 }
@@ -177,6 +194,15 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
 }
 
 absl::StatusOr<Json> ParseObjectBody(const Request& request) {
+  // Only application/json (parameters such as charset allowed): an HTML form cannot send it
+  // across sites without a CORS preflight, so a forged cross-site sign-in is refused here.
+  std::string type = request.Header("content-type");
+  type = std::string(absl::StripAsciiWhitespace(type.substr(0, type.find(';'))));
+  if (!absl::EqualsIgnoreCase(type, "application/json")) {
+    return ApiError(absl::StatusCode::kInvalidArgument, kErrBadJson,
+                    "The request body was not well-formed.",
+                    {"Content-Type: must be application/json"});
+  }
   absl::StatusOr<Json> body = ParseJson(request.body);
   if (!body.ok()) {
     return ApiError(absl::StatusCode::kInvalidArgument, kErrBadJson,

@@ -44,7 +44,8 @@ audit::RequestContext ContextFor(const Request& request);
 absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
                                                         const store::TenantRecord& tenant);
 
-// Parses the body as a JSON object. E0000003 when it is not JSON, E0000001 when not an object.
+// Parses the body as a JSON object. E0000003 when it is not JSON or its Content-Type is not
+// application/json, E0000001 when it is not an object.
 absl::StatusOr<Json> ParseObjectBody(const Request& request);
 
 // Renders `status` as an error response; kInternal details are logged, never sent.

@@ -1,5 +1,7 @@
 #include "authn/sign_in.h"
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -35,7 +37,7 @@ struct Totp {
 class SignInTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/sign_in_test_" +
+    dir_ = ::testing::TempDir() + "/sign_in_test_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     store::SqliteOptions options;

@@ -16,6 +16,11 @@ absl::Status InvalidPasscode() {
 
 }  // namespace
 
+std::string TotpAssociatedData(const store::FactorRecord& record) {
+  return "totp:" + record.tenant_id.value() + ":" + record.user_id.value() + ":" +
+         record.id.value();
+}
+
 TotpEnrollment NewTotpFactor(const TenantId& tenant, const UserId& user, std::string_view issuer,
                              std::string_view account, crypto::Random& random,
                              const crypto::Sealer& sealer, const Clock& clock) {
@@ -28,9 +33,7 @@ TotpEnrollment NewTotpFactor(const TenantId& tenant, const UserId& user, std::st
   e.record.provider = std::string(kTotpProvider);
   e.record.status = std::string(store::kFactorPendingActivation);
   const std::string secret = random.Bytes(crypto::kTotpSecretBytes);
-  // The factor id is the associated data: a sealed secret copied onto another factor row
-  // does not open there.
-  e.record.sealed_secret = sealer.Seal(secret, e.record.id.value());
+  e.record.sealed_secret = sealer.Seal(secret, TotpAssociatedData(e.record));
   e.record.last_used_step = -1;
   e.record.created = now;
   e.record.last_updated = now;
@@ -42,7 +45,8 @@ TotpEnrollment NewTotpFactor(const TenantId& tenant, const UserId& user, std::st
 absl::StatusOr<int64_t> CheckTotpCode(const store::FactorRecord& record, std::string_view passcode,
                                       const crypto::Sealer& sealer, absl::Time now,
                                       int skew_steps) {
-  absl::StatusOr<std::string> secret = sealer.Open(record.sealed_secret, record.id.value());
+  absl::StatusOr<std::string> secret =
+      sealer.Open(record.sealed_secret, TotpAssociatedData(record));
   if (!secret.ok()) {
     return absl::DataLossError("the TOTP secret of factor " + record.id.value() +
                                " cannot be opened");

@@ -31,6 +31,11 @@ TotpEnrollment NewTotpFactor(const TenantId& tenant, const UserId& user, std::st
                              std::string_view account, crypto::Random& random,
                              const crypto::Sealer& sealer, const Clock& clock);
 
+// The associated data a TOTP secret is sealed under: tenant, user and factor ids, so that a
+// sealed secret copied onto another factor, user or tenant (ids are unique only per tenant) does
+// not open.
+std::string TotpAssociatedData(const store::FactorRecord& record);
+
 // Returns the accepted time step; the caller stores it as record.last_used_step in the same
 // transaction. kPermissionDenied with error code E0000068 ("Invalid Passcode/Answer") when the
 // code is wrong, malformed or replayed; kDataLoss when the sealed secret cannot be opened.

@@ -43,11 +43,24 @@ TEST_F(TotpFactorTest, EnrolmentMakesAPendingSealedFactor) {
   EXPECT_NE(Enroll().secret_base32, e.secret_base32);
 }
 
+TEST_F(TotpFactorTest, ASealedSecretOpensOnlyOnItsOwnRow) {
+  TotpEnrollment e = Enroll();
+  std::string code = crypto::TotpCode(Secret(e), crypto::TotpStep(clock_.Now()));
+  ASSERT_TRUE(CheckTotpCode(e.record, code, *sealer_, clock_.Now(), 1).ok());
+  // The same factor id under another user, or another tenant, does not open the secret.
+  store::FactorRecord moved = e.record;
+  moved.user_id = UserId("00uSOMEONEELSE0000");
+  EXPECT_TRUE(absl::IsDataLoss(CheckTotpCode(moved, code, *sealer_, clock_.Now(), 1).status()));
+  moved = e.record;
+  moved.tenant_id = TenantId("00oOTHERTENANT0000");
+  EXPECT_TRUE(absl::IsDataLoss(CheckTotpCode(moved, code, *sealer_, clock_.Now(), 1).status()));
+}
+
 // RFC 6238 Appendix B, SHA-1, T = 59 s: 94287082; the 6-digit code is its last six digits.
 TEST_F(TotpFactorTest, AcceptsTheRfc6238Vector) {
   store::FactorRecord record;
   record.id = FactorId("uftrfc6238000000001");
-  record.sealed_secret = sealer_->Seal("12345678901234567890", record.id.value());
+  record.sealed_secret = sealer_->Seal("12345678901234567890", TotpAssociatedData(record));
   absl::StatusOr<int64_t> step =
       CheckTotpCode(record, "287082", *sealer_, absl::FromUnixSeconds(59), 1);
   ASSERT_TRUE(step.ok()) << step.status();

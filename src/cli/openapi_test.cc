@@ -21,6 +21,8 @@
 //
 // Block scalars (`description: |`) are skipped whatever their content.
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -284,7 +286,7 @@ std::vector<std::string> TemplateParams(std::string_view path) {
 class OpenApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/openapi_test_" +
+    dir_ = ::testing::TempDir() + "/openapi_test_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     store::SqliteOptions options;

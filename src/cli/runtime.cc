@@ -34,12 +34,13 @@ Runtime::~Runtime() {
 
 absl::StatusOr<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
+  bool created = std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
     return absl::FailedPreconditionError(
         fmt::format("cannot create data directory {}: {}", config.data_dir, ec.message()));
   }
-  ::chmod(config.data_dir.c_str(), 0700);
+  // Only a directory made here is narrowed to its owner; an existing one is the operator's.
+  if (created) ::chmod(config.data_dir.c_str(), 0700);
   auto runtime = std::make_unique<Runtime>();
   runtime->config = config;
   ASSIGN_OR_RETURN(runtime->sealer, crypto::Sealer::OpenOrCreate(config.data_dir + "/seal.key"));

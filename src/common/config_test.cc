@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -10,7 +12,9 @@ namespace custos {
 namespace {
 
 std::string WriteTemp(const std::string& text) {
-  std::string path = ::testing::TempDir() + "/custos_config_test.toml";
+  std::string path = ::testing::TempDir() + "/custos_config_test_" + std::to_string(::getpid()) +
+                     "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                     ".toml";
   std::ofstream(path) << text;
   return path;
 }

@@ -275,18 +275,22 @@ absl::StatusOr<UserRecord> Directory::UpdateUser(const TenantId& tenant,
                                                  std::string_view id_or_login, const Json& profile,
                                                  const std::optional<std::string>& password,
                                                  bool partial) {
-  ASSIGN_OR_RETURN(UserRecord current, GetUser(tenant, id_or_login));
-  Json merged = Json::parse(current.profile_json, nullptr, false);
-  if (partial) {
+  // The new profile of `user`, or an error; used before and again inside the write.
+  auto merge = [&](const UserRecord& user) -> absl::StatusOr<Json> {
+    if (!partial) {
+      RETURN_IF_ERROR(ValidateProfile(profile));
+      return profile;
+    }
+    Json merged = Json::parse(user.profile_json, nullptr, false);
     RETURN_IF_ERROR(MergeProfile(merged, profile));
-  } else {
-    RETURN_IF_ERROR(ValidateProfile(profile));
-    merged = profile;
-  }
-  std::string login = merged["login"].get<std::string>();
+    return merged;
+  };
+  // Validation and the slow Argon2id hash run outside the write lock.
+  ASSIGN_OR_RETURN(UserRecord current, GetUser(tenant, id_or_login));
+  ASSIGN_OR_RETURN(Json preview, merge(current));
   std::string hash;
   if (password) {
-    RETURN_IF_ERROR(policy_.Check(*password, login));
+    RETURN_IF_ERROR(policy_.Check(*password, preview["login"].get<std::string>()));
     ASSIGN_OR_RETURN(hash, hasher_.Hash(*password));
   }
   UserRecord user;
@@ -296,13 +300,27 @@ absl::StatusOr<UserRecord> Directory::UpdateUser(const TenantId& tenant,
       return ApiError(absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
                       "Operation not allowed in the user's current status: DEPROVISIONED");
     }
+    // Merged again here so that a concurrent update is never lost.
+    ASSIGN_OR_RETURN(Json merged, merge(user));
     absl::Time now = clock_.Now();
-    user.login = login;
+    user.login = merged["login"].get<std::string>();
     user.profile_json = DumpJson(merged);
     user.last_updated = now;
+    int sessions_ended = 0;
     if (password) {
+      // A password set by an administrator ends any pending reset or activation and every
+      // session: whoever held the old password or reset link holds nothing now.
       user.password_hash = hash;
       user.password_changed = now;
+      user.recovery_token_hash.clear();
+      user.recovery_expires.reset();
+      user.failed_sign_ins = 0;
+      if (user.status == store::kUserRecovery || user.status == store::kUserProvisioned) {
+        user.status = std::string(store::kUserActive);
+        user.status_changed = now;
+        if (!user.activated) user.activated = now;
+      }
+      ASSIGN_OR_RETURN(sessions_ended, tx.Sessions().DeleteAllForUser(tenant, user.id));
     }
     absl::Status updated = tx.Users().Update(user);
     if (absl::IsAlreadyExists(updated)) return LoginTaken();
@@ -314,6 +332,7 @@ absl::StatusOr<UserRecord> Directory::UpdateUser(const TenantId& tenant,
     if (password) {
       spec.event_type = "user.account.update_password";
       spec.display_message = "Update password";
+      spec.debug_data = {{"sessionsEnded", std::to_string(sessions_ended)}};
       RETURN_IF_ERROR(tx.Events().Append(Event(tenant, ctx, spec)).status());
     }
     return absl::OkStatus();

@@ -1,5 +1,7 @@
 #include "directory/directory.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -19,7 +21,7 @@ namespace {
 class DirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/directory_test_" +
+    dir_ = ::testing::TempDir() + "/directory_test_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     store::SqliteOptions options;
@@ -254,6 +256,35 @@ TEST_F(DirectoryTest, ResetPasswordIssuesTokenAndEndsSessions) {
   auto stored = directory_->GetUser(tenant_, user->id.value());
   EXPECT_EQ(stored->recovery_token_hash.size(), 64u);
   EXPECT_EQ(stored->recovery_token_hash.find(issued->token), std::string::npos);
+}
+
+TEST_F(DirectoryTest, AdminPasswordChangeEndsARecoveryInProgress) {
+  auto user = directory_->CreateUser(tenant_, ctx_, Profile("a@acme.test"),
+                                     std::string("tiny-bright-lantern"), true);
+  auto issued = directory_->ResetPassword(tenant_, ctx_, user->id.value());
+  ASSERT_TRUE(issued.ok());
+  auto updated = directory_->UpdateUser(tenant_, ctx_, user->id.value(), Json::object(),
+                                        std::string("another-bright-lantern"), true);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->status, store::kUserActive);
+  EXPECT_TRUE(updated->recovery_token_hash.empty());
+  EXPECT_TRUE(hasher_->Verify(updated->password_hash, "another-bright-lantern"));
+}
+
+TEST_F(DirectoryTest, PartialUpdatesMergeIntoTheLatestProfile) {
+  auto user = directory_->CreateUser(tenant_, ctx_, Profile("a@acme.test"), std::nullopt, true);
+  ASSERT_TRUE(
+      directory_->UpdateUser(tenant_, ctx_, "a@acme.test", {{"city", "Paris"}}, std::nullopt, true)
+          .ok());
+  ASSERT_TRUE(
+      directory_->UpdateUser(tenant_, ctx_, "a@acme.test", {{"title", "Dr"}}, std::nullopt, true)
+          .ok());
+  Json profile = Json::parse(directory_->GetUser(tenant_, user->id.value())->profile_json);
+  EXPECT_EQ(profile["city"], "Paris");
+  EXPECT_EQ(profile["title"], "Dr");
+  auto bad =
+      directory_->UpdateUser(tenant_, ctx_, "a@acme.test", {{"login", 7}}, std::nullopt, true);
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
 }
 
 }  // namespace

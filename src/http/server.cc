@@ -46,7 +46,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 
 constexpr std::string_view kUnmatchedRoute = "unmatched";
-constexpr size_t kMaxRequestIdLength = 64;
 // After an error response the server stops reading the request; it drains what the client is
 // still sending for up to this long (and this much) before closing, so that the close does not
 // turn into a TCP reset that destroys the response before the client reads it.
@@ -71,18 +70,9 @@ std::string RandomBase62(size_t n) {
   return out;
 }
 
-bool AcceptableRequestId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-  });
-}
-
-// The client's own id when it is safe to log and echo, else a fresh one.
-std::string RequestIdFor(std::string_view incoming) {
-  return AcceptableRequestId(incoming) ? std::string(incoming) : RandomBase62(20);
-}
+// Always the server's own: the id ends up in System Log events (transaction.id, errorId), so a
+// client must not be able to choose it and make its requests look like someone else's.
+std::string NewRequestId() { return RandomBase62(20); }
 
 bool IsTokenChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -455,7 +445,7 @@ class Server::Impl {
       const auto& partial = parser.get();
       info.method = std::string(partial.method_string());
       info.target = std::string(partial.target());
-      info.request_id = RequestIdFor(SV(partial["X-Request-Id"]));
+      info.request_id = NewRequestId();
       if (ec == bhttp::error::body_limit || parser.is_header_done()) {
         info.user_agent = std::string(partial[bhttp::field::user_agent]);
         std::string_view target = info.target;
@@ -491,7 +481,7 @@ class Server::Impl {
     }
     req.body = std::move(hreq.body());
     req.remote_ip = remote_ip;
-    req.request_id = RequestIdFor(req.Header("x-request-id"));
+    req.request_id = NewRequestId();
     req.base_url = base_url_;
     info.method = req.method;
     info.target = req.target;

@@ -10,7 +10,8 @@
 // kNotFound when a row is absent or a record refers to a row that does not exist (e.g. a factor
 // for an unknown user, any record for an unknown tenant), kAlreadyExists on a unique-key clash,
 // kInvalidArgument for a non-positive page limit, kFailedPrecondition for a write inside a Read,
-// kInternal for engine failures (with the engine's message, which is never shown to API
+// kUnavailable when the engine is busy past its timeout (worth a retry), kInternal for other engine
+// failures (with the engine's message, which is never shown to API
 // clients). Ids are unique per tenant: two tenants may hold rows with the same id.
 //
 // Times are kept at microsecond precision.

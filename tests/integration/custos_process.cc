@@ -113,7 +113,8 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, CollectHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  if (curl_easy_perform(curl) == CURLE_OK) {
+  result.curl_code = curl_easy_perform(curl);
+  if (result.curl_code == CURLE_OK) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &result.status);
   }
   curl_slist_free_all(list);

@@ -24,7 +24,8 @@ std::string CustosBinary();
 CommandResult RunCustos(const std::vector<std::string>& args);
 
 struct HttpResult {
-  long status = 0;
+  long status = 0;    // 0 when no answer came
+  int curl_code = 0;  // CURLE_OK, or why no answer came (CURLE_COULDNT_CONNECT: nobody listened)
   std::string body;
   std::multimap<std::string, std::string> headers;  // names in lower case
 };

@@ -1,5 +1,7 @@
 #include "api/authn/authn_handlers.h"
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -35,7 +37,7 @@ std::optional<std::string> HeaderOf(const Response& r, std::string_view name) {
 class AuthnHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/authn_handlers_test_" +
+    dir_ = ::testing::TempDir() + "/authn_handlers_test_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     store::SqliteOptions options;
@@ -94,6 +96,9 @@ class AuthnHandlersTest : public ::testing::Test {
     request.request_id = "req-fixed";
     request.base_url = base_url_;
     request.headers = std::move(headers);
+    if (!body.empty() && !request.headers.contains("content-type")) {
+      request.headers["content-type"] = "application/json";
+    }
     request.path_params = std::move(params);
     request.path_params["tenant"] = "acme";
     for (Route& r : routes_) {
@@ -157,6 +162,15 @@ TEST_F(AuthnHandlersTest, UnknownFieldsAreIgnored) {
                     R"({"username": "ada@example.com", "password": "correct horse battery staple",
                         "options": {"warnBeforePasswordExpired": true}, "context": {}})");
   EXPECT_EQ(r.status, 200) << r.body;
+}
+
+TEST_F(AuthnHandlersTest, ABodyThatIsNotDeclaredJsonIsRefused) {
+  // A cross-site HTML form can post text/plain but not application/json: refusing it stops
+  // a forged sign-in (login CSRF).
+  Response r = Call("POST", "/t/{tenant}/api/v1/authn", R"({"username": "a", "password": "b"})", {},
+                    {{"content-type", "text/plain"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("E0000003"), std::string::npos) << r.body;
 }
 
 TEST_F(AuthnHandlersTest, UnknownTenantIs404) {

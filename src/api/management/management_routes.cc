@@ -176,8 +176,10 @@ absl::StatusOr<Response> ListUsers(Directory& dir, Call& call) {
 Response TokenResponse(const Call& call, std::string_view url_key, std::string_view token_key,
                        std::string_view path, const std::string& token) {
   if (token.empty()) return Response::MakeJson(200, Empty());
+  // The token rides in the fragment, which browsers never send to a server: it cannot reach an
+  // access log, a Referer header or a proxy.
   std::string url =
-      fmt::format("{}/t/{}/{}/{}", call.request.base_url, call.tenant.name, path, token);
+      fmt::format("{}/t/{}/{}#token={}", call.request.base_url, call.tenant.name, path, token);
   return Response::MakeJson(200, {{std::string(url_key), url}, {std::string(token_key), token}});
 }
 

@@ -44,6 +44,10 @@ absl::Status ErrorFromSqlite(sqlite3* db, int rc, std::string_view what) {
     default:
       break;
   }
+  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+    // Another process held the write lock past the busy timeout: worth a retry.
+    return absl::UnavailableError(fmt::format("{}: {}", what, sqlite3_errmsg(db)));
+  }
   if ((rc & 0xff) == SQLITE_READONLY) {
     return absl::FailedPreconditionError(
         fmt::format("{}: cannot write in a read transaction ({})", what, sqlite3_errmsg(db)));
