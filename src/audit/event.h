@@ -31,7 +31,7 @@ struct RequestContext {
   std::string request_id;
   std::string ip_address;
   std::string user_agent;
-  std::string url;                  // request target, no secrets (query tokens are removed)
+  std::string url;                  // request path, without the query (no tokens)
   std::string external_session_id;  // session id when the actor acts through a session
 };
 

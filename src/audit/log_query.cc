@@ -166,6 +166,9 @@ absl::StatusOr<LogPage> LogQuery::Run(const TenantId& tenant, const LogQueryPara
     next = last_examined;
   }
   if (next) page.next_after = std::to_string(*next);
+  if (next && !r.polling && params.since.empty() && r.since) {
+    page.default_since = FormatRfc3339(*r.since);
+  }
   return page;
 }
 

@@ -53,6 +53,10 @@ struct LogPage {
   // The `after` value for the rel="next" link (the request's other parameters stay as they
   // were); empty when there is no next page.
   std::string next_after;
+  // When the request gave no `since` and the 7-day default applied to a bounded query: that
+  // default as RFC 3339, for the next link to carry, so that later pages keep the window of
+  // the first instead of sliding with the clock. Empty otherwise.
+  std::string default_since;
 };
 
 struct LogQueryOptions {

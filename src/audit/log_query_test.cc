@@ -304,6 +304,28 @@ TEST_F(LogQueryTest, DescendingPagesNewestFirstAndEndsWithoutNextLink) {
   EXPECT_TRUE(newest.next_after.empty());
 }
 
+TEST_F(LogQueryTest, DescendingPagesWithoutSinceKeepTheWindowOfTheFirstPage) {
+  std::vector<std::string> all;
+  for (int i = 0; i < 6; ++i) {
+    all.push_back(Append(kAcme, "group.user_membership.add"));
+    clock_.Advance(absl::Hours(1));
+  }
+  // The first page's default window reaches back 7 days from now; the oldest event is 6 h in.
+  clock_.Advance(absl::Hours(24 * 7) - absl::Hours(7));
+  LogQueryParams params{.limit = "3", .sort_order = "DESCENDING"};
+  LogPage first = Run(params);
+  ASSERT_EQ(first.events.size(), 3u);
+  ASSERT_FALSE(first.default_since.empty());
+  // Hours later the client asks for the next page with the since the next link carried: the
+  // window has not slid past the oldest events.
+  clock_.Advance(absl::Hours(3));
+  params.after = first.next_after;
+  params.since = first.default_since;
+  LogPage second = Run(params);
+  EXPECT_EQ(second.events.size(), 3u);
+  EXPECT_EQ(Uuids(second).back(), all.front());
+}
+
 TEST_F(LogQueryTest, UntilIsExclusiveAndBoundsTheWindow) {
   absl::Time start = clock_.Now();
   std::string a = Append(kAcme, "user.session.start");

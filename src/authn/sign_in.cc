@@ -469,23 +469,6 @@ absl::Status SignIn::EndSession(const TenantId& tenant, std::string_view token,
   });
 }
 
-absl::StatusOr<int> SignIn::RevokeAllSessions(const TenantId& tenant, const UserId& user_id,
-                                              const audit::RequestContext& context) {
-  int count = 0;
-  RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
-    absl::StatusOr<store::UserRecord> user = tx.Users().Get(tenant, user_id);
-    if (absl::IsNotFound(user.status())) return NotFoundError(user_id.value() + " (User)");
-    RETURN_IF_ERROR(user.status());
-    ASSIGN_OR_RETURN(count, tx.Sessions().DeleteAllForUser(tenant, user_id));
-    audit::EventSpec spec =
-        Spec(kEventSessionClear, "Clear user sessions", audit::kSuccess, "", "");
-    spec.targets.push_back(UserPrincipal(*user));
-    spec.debug_data["sessionCount"] = std::to_string(count);
-    return tx.Events().Append(Event(tenant, context, spec)).status();
-  }));
-  return count;
-}
-
 absl::StatusOr<RecoveryResult> SignIn::VerifyRecoveryToken(const TenantId& tenant,
                                                            std::string_view recovery_token,
                                                            const audit::RequestContext& context) {
@@ -629,7 +612,7 @@ AuthnAttempt SignIn::ResetPassword(const TenantId& tenant, std::string_view stat
     audit::EventSpec spec = Spec(kEventResetPassword, "Fulfill reset password request",
                                  audit::kSuccess, "", kCredentialRecoveryToken);
     spec.targets.push_back(UserPrincipal(user));
-    spec.debug_data["sessionsRevoked"] = std::to_string(revoked);
+    spec.debug_data["sessionsEnded"] = std::to_string(revoked);
     RETURN_IF_ERROR(tx.Events().Append(Event(tenant, ctx, spec)).status());
     succeeded = true;
     ASSIGN_OR_RETURN(std::vector<AuthnFactor> factors, ActiveTotpFactors(tx, user));

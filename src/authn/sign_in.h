@@ -147,11 +147,6 @@ class SignIn {
   absl::Status EndSession(const TenantId& tenant, std::string_view token,
                           const audit::RequestContext& context);
 
-  // Ends every session of `user` (event user.session.clear, actor from `context`, which the
-  // caller has authenticated). Returns how many there were.
-  absl::StatusOr<int> RevokeAllSessions(const TenantId& tenant, const UserId& user,
-                                        const audit::RequestContext& context);
-
   // Exchanges the one-time token of a password recovery (users.recovery_token_hash, set by
   // the management API's reset_password or activate) for a state token. The user must be in
   // RECOVERY or PROVISIONED and

@@ -122,28 +122,39 @@ struct Matcher {
 };
 
 // Scans records in id order from `after`, keeping those `keep` accepts, until `limit` are
-// found; peeks one further match to decide whether a next page exists.
+// found; peeks one further match to decide whether a next page exists. At most `budget`
+// records are examined per call: past that the page ends early (perhaps empty) with a cursor at
+// the last record examined, so a selective filter over a large tenant costs bounded work per
+// request and the client still reaches every match by following the next link.
 template <typename Record, typename Fetch, typename Keep, typename IdOf>
-absl::StatusOr<ListResult<Record>> Scan(const std::string& after, int limit, Fetch fetch, Keep keep,
-                                        IdOf id_of) {
+absl::StatusOr<ListResult<Record>> Scan(const std::string& after, int limit, int budget,
+                                        Fetch fetch, Keep keep, IdOf id_of) {
   ListResult<Record> result;
-  store::Page page{after, kScanPage};
-  bool more = false;
+  store::Page page{after, std::min(kScanPage, std::max(1, budget))};
+  int examined = 0;
   while (true) {
     ASSIGN_OR_RETURN(std::vector<Record> batch, fetch(page));
+    // Taken before the loop moves matching records out of the batch.
+    const std::string last_id = batch.empty() ? std::string() : id_of(batch.back());
     for (Record& r : batch) {
-      if (!keep(r)) continue;
-      if (static_cast<int>(result.items.size()) == limit) {
-        more = true;
-        break;
+      if (!keep(r)) {
+        ++examined;
+        continue;
       }
+      if (static_cast<int>(result.items.size()) == limit) {
+        result.next_after = id_of(result.items.back());
+        return result;
+      }
+      ++examined;
       result.items.push_back(std::move(r));
     }
-    if (more || static_cast<int>(batch.size()) < page.limit) break;
-    page.after = id_of(batch.back());
+    if (static_cast<int>(batch.size()) < page.limit) return result;
+    page.after = last_id;
+    if (examined >= budget) {
+      result.next_after = page.after;
+      return result;
+    }
   }
-  if (more) result.next_after = id_of(result.items.back());
-  return result;
 }
 
 }  // namespace
@@ -261,7 +272,7 @@ absl::StatusOr<ListResult<UserRecord>> Directory::ListUsers(const TenantId& tena
   ASSIGN_OR_RETURN(Matcher matcher, Matcher::Make(query));
   return store::ReadResult(store_, [&](Transaction& tx) {
     return Scan<UserRecord>(
-        query.after, query.limit,
+        query.after, query.limit, query.scan_budget,
         [&](const store::Page& page) { return tx.Users().List(tenant, page); },
         [&](const UserRecord& u) {
           return matcher.Matches(UserView(u), {"login", "email", "firstName", "lastName"});
@@ -609,7 +620,7 @@ absl::StatusOr<ListResult<GroupRecord>> Directory::ListGroups(const TenantId& te
   ASSIGN_OR_RETURN(Matcher matcher, Matcher::Make(query));
   return store::ReadResult(store_, [&](Transaction& tx) {
     return Scan<GroupRecord>(
-        query.after, query.limit,
+        query.after, query.limit, query.scan_budget,
         [&](const store::Page& page) { return tx.Groups().List(tenant, page); },
         [&](const GroupRecord& g) { return matcher.Matches(GroupView(g), {"name"}); },
         [](const GroupRecord& g) { return g.id.value(); });

@@ -44,6 +44,9 @@ struct ListQuery {
   std::string filter;  // expression over UserView / GroupView
   std::string search;  // same grammar, any property
   std::string q;       // prefix match on login, email, firstName, lastName (or group name)
+  // Records examined per call at most; a page may then hold fewer than `limit` matches (even
+  // none) and still have a next cursor.
+  int scan_budget = 10000;
 };
 
 template <typename T>

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "common/errors.h"
@@ -199,6 +201,27 @@ TEST_F(DirectoryTest, ListPagesWithFilterAndSearch) {
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
 }
 
+TEST_F(DirectoryTest, ASelectiveSearchEndsPagesAtTheScanBudgetAndMissesNothing) {
+  for (int i = 0; i < 30; ++i) {
+    std::string login = (i == 4 || i == 27 ? "match" : "u") + std::to_string(i) + "@acme.test";
+    ASSERT_TRUE(directory_->CreateUser(tenant_, ctx_, Profile(login), std::nullopt, true).ok());
+  }
+  ListQuery q{.limit = 5, .search = "profile.login sw \"match\"", .scan_budget = 10};
+  std::vector<std::string> found;
+  int pages = 0;
+  while (true) {
+    auto page = directory_->ListUsers(tenant_, q);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LT(++pages, 20);
+    for (const auto& u : page->items) found.push_back(u.login);
+    if (page->next_after.empty()) break;
+    q.after = page->next_after;
+  }
+  EXPECT_GE(pages, 3);  // 30 users, at most 10 examined per page
+  std::sort(found.begin(), found.end());
+  EXPECT_THAT(found, ::testing::ElementsAre("match27@acme.test", "match4@acme.test"));
+}
+
 TEST_F(DirectoryTest, GroupMembershipStaysInsideTheTenant) {
   auto group = directory_->CreateGroup(tenant_, ctx_, {{"name", "Engineering"}});
   ASSERT_TRUE(group.ok());
@@ -285,6 +308,27 @@ TEST_F(DirectoryTest, PartialUpdatesMergeIntoTheLatestProfile) {
   auto bad =
       directory_->UpdateUser(tenant_, ctx_, "a@acme.test", {{"login", 7}}, std::nullopt, true);
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+}
+
+TEST_F(DirectoryTest, ClearSessionsEndsOnlyThatUsersSessions) {
+  auto quinn = directory_->CreateUser(tenant_, ctx_, Profile("q@acme.test"), std::nullopt, true);
+  auto rita = directory_->CreateUser(tenant_, ctx_, Profile("r@acme.test"), std::nullopt, true);
+  auto add_session = [&](const UserId& user, int i) {
+    store::SessionRecord s{SessionId("102s" + user.value() + std::to_string(i)), tenant_, user,
+                           std::string(64, static_cast<char>('a' + i)) + user.value()};
+    s.created = s.last_active = clock_.Now();
+    s.expires = clock_.Now() + absl::Hours(1);
+    ASSERT_TRUE(
+        store_->Write([&](store::Transaction& tx) { return tx.Sessions().Insert(s); }).ok());
+  };
+  for (int i = 0; i < 3; ++i) add_session(quinn->id, i);
+  add_session(rita->id, 0);
+  auto ended = directory_->ClearSessions(tenant_, ctx_, "q@acme.test");
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(*ended, 3);
+  EXPECT_EQ(*directory_->ClearSessions(tenant_, ctx_, rita->id.value()), 1);
+  EXPECT_TRUE(absl::IsNotFound(directory_->ClearSessions(other_, ctx_, "q@acme.test").status()));
+  EXPECT_EQ(EventTypes(tenant_).back(), "user.session.clear");
 }
 
 }  // namespace

@@ -23,7 +23,13 @@ absl::StatusOr<Response> ListLogs(Services& services, const Request& request,
   r.status = 200;
   r.body = DumpJson(items);
   r.AddHeader("Content-Type", "application/json");
-  AddPagingLinks(r, request, page.next_after);
+  if (page.default_since.empty()) {
+    AddPagingLinks(r, request, page.next_after);
+  } else {
+    Request pinned = request;
+    pinned.query["since"] = page.default_since;
+    AddPagingLinks(r, pinned, page.next_after);
+  }
   return r;
 }
 
