@@ -469,6 +469,25 @@ absl::Status SignIn::EndSession(const TenantId& tenant, std::string_view token,
   });
 }
 
+absl::StatusOr<int> SignIn::SweepExpired() {
+  ASSIGN_OR_RETURN(
+      std::vector<store::TenantRecord> tenants,
+      store::ReadResult(store_, [](store::Transaction& tx) { return tx.Tenants().List(); }));
+  const absl::Time now = clock_.Now();
+  int swept = 0;
+  // One short transaction per tenant keeps the write lock free for sign-ins in between.
+  for (const store::TenantRecord& tenant : tenants) {
+    RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
+      ASSIGN_OR_RETURN(int sessions, tx.Sessions().DeleteExpired(
+                                         tenant.id, now, now - config_.session_idle_timeout));
+      ASSIGN_OR_RETURN(int txns, tx.AuthnTransactions().DeleteExpired(tenant.id, now));
+      swept += sessions + txns;
+      return absl::OkStatus();
+    }));
+  }
+  return swept;
+}
+
 absl::StatusOr<RecoveryResult> SignIn::VerifyRecoveryToken(const TenantId& tenant,
                                                            std::string_view recovery_token,
                                                            const audit::RequestContext& context) {

@@ -471,6 +471,25 @@ TEST_F(SignInTest, SessionEndsAfterIdleTimeout) {
   EXPECT_EQ(ErrorCodeOf(idle.status()), kErrInvalidSession);
 }
 
+TEST_F(SignInTest, SweepReclaimsOnlySessionsThatCanNoLongerBeUsed) {
+  AddUser("nina@example.com");
+  AddUser("olga@example.com");
+  std::string stale =
+      sign_in().Authenticate(tenant_, "nina@example.com", kPassword, ctx_).result->token;
+  clock_.Advance(config_.session_idle_timeout - absl::Minutes(5));
+  std::string fresh =
+      sign_in().Authenticate(tenant_, "olga@example.com", kPassword, ctx_).result->token;
+  clock_.Advance(absl::Minutes(10));  // `stale` is now idle too long; `fresh` is not
+  size_t events = Events(kEventSessionStart).size();
+  absl::StatusOr<int> swept = sign_in().SweepExpired();
+  ASSERT_TRUE(swept.ok()) << swept.status();
+  EXPECT_EQ(*swept, 1);
+  EXPECT_TRUE(sign_in().ValidateSession(tenant_, fresh).ok());
+  EXPECT_EQ(sign_in().SweepExpired().value_or(-1), 0);
+  EXPECT_EQ(Events(kEventSessionStart).size(), events);
+  EXPECT_FALSE(sign_in().ValidateSession(tenant_, stale).ok());
+}
+
 TEST_F(SignInTest, SessionEndsAtItsAbsoluteLifetimeEvenWhenUsed) {
   AddUser("mike@example.com");
   std::string token =

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "absl/synchronization/notification.h"
 #include "api/common.h"
 #include "authn/sign_in.h"
 #include "cli/demo_data.h"
@@ -19,6 +20,8 @@
 
 namespace custos::cli {
 namespace {
+
+constexpr absl::Duration kSweepInterval = absl::Minutes(5);
 
 int Fail(std::string_view what, const absl::Status& status) {
   fmt::print(stderr, "custos serve: {}: {}\n", what, std::string(status.message()));
@@ -74,7 +77,24 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   std::fflush(stdout);
   Log(LogLevel::kInfo, "listening", {{"url", server.base_url()}, {"data_dir", rt.config.data_dir}});
 
+  // Housekeeping beside the server: expired sessions and sign-in transactions are deleted
+  // every few minutes. Stopped before the store closes.
+  absl::Notification stopping;
+  std::thread sweeper([&] {
+    while (!stopping.WaitForNotificationWithTimeout(kSweepInterval)) {
+      absl::StatusOr<int> swept = sign_in.SweepExpired();
+      if (!swept.ok()) {
+        Log(LogLevel::kWarn, "sweep of expired sessions failed",
+            {{"error", std::string(swept.status().message())}});
+      } else if (*swept > 0) {
+        Log(LogLevel::kInfo, "swept expired sessions", {{"rows", *swept}});
+      }
+    }
+  });
+
   server.RunUntilSignal();
+  stopping.Notify();
+  sweeper.join();
   rt.store->SetObserver(nullptr);
   rt.store->Close();
   Log(LogLevel::kInfo, "stopped");

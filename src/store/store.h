@@ -130,6 +130,10 @@ class SessionRepository {
   virtual absl::Status Delete(const TenantId& tenant, const SessionId& id) = 0;
   // Returns how many were deleted.
   virtual absl::StatusOr<int> DeleteAllForUser(const TenantId& tenant, const UserId& user) = 0;
+  // Deletes sessions past their absolute end (expires <= now) or idle since before
+  // `idle_cutoff` (last_active < idle_cutoff); returns how many.
+  virtual absl::StatusOr<int> DeleteExpired(const TenantId& tenant, absl::Time now,
+                                            absl::Time idle_cutoff) = 0;
 };
 
 class AuthnTransactionRepository {
@@ -139,6 +143,8 @@ class AuthnTransactionRepository {
   virtual absl::StatusOr<AuthnTransactionRecord> FindByHash(const TenantId& tenant,
                                                             std::string_view state_token_hash) = 0;
   virtual absl::Status Delete(const TenantId& tenant, std::string_view id) = 0;
+  // Deletes transactions with expires <= now; returns how many.
+  virtual absl::StatusOr<int> DeleteExpired(const TenantId& tenant, absl::Time now) = 0;
 };
 
 struct EventQuery {

@@ -1046,6 +1046,46 @@ TEST_P(StoreConformanceTest, SessionFindTouchDelete) {
       absl::StatusCode::kNotFound));
 }
 
+TEST_P(StoreConformanceTest, ExpiredSessionsAndTransactionsAreSweptPerTenant) {
+  const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
+  const UserRecord ada_b = MakeUser(tenant_b(), "00uADA", "ada@example.com");
+  ASSERT_TRUE(Ok(InsertUsers(store(), {ada, ada_b})));
+  SessionRecord idle = MakeSession(tenant_a(), ada.id, "102IDLE", "idle");  // active at 31 s
+  SessionRecord over = MakeSession(tenant_a(), ada.id, "102OVER", "over");
+  over.last_active = At(7000);
+  over.expires = At(7100);
+  SessionRecord live = MakeSession(tenant_a(), ada.id, "102LIVE", "live");
+  live.last_active = At(7000);
+  SessionRecord other = MakeSession(tenant_b(), ada_b.id, "102IDLE", "idle");
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    for (const SessionRecord& s : {idle, over, live, other}) {
+      RETURN_IF_ERROR(tx.Sessions().Insert(s));
+    }
+    RETURN_IF_ERROR(
+        tx.AuthnTransactions().Insert(MakeAuthnTransaction(tenant_a(), ada.id, "00aOLD", "t1")));
+    AuthnTransactionRecord fresh = MakeAuthnTransaction(tenant_a(), ada.id, "00aNEW", "t2");
+    fresh.expires = At(9000);
+    return tx.AuthnTransactions().Insert(fresh);
+  })));
+  // At 7100 s, with sessions idle since before 1000 s counted as over.
+  absl::StatusOr<int> sessions = InWrite(store(), [&](Transaction& tx) {
+    return tx.Sessions().DeleteExpired(tenant_a(), At(7100), At(1000));
+  });
+  ASSERT_TRUE(Ok(sessions));
+  EXPECT_EQ(*sessions, 2) << "the idle one and the one past its end";
+  absl::StatusOr<int> txns = InWrite(store(), [&](Transaction& tx) {
+    return tx.AuthnTransactions().DeleteExpired(tenant_a(), At(7100));
+  });
+  ASSERT_TRUE(Ok(txns));
+  EXPECT_EQ(*txns, 1);
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_TRUE(Ok(tx.Sessions().FindByHash(tenant_a(), "live")));
+    EXPECT_TRUE(Ok(tx.Sessions().FindByHash(tenant_b(), "idle"))) << "another tenant untouched";
+    EXPECT_TRUE(Ok(tx.AuthnTransactions().FindByHash(tenant_a(), "t2")));
+    return absl::OkStatus();
+  })));
+}
+
 TEST_P(StoreConformanceTest, SessionsDeleteAllForUserStaysInTenant) {
   const UserRecord ada = MakeUser(tenant_a(), "00uADA", "ada@example.com");
   const UserRecord bob = MakeUser(tenant_a(), "00uBOB", "bob@example.com");

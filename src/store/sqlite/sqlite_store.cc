@@ -861,6 +861,17 @@ class SqliteSessions final : public SessionRepository {
     return stmt.Run();
   }
 
+  absl::StatusOr<int> DeleteExpired(const TenantId& tenant, absl::Time now,
+                                    absl::Time idle_cutoff) override {
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("DELETE FROM sessions WHERE tenant_id = ?1 "
+                                                   "AND (expires <= ?2 OR last_active < ?3)",
+                                                   "deleting expired sessions"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindTime(2, now);
+    stmt.BindTime(3, idle_cutoff);
+    return stmt.Run();
+  }
+
  private:
   Connection& conn_;
 };
@@ -912,6 +923,16 @@ class SqliteAuthnTransactions final : public AuthnTransactionRepository {
     stmt.BindText(2, id);
     ASSIGN_OR_RETURN(const int changed, stmt.Run());
     return RequireChanged(changed, "authn transaction");
+  }
+
+  absl::StatusOr<int> DeleteExpired(const TenantId& tenant, absl::Time now) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM authn_transactions WHERE tenant_id = ?1 "
+                                   "AND expires <= ?2",
+                                   "deleting expired authn transactions"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindTime(2, now);
+    return stmt.Run();
   }
 
  private:
