@@ -46,6 +46,18 @@ const std::vector<Setting>& Settings() {
         "Base URL clients use to reach Custos (links, cookies); empty means derived from the "
         "listen address."},
        &Config::public_base_url},
+      {{"server.max_connections",
+        "Open connections allowed; further ones are closed as soon as they are accepted."},
+       &Config::max_connections},
+      {{"server.max_pending_requests",
+        "Requests waiting for or running on the worker threads; further ones get 503."},
+       &Config::max_pending_requests},
+      {{"server.authn_rate_per_ip",
+        "Sign-in API requests per second allowed per client address; 0 turns the limit off."},
+       &Config::authn_rate_per_ip},
+      {{"server.authn_burst_per_ip",
+        "Sign-in API requests per client address allowed in a burst above the rate."},
+       &Config::authn_burst_per_ip},
       {{"store.data_dir", "Directory for the SQLite database and the sealing key."},
        &Config::data_dir},
       {{"store.synchronous",
@@ -155,6 +167,10 @@ absl::Status ValidateConfig(const Config& c) {
   RETURN_IF_ERROR(range("server.network_threads", c.network_threads, 1, 64));
   RETURN_IF_ERROR(range("server.worker_threads", c.worker_threads, 0, 256));
   RETURN_IF_ERROR(range("server.max_body_bytes", c.max_body_bytes, 1024, int64_t{1} << 30));
+  RETURN_IF_ERROR(range("server.max_connections", c.max_connections, 1, 1'000'000));
+  RETURN_IF_ERROR(range("server.max_pending_requests", c.max_pending_requests, 1, 1'000'000));
+  RETURN_IF_ERROR(range("server.authn_rate_per_ip", c.authn_rate_per_ip, 0, 1'000'000));
+  RETURN_IF_ERROR(range("server.authn_burst_per_ip", c.authn_burst_per_ip, 1, 1'000'000));
   RETURN_IF_ERROR(range("password.argon2_memory_kib", c.argon2_memory_kib, 8, 4 << 20));
   RETURN_IF_ERROR(range("password.argon2_iterations", c.argon2_iterations, 1, 100));
   RETURN_IF_ERROR(range("password.min_length", c.password_min_length, 8, 1024));

@@ -26,6 +26,10 @@ struct Config {
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration shutdown_grace = absl::Seconds(20);
   std::string public_base_url;  // Empty: http://<listen_address>:<port>.
+  int max_connections = 1024;
+  int max_pending_requests = 256;
+  int authn_rate_per_ip = 10;  // Sign-in requests per second per client address; 0: no limit.
+  int authn_burst_per_ip = 20;
 
   // [store]
   std::string data_dir = "./data";

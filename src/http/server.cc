@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <exception>
 #include <limits>
@@ -12,6 +13,8 @@
 #include <random>
 #include <string_view>
 #include <thread>
+
+#include <sys/resource.h>
 
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
@@ -33,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/errors.h"
 #include "common/logging.h"
+#include "http/rate_limiter.h"
 #include "http/router.h"
 
 namespace custos::http {
@@ -53,6 +57,11 @@ constexpr auto kLingerTime = std::chrono::seconds(1);
 constexpr size_t kLingerBytes = 1 << 20;
 // How often the drain checks whether the last connection has gone.
 constexpr auto kDrainPoll = std::chrono::milliseconds(10);
+// File descriptors kept for everything but client connections (store, logs, listener).
+constexpr rlim_t kReservedFileDescriptors = 128;
+constexpr std::string_view kSignInRoutePrefix = "/t/{tenant}/api/v1/authn";
+constexpr std::string_view kRateLimitSummary =
+    "API call exceeded rate limit due to too many requests.";
 
 // Beast 1.74 speaks boost::string_view.
 std::string_view SV(beast::string_view s) { return {s.data(), s.size()}; }
@@ -91,6 +100,59 @@ std::string Lower(std::string_view s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return out;
+}
+
+// The rate-limit key of a client: its address, except that an IPv6 client is keyed by its /64
+// prefix, the block a single site or host is usually given (else each of its 2^64 addresses
+// would get its own bucket).
+std::string RateLimitKey(const asio::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  }
+  asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+// RFC 9110 IMF-fixdate, which clients compare with X-Rate-Limit-Reset.
+std::string HttpDate(absl::Time t) {
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", t, absl::UTCTimeZone());
+}
+
+int64_t CeilSeconds(absl::Duration d) {
+  return static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(d)));
+}
+
+// Lets the process hold `connections` client sockets besides its own files, if the hard limit
+// allows. Returns the connections the soft limit leaves room for.
+rlim_t RaiseOpenFileLimit(rlim_t connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return connections;
+  rlim_t wanted = connections + kReservedFileDescriptors;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= wanted) return connections;
+  return limit.rlim_cur > kReservedFileDescriptors ? limit.rlim_cur - kReservedFileDescriptors : 0;
+}
+
+// Where a route's handler runs.
+enum class Placement {
+  kNetworkThread,  // cheap and non-blocking: answered without any queue
+  kReadinessThread,
+  kWorkerPool,
+};
+
+Placement PlacementOf(const api::Route& route) {
+  if (route.method == "GET" && (route.pattern == "/healthz" || route.pattern == "/metrics")) {
+    return Placement::kNetworkThread;
+  }
+  if (route.method == "GET" && route.pattern == "/readyz") return Placement::kReadinessThread;
+  return Placement::kWorkerPool;
 }
 
 std::string MethodLabel(std::string_view method) {
@@ -140,6 +202,8 @@ struct Connection {
   // True while waiting for the first byte of a request: the only state in which a shutdown
   // may close the connection without cutting a request short.
   bool idle = true;
+  std::string remote_ip;
+  std::string rate_limit_key;
 };
 
 }  // namespace
@@ -155,6 +219,11 @@ ServerOptions ServerOptionsFromConfig(const Config& config) {
   o.idle_timeout = config.idle_timeout;
   o.shutdown_grace = config.shutdown_grace;
   o.public_base_url = config.public_base_url;
+  o.max_connections = config.max_connections;
+  o.max_pending_requests = config.max_pending_requests;
+  o.rate_limited_route_prefixes = {std::string(kSignInRoutePrefix)};
+  o.rate_limit_per_second = config.authn_rate_per_ip;
+  o.rate_limit_burst = config.authn_burst_per_ip;
   return o;
 }
 
@@ -171,14 +240,35 @@ class Server::Impl {
             "custos_http_request_duration_seconds",
             "Time from the first byte of a request to the last byte of its response.",
             {"route", "method"})),
+        connections_refused_(metrics.AddCounter(
+            "custos_http_connections_refused_total",
+            "Connections closed on accept because server.max_connections were open.", {})),
+        requests_rejected_(metrics.AddCounter(
+            "custos_http_requests_rejected_total",
+            "Requests refused without calling their handler: max_pending_requests (503) or "
+            "rate_limit (429).",
+            {"reason"})),
+        clock_(options.clock != nullptr ? *options.clock : SystemClock::Get()),
+        rate_limiter_(
+            {.rate_per_second = options.rate_limit_per_second, .burst = options.rate_limit_burst},
+            clock_),
+        max_connections_(static_cast<size_t>(std::max(options.max_connections, 1))),
         control_(asio::make_strand(ioc_)),
         acceptor_(control_),
-        pool_(WorkerCount(options.worker_threads)) {}
+        readiness_pool_(1),
+        pool_(WorkerCount(options.worker_threads)) {
+    // Zero series from the start, so that a rate over them is defined before the first refusal.
+    connections_refused_.Increment({}, 0);
+    requests_rejected_.Increment({"max_pending_requests"}, 0);
+    requests_rejected_.Increment({"rate_limit"}, 0);
+  }
 
   ~Impl() {
-    // Run() normally joined the pool; this covers a Server destroyed without running.
+    // Run() normally joined the pools; this covers a Server destroyed without running.
     pool_.stop();
     pool_.join();
+    readiness_pool_.stop();
+    readiness_pool_.join();
   }
 
   void SetReadinessCheck(std::function<absl::Status()> check) { readiness_ = std::move(check); }
@@ -215,6 +305,11 @@ class Server::Impl {
     port_ = acceptor_.local_endpoint(ec).port();
     if (ec) return fail("read the port of");
 
+    if (rlim_t room = RaiseOpenFileLimit(max_connections_); room < max_connections_) {
+      Log(LogLevel::kWarn, "the open-file limit is lower than server.max_connections needs",
+          {{"max_connections", max_connections_}, {"room_for", room}});
+    }
+
     if (!options_.public_base_url.empty()) {
       base_url_ = options_.public_base_url;
       while (base_url_.ends_with('/')) base_url_.pop_back();
@@ -242,6 +337,7 @@ class Server::Impl {
     // In-flight handlers finished before the io_context ran out of work, unless the grace
     // period ran out first; either way the pool must be idle before the caller closes the store.
     pool_.join();
+    readiness_pool_.join();
     Log(LogLevel::kInfo, "stopped");
   }
 
@@ -296,10 +392,23 @@ class Server::Impl {
          }});
     routes.push_back({"GET", "/metrics", [this](api::Request&) {
                         api::Response r;
-                        r.body = metrics_.TextExposition();
+                        r.body = metrics_.TextExposition() + GaugeText();
                         r.AddHeader("Content-Type", std::string(Metrics::kContentType));
                         return r;
                       }});
+  }
+
+  // The registry has no gauges; these two are rendered here, in the same text format.
+  std::string GaugeText() {
+    return fmt::format(
+        "# HELP custos_http_connections_open Client connections open.\n"
+        "# TYPE custos_http_connections_open gauge\n"
+        "custos_http_connections_open {}\n"
+        "# HELP custos_http_pending_requests Handler calls waiting for or running on the worker "
+        "pool.\n"
+        "# TYPE custos_http_pending_requests gauge\n"
+        "custos_http_pending_requests {}\n",
+        ConnectionCount(), pending_.load());
   }
 
   void Register(const std::shared_ptr<Connection>& c) {
@@ -342,7 +451,19 @@ class Server::Impl {
         co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
         continue;
       }
+      if (ConnectionCount() >= max_connections_) {
+        // Accepting and closing keeps the backlog moving, so the refusal is quick and clients
+        // do not sit in a full backlog until they time out.
+        connections_refused_.Increment({});
+        socket.close(ec);
+        continue;
+      }
       auto connection = std::make_shared<Connection>(std::move(socket));
+      tcp::endpoint peer = connection->stream.socket().remote_endpoint(ec);
+      if (!ec) {
+        connection->remote_ip = peer.address().to_string();
+        connection->rate_limit_key = RateLimitKey(peer.address());
+      }
       Register(connection);
       asio::co_spawn(connection->stream.get_executor(), Serve(connection), asio::detached);
     }
@@ -384,8 +505,6 @@ class Server::Impl {
 
     try {
       beast::error_code ec;
-      tcp::endpoint peer = c->stream.socket().remote_endpoint(ec);
-      std::string remote_ip = ec ? std::string() : peer.address().to_string();
       beast::flat_buffer buffer;
       while (true) {
         c->idle = true;
@@ -398,7 +517,7 @@ class Server::Impl {
           buffer.commit(n);
         }
         c->idle = false;
-        if (!co_await ServeOne(*c, buffer, remote_ip)) break;
+        if (!co_await ServeOne(*c, buffer)) break;
       }
     } catch (const std::exception& e) {
       Log(LogLevel::kError, "connection failed", {{"what", e.what()}});
@@ -407,8 +526,7 @@ class Server::Impl {
   }
 
   // Reads, handles and answers one request. Returns whether the connection stays open.
-  awaitable<bool> ServeOne(Connection& c, beast::flat_buffer& buffer,
-                           const std::string& remote_ip) {
+  awaitable<bool> ServeOne(Connection& c, beast::flat_buffer& buffer) {
     auto start = std::chrono::steady_clock::now();
     beast::error_code ec;
     bhttp::request_parser<bhttp::string_body> parser;
@@ -431,7 +549,7 @@ class Server::Impl {
     }
     RequestInfo info;
     info.start = start;
-    info.remote_ip = remote_ip;
+    info.remote_ip = c.remote_ip;
     if (ec) {
       // No response is possible after a timeout (the stream closed the socket) or when the
       // client went away; anything else the parser rejected gets an answer and a close.
@@ -480,7 +598,7 @@ class Server::Impl {
       }
     }
     req.body = std::move(hreq.body());
-    req.remote_ip = remote_ip;
+    req.remote_ip = c.remote_ip;
     req.request_id = NewRequestId();
     req.base_url = base_url_;
     info.method = req.method;
@@ -527,10 +645,7 @@ class Server::Impl {
       req.path = std::move(match->decoded_path);
       req.query = *std::move(query);
       req.path_params = std::move(match->path_params);
-      response = co_await asio::co_spawn(
-          pool_.get_executor(),
-          [&]() -> awaitable<api::Response> { co_return CallHandler(route, req, info); },
-          use_awaitable);
+      response = co_await Dispatch(c, route, req, info);
       if (response.delay > absl::ZeroDuration()) {
         c.delay_timer.expires_after(ToChrono(response.delay));
         co_await c.delay_timer.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -551,7 +666,75 @@ class Server::Impl {
     std::string error_id;
   };
 
-  // Runs on a worker thread.
+  // Runs the handler where its placement says, unless admission control refuses the request;
+  // both refusals are decided here, on the network thread, before anything is queued.
+  awaitable<api::Response> Dispatch(const Connection& c, const api::Route& route, api::Request& req,
+                                    RequestInfo& info) {
+    switch (PlacementOf(route)) {
+      case Placement::kNetworkThread:
+        co_return CallHandler(route, req, info);
+      case Placement::kReadinessThread:
+        co_return co_await asio::co_spawn(
+            readiness_pool_.get_executor(),
+            [&]() -> awaitable<api::Response> { co_return CallHandler(route, req, info); },
+            use_awaitable);
+      case Placement::kWorkerPool:
+        break;
+    }
+    if (IsRateLimited(route)) {
+      RateLimitDecision d = rate_limiter_.Acquire(c.rate_limit_key);
+      if (!d.allowed) {
+        requests_rejected_.Increment({"rate_limit"});
+        co_return RateLimitedResponse(d, req, info);
+      }
+    }
+    // Counted before queueing and released by the worker when the handler returns, so the
+    // count covers both the queue and the running handlers.
+    if (pending_.fetch_add(1) >= options_.max_pending_requests) {
+      pending_.fetch_sub(1);
+      requests_rejected_.Increment({"max_pending_requests"});
+      ErrorReply e = MakeError(503, kErrInternal, "Service Unavailable", req.request_id);
+      e.response.AddHeader("Retry-After", "1");
+      info.error_id = e.error_id;
+      co_return std::move(e.response);
+    }
+    co_return co_await asio::co_spawn(
+        pool_.get_executor(),
+        [&]() -> awaitable<api::Response> {
+          struct Release {
+            std::atomic<int>& pending;
+            ~Release() { pending.fetch_sub(1); }
+          } release{pending_};
+          co_return CallHandler(route, req, info);
+        },
+        use_awaitable);
+  }
+
+  bool IsRateLimited(const api::Route& route) const {
+    if (!rate_limiter_.enabled()) return false;
+    return std::any_of(
+        options_.rate_limited_route_prefixes.begin(), options_.rate_limited_route_prefixes.end(),
+        [&](const std::string& prefix) { return route.pattern.starts_with(prefix); });
+  }
+
+  api::Response RateLimitedResponse(const RateLimitDecision& d, const api::Request& req,
+                                    RequestInfo& info) {
+    absl::Time now = clock_.Now();
+    ErrorReply e = MakeError(429, kErrRateLimit, kRateLimitSummary, req.request_id);
+    api::Response& r = e.response;
+    // Whole seconds, rounded up, so that a client waiting that long finds a token.
+    int64_t reset = CeilSeconds(d.reset - absl::UnixEpoch());
+    r.AddHeader("Retry-After", std::to_string(std::max<int64_t>(1, CeilSeconds(d.retry_after))));
+    r.AddHeader("X-Rate-Limit-Limit", std::to_string(d.limit));
+    r.AddHeader("X-Rate-Limit-Remaining", std::to_string(d.remaining));
+    r.AddHeader("X-Rate-Limit-Reset", std::to_string(reset));
+    // Okta's SDKs wait X-Rate-Limit-Reset minus Date before retrying.
+    r.AddHeader("Date", HttpDate(now));
+    info.error_id = e.error_id;
+    return std::move(r);
+  }
+
+  // Runs on a worker thread, or for the cheap built-in routes, where PlacementOf says.
   api::Response CallHandler(const api::Route& route, api::Request& req, RequestInfo& info) {
     try {
       api::Response r = route.handler(req);
@@ -651,6 +834,12 @@ class Server::Impl {
   Metrics& metrics_;
   Counter& requests_total_;
   Histogram& request_seconds_;
+  Counter& connections_refused_;
+  Counter& requests_rejected_;
+  const Clock& clock_;
+  RateLimiter rate_limiter_;
+  const size_t max_connections_;
+  std::atomic<int> pending_{0};   // handler calls queued on or running in pool_
   std::optional<Router> router_;  // set by Start, immutable afterwards
   std::function<absl::Status()> readiness_;
   int port_ = 0;
@@ -668,7 +857,8 @@ class Server::Impl {
   asio::strand<asio::io_context::executor_type> control_;  // acceptor, signals, drain
   tcp::acceptor acceptor_;
   std::optional<asio::signal_set> signals_;
-  // Destroyed first: its threads post completions into the io_context.
+  // Destroyed first: their threads post completions into the io_context.
+  asio::thread_pool readiness_pool_;  // /readyz alone, so that it never waits behind handlers
   asio::thread_pool pool_;
 };
 

@@ -4,8 +4,6 @@
 #include <utility>
 
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,11 +20,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
 #include "absl/synchronization/notification.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -54,11 +54,14 @@ double MillisSince(Clock::time_point start) {
 // server fails the test instead of hanging it.
 class Client {
  public:
-  explicit Client(int port) : socket_(ioc_) {
+  // `source` picks the client's own address (any of 127.0.0.0/8 works on Linux loopback).
+  explicit Client(int port, std::string_view source = "") : socket_(ioc_) {
+    if (!source.empty()) {
+      socket_.open(tcp::v4());
+      socket_.bind(tcp::endpoint(asio::ip::make_address(std::string(source)), 0));
+    }
     socket_.connect(
         tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)));
-    timeval tv{.tv_sec = 5, .tv_usec = 0};
-    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
 
   Res Send(std::string_view method, std::string_view target, std::string body = "",
@@ -79,8 +82,8 @@ class Client {
 
   Res Read() {
     Res res;
-    beast::error_code ec;
-    bhttp::read(socket_, buffer_, res, ec);
+    beast::error_code ec =
+        WithDeadline([&](auto done) { bhttp::async_read(socket_, buffer_, res, std::move(done)); });
     if (ec) throw std::runtime_error("read failed: " + ec.message());
     return res;
   }
@@ -88,13 +91,34 @@ class Client {
   // True when the server closed the connection (EOF or reset) before sending anything more.
   bool ReadsEof() {
     char byte;
-    beast::error_code ec;
     if (buffer_.size() > 0) return false;
-    socket_.read_some(asio::buffer(&byte, 1), ec);
+    beast::error_code ec = WithDeadline(
+        [&](auto done) { socket_.async_read_some(asio::buffer(&byte, 1), std::move(done)); });
     return ec == asio::error::eof || ec == asio::error::connection_reset;
   }
 
  private:
+  // Runs the read that `start` begins, cancelling it after 5 s. (A receive timeout on the socket
+  // would not do: Asio's blocking reads wait in poll() once recv() times out.)
+  template <typename Start>
+  beast::error_code WithDeadline(Start start) {
+    beast::error_code ec;
+    bool timed_out = false;
+    asio::steady_timer timer(ioc_, std::chrono::seconds(5));
+    timer.async_wait([&](const beast::error_code& e) {
+      if (e) return;
+      timed_out = true;
+      socket_.cancel();
+    });
+    start([&](const beast::error_code& e, size_t) {
+      ec = e;
+      timer.cancel();
+    });
+    ioc_.restart();
+    ioc_.run();
+    return timed_out ? beast::error_code(asio::error::timed_out) : ec;
+  }
+
   asio::io_context ioc_;
   tcp::socket socket_;
   beast::flat_buffer buffer_;
@@ -591,6 +615,180 @@ TEST_F(ServerTest, ShutdownBeforeRunReturnsPromptly) {
   server_->Shutdown();
   run_thread_.join();
   SUCCEED();
+}
+
+// Releases a notification when the test leaves, even by an exception, so that a handler
+// waiting on it cannot keep the server's shutdown waiting forever.
+struct NotifyOnExit {
+  absl::Notification& n;
+  ~NotifyOnExit() {
+    if (!n.HasBeenNotified()) n.Notify();
+  }
+};
+
+TEST_F(ServerTest, PendingRequestsOverTheCapGet503AtOnce) {
+  options_.worker_threads = 1;
+  options_.max_pending_requests = 1;
+  absl::Notification started;
+  absl::Notification release;
+  std::atomic<int> calls = 0;
+  StartServer({{"GET", "/block", [&](api::Request&) {
+                  if (++calls == 1) {
+                    started.Notify();
+                    // Bounded, so that a server that queues instead of refusing fails the
+                    // test rather than hanging it.
+                    release.WaitForNotificationWithTimeout(absl::Seconds(10));
+                  }
+                  return api::Response::NoContent();
+                }}});
+  NotifyOnExit release_on_exit{release};
+  Res first;
+  std::thread blocked([&] { first = Client(port()).Send("GET", "/block"); });
+  started.WaitForNotification();
+
+  Client client(port());
+  auto start = Clock::now();
+  Res res = client.Send("GET", "/block");
+  EXPECT_LT(MillisSince(start), 1000);
+  EXPECT_EQ(res.result_int(), 503);
+  EXPECT_EQ(res["Retry-After"], "1");
+  EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+  Json j = BodyJson(res);
+  EXPECT_EQ(j["errorCode"], "E0000009");
+  EXPECT_EQ(j["errorSummary"], "Service Unavailable");
+  EXPECT_EQ(j["errorLink"], "E0000009");
+  EXPECT_EQ(j["errorId"], "oae" + std::string(res["X-Request-Id"]));
+  EXPECT_EQ(j["errorCauses"], Json::array());
+
+  // The operational routes do not queue behind the saturated pool.
+  start = Clock::now();
+  EXPECT_EQ(client.Send("GET", "/healthz").result_int(), 200);
+  EXPECT_EQ(client.Send("GET", "/readyz").result_int(), 200);
+  Res metrics = client.Send("GET", "/metrics");
+  EXPECT_LT(MillisSince(start), 1000);
+  EXPECT_EQ(metrics.result_int(), 200);
+  EXPECT_THAT(metrics.body(), HasSubstr("# TYPE custos_http_pending_requests gauge\n"
+                                        "custos_http_pending_requests 1\n"));
+  EXPECT_THAT(
+      metrics.body(),
+      HasSubstr("custos_http_requests_rejected_total{reason=\"max_pending_requests\"} 1\n"));
+  EXPECT_EQ(calls, 1);
+
+  release.Notify();
+  blocked.join();
+  EXPECT_EQ(first.result_int(), 204);
+  // The finished handler gave its place back.
+  EXPECT_EQ(client.Send("GET", "/block").result_int(), 204);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_F(ServerTest, SignInRoutesAreRateLimitedPerClientAddress) {
+  FakeClock clock(absl::FromUnixSeconds(1767225600));  // Thu, 01 Jan 2026 00:00:00 GMT
+  options_.clock = &clock;
+  options_.rate_limit_per_second = 1;
+  options_.rate_limit_burst = 3;
+  options_.rate_limited_route_prefixes = {"/t/{tenant}/api/v1/authn"};
+  std::atomic<int> calls = 0;
+  auto counted = [&](api::Request&) {
+    ++calls;
+    return api::Response::MakeJson(200, {{"status", "SUCCESS"}});
+  };
+  StartServer({{"POST", "/t/{tenant}/api/v1/authn", counted},
+               {"POST", "/t/{tenant}/api/v1/authn/factors/{id}/verify", counted},
+               EchoRoute("GET", "/t/{tenant}/api/v1/users")});
+  Client client(port());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(client.Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 200) << i;
+  }
+  // Every route under the prefix draws on the same bucket.
+  Res limited = client.Send("POST", "/t/acme/api/v1/authn/factors/f1/verify", "{}");
+  EXPECT_EQ(limited.result_int(), 429);
+  EXPECT_EQ(calls, 3);
+  Json j = BodyJson(limited);
+  EXPECT_EQ(j["errorCode"], "E0000047");
+  EXPECT_EQ(j["errorSummary"], "API call exceeded rate limit due to too many requests.");
+  EXPECT_EQ(j["errorId"], "oae" + std::string(limited["X-Request-Id"]));
+  EXPECT_EQ(limited["Retry-After"], "1");
+  EXPECT_EQ(limited["X-Rate-Limit-Limit"], "3");
+  EXPECT_EQ(limited["X-Rate-Limit-Remaining"], "0");
+  EXPECT_EQ(limited["X-Rate-Limit-Reset"], "1767225601");
+  EXPECT_EQ(limited[bhttp::field::date], "Thu, 01 Jan 2026 00:00:00 GMT");
+  EXPECT_TRUE(limited.keep_alive());
+
+  // Other routes are not limited, on the same connection.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(client.Send("GET", "/t/acme/api/v1/users").result_int(), 200) << i;
+  }
+  // Another client address has a bucket of its own.
+  Client other(port(), "127.0.0.2");
+  EXPECT_EQ(other.Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 200);
+  EXPECT_EQ(calls, 4);
+
+  // A second later, one more request is allowed, and only one.
+  clock.Advance(absl::Seconds(1));
+  EXPECT_EQ(client.Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 200);
+  EXPECT_EQ(client.Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 429);
+  EXPECT_EQ(calls, 5);
+  EXPECT_THAT(client.Send("GET", "/metrics").body(),
+              HasSubstr("custos_http_requests_rejected_total{reason=\"rate_limit\"} 2\n"));
+}
+
+TEST_F(ServerTest, RateLimitOfZeroLimitsNothing) {
+  options_.rate_limit_per_second = 0;
+  options_.rate_limit_burst = 1;
+  options_.rate_limited_route_prefixes = {"/t/{tenant}/api/v1/authn"};
+  StartServer({EchoRoute("POST", "/t/{tenant}/api/v1/authn")});
+  Client client(port());
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(client.Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 200) << i;
+  }
+}
+
+TEST_F(ServerTest, ServerOptionsFromConfigRateLimitsTheSignInRoutes) {
+  Config config;
+  config.max_connections = 77;
+  config.max_pending_requests = 5;
+  config.authn_rate_per_ip = 3;
+  config.authn_burst_per_ip = 9;
+  ServerOptions o = ServerOptionsFromConfig(config);
+  EXPECT_EQ(o.max_connections, 77);
+  EXPECT_EQ(o.max_pending_requests, 5);
+  EXPECT_EQ(o.rate_limit_per_second, 3);
+  EXPECT_EQ(o.rate_limit_burst, 9);
+  EXPECT_EQ(o.rate_limited_route_prefixes, std::vector<std::string>{"/t/{tenant}/api/v1/authn"});
+}
+
+TEST_F(ServerTest, ConnectionsOverTheCapAreClosedAtOnce) {
+  options_.max_connections = 2;
+  StartServer({EchoRoute("GET", "/e")});
+  auto first = std::make_unique<Client>(port());
+  Client second(port());
+  // Answered requests show that both connections are registered.
+  ASSERT_EQ(first->Send("GET", "/e").result_int(), 200);
+  ASSERT_EQ(second.Send("GET", "/e").result_int(), 200);
+
+  Client extra(port());
+  auto start = Clock::now();
+  EXPECT_TRUE(extra.ReadsEof());
+  EXPECT_LT(MillisSince(start), 1000);
+  EXPECT_GE(metrics_.AddCounter("custos_http_connections_refused_total", "", {}).Value({}), 1);
+
+  // Once the server has seen a connection close, its place is free for a new one.
+  first.reset();
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    try {
+      Client next(port());
+      Res res = next.Send("GET", "/metrics");
+      served = true;
+      EXPECT_THAT(res.body(), HasSubstr("custos_http_connections_open 2\n"));
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  EXPECT_TRUE(served);
+  // The existing connection was never disturbed.
+  EXPECT_EQ(second.Send("GET", "/e").result_int(), 200);
 }
 
 TEST_F(ServerTest, AccessLogCarriesNoSecrets) {

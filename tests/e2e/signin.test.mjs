@@ -4,21 +4,22 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { authenticator } from 'otplib';
-import { serverTest, sleep, startServer, tenantApi } from './lib/server.mjs';
+import { serverTest, sleep, sqlRows, startServer, tenantApi } from './lib/server.mjs';
 
 const PASSWORD = 'quartz-Harbor-Lantern-58';
 const WRONG_PASSWORD = 'quartz-Harbor-Lantern-59';
 
 let fast; // small Argon2 parameters, lockout after 3 failures
 let slow; // real Argon2 parameters: hashing dominates the response time
-const test = serverTest(() => [fast, slow]);
+let limited; // the default per-address sign-in rate limit (10 per second, bursts of 20)
+const test = serverTest(() => [fast, slow, limited]);
 
 before(async () => {
   fast = await startServer({ settings: { 'authn.lockout_threshold': 3 } });
 });
 
 after(async () => {
-  for (const s of [fast, slow]) {
+  for (const s of [fast, slow, limited]) {
     if (!s) continue;
     const status = await s.stop();
     assert.equal(status.code, 0, `custos exit status after SIGTERM: ${JSON.stringify(status)}`);
@@ -411,4 +412,53 @@ test('an admin verifies a code, deletes a factor, and reset_factors removes them
   assert.equal(resetFactors.status, 200, resetFactors.text);
   assert.deepEqual((await api('GET', `/api/v1/users/${user.id}/factors`)).json, []);
   assert.equal((await signIn(api, user.login, PASSWORD)).json.status, 'SUCCESS');
+});
+
+test('sign-ins beyond the per-address rate limit get 429 and are not processed', async () => {
+  limited = await startServer({ signInRateLimit: true });
+  const api = tenantApi(limited);
+  const eventCount = async () => (await sqlRows(limited, 'SELECT COUNT(*) AS n FROM events'))[0].n;
+  const before = await eventCount();
+  const started = Date.now();
+  // Distinct unknown usernames: no progressive delay, and one failure event per attempt that is
+  // processed.
+  const statuses = [];
+  let refused;
+  for (let i = 0; i < 200 && statuses.filter((s) => s === 429).length < 5; i += 1) {
+    const res = await signIn(api, `nobody.${i}.${Date.now()}@example.com`, WRONG_PASSWORD);
+    assert.ok([401, 429].includes(res.status), res.text);
+    statuses.push(res.status);
+    if (res.status === 429) refused ??= res;
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const processed = statuses.filter((s) => s === 401).length;
+  assert.ok(refused, `no 429 in ${statuses.length} sign-ins`);
+  // The whole burst first; after it, no more than the rate refilled meanwhile.
+  assert.deepEqual(statuses.slice(0, 20), Array(20).fill(401));
+  assert.ok(
+    processed <= 20 + Math.ceil(seconds * 10) + 1,
+    `${processed} sign-ins processed in ${seconds.toFixed(2)} s`,
+  );
+
+  assert.equal(refused.json.errorCode, 'E0000047');
+  assert.equal(refused.json.errorSummary, 'API call exceeded rate limit due to too many requests.');
+  assert.equal(refused.json.errorId, `oae${refused.headers.get('x-request-id')}`);
+  assert.match(refused.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+  assert.equal(refused.headers.get('x-rate-limit-limit'), '20');
+  assert.equal(refused.headers.get('x-rate-limit-remaining'), '0');
+  // What Okta's SDKs read to wait before retrying: the reset time against the Date header.
+  const reset = Number(refused.headers.get('x-rate-limit-reset'));
+  const date = Date.parse(refused.headers.get('date') ?? '') / 1000;
+  assert.ok(Number.isFinite(date), `Date header: ${refused.headers.get('date')}`);
+  assert.ok(reset >= date && reset <= date + 2, `X-Rate-Limit-Reset ${reset}, Date ${date}`);
+
+  // Refused attempts never reached the sign-in code: only the processed ones wrote an event.
+  assert.equal((await eventCount()) - before, processed);
+
+  // Other routes are not limited, and once Retry-After has passed sign-in works again.
+  const users = await api('GET', '/api/v1/users?limit=1');
+  assert.equal(users.status, 200, users.text);
+  await sleep(Number(refused.headers.get('retry-after')) * 1000);
+  const again = await signIn(api, `nobody.again.${Date.now()}@example.com`, WRONG_PASSWORD);
+  assert.equal(again.status, 401, again.text);
 });

@@ -7,7 +7,9 @@
 //   await server.stop();      // SIGTERM, waits for exit; returns { code, signal }
 //
 // Each server gets a fresh data directory; the tenants and their API tokens are made with the
-// `custos admin` commands before it starts. CUSTOS_BIN overrides the binary's path.
+// `custos admin` commands before it starts. The tests sign in many times from 127.0.0.1, so the
+// per-address sign-in rate limit is off unless `signInRateLimit: true` asks for the server's
+// own (default) limit. CUSTOS_BIN overrides the binary's path.
 // KEEP_E2E_DATA=1 keeps the data directories for a look afterwards.
 
 import { execFile, spawn } from 'node:child_process';
@@ -30,6 +32,10 @@ export const FAST_HASHING = Object.freeze({
   'password.argon2_memory_kib': 1024,
   'password.argon2_iterations': 1,
 });
+
+// Every request of a test comes from 127.0.0.1; lockout and timing tests sign in more often
+// than the per-address limit allows.
+export const NO_SIGNIN_RATE_LIMIT = Object.freeze({ 'server.authn_rate_per_ip': 0 });
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -84,7 +90,12 @@ class LineTail {
   }
 }
 
-export async function startServer({ tenants = ['acme'], settings = {}, extraArgs = [] } = {}) {
+export async function startServer({
+  tenants = ['acme'],
+  settings = {},
+  extraArgs = [],
+  signInRateLimit = false,
+} = {}) {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'custos-e2e-'));
   const tenantInfo = new Map();
   for (const name of tenants) {
@@ -98,7 +109,8 @@ export async function startServer({ tenants = ['acme'], settings = {}, extraArgs
     tenantInfo.set(name, { name, id, token });
   }
 
-  const setArgs = Object.entries({ ...FAST_HASHING, ...settings }).flatMap(([key, value]) => [
+  const defaults = { ...FAST_HASHING, ...(signInRateLimit ? {} : NO_SIGNIN_RATE_LIMIT) };
+  const setArgs = Object.entries({ ...defaults, ...settings }).flatMap(([key, value]) => [
     '--set',
     `${key}=${value}`,
   ]);
