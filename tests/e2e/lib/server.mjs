@@ -291,7 +291,7 @@ export async function sqlRows(server, sql) {
 // Everything about users, groups, memberships and factors in the store (all tenants), plus the
 // number of events: equal snapshots mean a request changed nothing.
 export async function storeSnapshot(server) {
-  const [users, groups, members, factors, events] = await Promise.all([
+  const [users, groups, members, factors, sessions, transactions, tokens, events] = await Promise.all([
     sqlRows(server, 'SELECT * FROM users ORDER BY tenant_id, id'),
     sqlRows(server, 'SELECT * FROM groups ORDER BY tenant_id, id'),
     sqlRows(server, 'SELECT * FROM group_members ORDER BY tenant_id, group_id, user_id'),
@@ -300,9 +300,16 @@ export async function storeSnapshot(server) {
       'SELECT tenant_id, id, user_id, factor_type, provider, status, hex(sealed_secret) AS secret, ' +
         'last_used_step, created, last_updated FROM factors ORDER BY tenant_id, id',
     ),
+    // last_active and last_used move on ordinary use; everything else must not.
+    sqlRows(server, 'SELECT tenant_id, id, user_id, token_hash, created, expires FROM sessions ' +
+      'ORDER BY tenant_id, id'),
+    sqlRows(server, 'SELECT * FROM authn_transactions ORDER BY tenant_id, id'),
+    sqlRows(server, 'SELECT tenant_id, id, name, token_hash, created FROM api_tokens ' +
+      'ORDER BY tenant_id, id'),
     sqlRows(server, 'SELECT COUNT(*) AS n FROM events'),
   ]);
-  return { users, groups, members, factors, eventCount: events[0].n };
+  return { users, groups, members, factors, sessions, transactions, tokens,
+    eventCount: events[0].n };
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
