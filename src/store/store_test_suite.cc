@@ -285,7 +285,6 @@ absl::Status InsertUsers(Store& store, const std::vector<UserRecord>& users) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
 // Tenants
 
 TEST_P(StoreConformanceTest, TenantsInsertGetAndList) {
@@ -345,7 +344,6 @@ TEST_P(StoreConformanceTest, RecordsForAnUnknownTenantAreRefused) {
                       absl::StatusCode::kNotFound));
 }
 
-// ---------------------------------------------------------------------------------------------
 // API tokens
 
 TEST_P(StoreConformanceTest, ApiTokenFoundByHashAndTouched) {
@@ -418,7 +416,6 @@ TEST_P(StoreConformanceTest, ApiTokenClashesAndMisses) {
                       absl::StatusCode::kNotFound));
 }
 
-// ---------------------------------------------------------------------------------------------
 // Users
 
 TEST_P(StoreConformanceTest, UserRoundTripsEveryField) {
@@ -676,7 +673,6 @@ TEST_P(StoreConformanceTest, UsersWithTheSameIdAndLoginInTwoTenantsStayApart) {
   EXPECT_EQ(Describe(*b), Describe(in_b)) << "tenant A's update and delete left B's user alone";
 }
 
-// ---------------------------------------------------------------------------------------------
 // Groups
 
 TEST_P(StoreConformanceTest, GroupInsertGetUpdateListDelete) {
@@ -894,7 +890,6 @@ TEST_P(StoreConformanceTest, GroupsAndMembershipsStayInTheirTenant) {
       << "tenant B's calls left tenant A's membership alone";
 }
 
-// ---------------------------------------------------------------------------------------------
 // Factors
 
 TEST_P(StoreConformanceTest, FactorInsertGetUpdateDelete) {
@@ -999,7 +994,6 @@ TEST_P(StoreConformanceTest, FactorsListAndDeleteAllForUser) {
   })));
 }
 
-// ---------------------------------------------------------------------------------------------
 // Sessions
 
 TEST_P(StoreConformanceTest, SessionFindTouchDelete) {
@@ -1121,7 +1115,6 @@ TEST_P(StoreConformanceTest, SessionsDeleteAllForUserStaysInTenant) {
   })));
 }
 
-// ---------------------------------------------------------------------------------------------
 // Authn transactions
 
 TEST_P(StoreConformanceTest, AuthnTransactionFindAndDelete) {
@@ -1163,7 +1156,6 @@ TEST_P(StoreConformanceTest, AuthnTransactionFindAndDelete) {
       absl::StatusCode::kNotFound));
 }
 
-// ---------------------------------------------------------------------------------------------
 // Events
 
 // Appends events e0..e5 for tenant A, published a minute apart, interleaved with tenant B's.
@@ -1307,7 +1299,6 @@ TEST_P(StoreConformanceTest, EventUuidIsUnique) {
                       absl::StatusCode::kAlreadyExists));
 }
 
-// ---------------------------------------------------------------------------------------------
 // Transactions
 
 TEST_P(StoreConformanceTest, FailedCallbackRollsBackEverything) {
@@ -1493,7 +1484,6 @@ TEST_P(StoreConformanceTest, ConcurrentWritesAreSerialised) {
   EXPECT_EQ(*count, kThreads * kWritesPerThread);
 }
 
-// ---------------------------------------------------------------------------------------------
 // Observer, Ping, Close
 
 class RecordingObserver final : public StoreObserver {
