@@ -75,7 +75,7 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   }
   fmt::print("custos listening on {}\n", server.base_url());
   std::fflush(stdout);
-  Log(LogLevel::kInfo, "listening", {{"url", server.base_url()}, {"data_dir", rt.config.data_dir}});
+  Log(LogLevel::kInfo, "serving", {{"url", server.base_url()}, {"data_dir", rt.config.data_dir}});
 
   // Housekeeping beside the server: expired sessions and sign-in transactions are deleted
   // every few minutes. Stopped before the store closes.
