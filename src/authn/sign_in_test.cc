@@ -17,7 +17,7 @@
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
 #include "crypto/totp.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_sqlite_store.h"
 
 namespace custos::authn {
 namespace {
@@ -37,15 +37,10 @@ struct Totp {
 class SignInTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/sign_in_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions options;
-    options.path = dir_ + "/custos.db";
-    options.synchronous_full = false;
-    auto opened = store::OpenSqliteStore(options);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    store_ = *std::move(opened);
+    auto temp = store::TempSqliteStore::Open();
+    ASSERT_TRUE(temp.ok()) << temp.status();
+    temp_ = *std::move(temp);
+    store_ = &temp_->store();
     config_.argon2_memory_kib = 8;
     config_.argon2_iterations = 1;
     config_.lockout_threshold = 3;
@@ -64,8 +59,7 @@ class SignInTest : public ::testing::Test {
   }
   void TearDown() override {
     sign_in_.reset();
-    store_->Close();
-    std::filesystem::remove_all(dir_);
+    temp_.reset();
   }
 
   // Built on first use, so a test may change config_ first.
@@ -163,8 +157,8 @@ class SignInTest : public ::testing::Test {
     EXPECT_EQ(Reason(events.back()), reason) << events.back().dump();
   }
 
-  std::string dir_;
-  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
+  store::Store* store_ = nullptr;
   Config config_;
   FakeClock clock_;
   crypto::SeededRandom random_{42};

@@ -50,7 +50,7 @@
 #include "crypto/random.h"
 #include "crypto/sealer.h"
 #include "directory/directory.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_sqlite_store.h"
 
 namespace custos::cli {
 namespace {
@@ -286,15 +286,10 @@ std::vector<std::string> TemplateParams(std::string_view path) {
 class OpenApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/openapi_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions options;
-    options.path = dir_ + "/custos.db";
-    options.synchronous_full = false;
-    auto opened = store::OpenSqliteStore(options);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    store_ = *std::move(opened);
+    auto temp = store::TempSqliteStore::Open();
+    ASSERT_TRUE(temp.ok()) << temp.status();
+    temp_ = *std::move(temp);
+    store_ = &temp_->store();
     hasher_ = std::make_unique<crypto::PasswordHasher>(crypto::Argon2Params{8, 1});
     sealer_ = crypto::Sealer::FromKey(std::string(32, 'k'));
     services_ = std::make_unique<api::Services>(
@@ -316,8 +311,7 @@ class OpenApiTest : public ::testing::Test {
   void TearDown() override {
     sign_in_.reset();
     directory_.reset();
-    if (store_) store_->Close();
-    std::filesystem::remove_all(dir_);
+    temp_.reset();
   }
 
   // "METHOD pattern" of every route the server answers.
@@ -330,11 +324,11 @@ class OpenApiTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
   Config config_;
   FakeClock clock_;
   crypto::SeededRandom random_{42};
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   std::unique_ptr<crypto::PasswordHasher> hasher_;
   std::unique_ptr<crypto::Sealer> sealer_;
   std::unique_ptr<api::Services> services_;

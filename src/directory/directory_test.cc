@@ -15,7 +15,7 @@
 #include "crypto/encoding.h"
 #include "crypto/totp.h"
 #include "directory/tenants.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_sqlite_store.h"
 
 namespace custos::directory {
 namespace {
@@ -23,15 +23,10 @@ namespace {
 class DirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/directory_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions options;
-    options.path = dir_ + "/custos.db";
-    options.synchronous_full = false;
-    auto opened = store::OpenSqliteStore(options);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    store_ = std::move(*opened);
+    auto temp = store::TempSqliteStore::Open();
+    ASSERT_TRUE(temp.ok()) << temp.status();
+    temp_ = *std::move(temp);
+    store_ = &temp_->store();
     config_.argon2_memory_kib = 1024;
     config_.argon2_iterations = 1;
     config_.lockout_threshold = 3;
@@ -44,10 +39,7 @@ class DirectoryTest : public ::testing::Test {
     tenant_ = tenants.Create(ctx_, "acme")->id;
     other_ = tenants.Create(ctx_, "globex")->id;
   }
-  void TearDown() override {
-    store_->Close();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { temp_.reset(); }
 
   Json Profile(const std::string& login) {
     return {{"login", login}, {"email", login}, {"firstName", "A"}, {"lastName", "B"}};
@@ -80,8 +72,8 @@ class DirectoryTest : public ::testing::Test {
     return n;
   }
 
-  std::string dir_;
-  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
+  store::Store* store_ = nullptr;
   Config config_;
   FakeClock clock_;
   crypto::SeededRandom random_{7};

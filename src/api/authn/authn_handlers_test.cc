@@ -15,7 +15,7 @@
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
 #include "crypto/totp.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_sqlite_store.h"
 
 namespace custos::api::authn {
 namespace {
@@ -37,15 +37,10 @@ std::optional<std::string> HeaderOf(const Response& r, std::string_view name) {
 class AuthnHandlersTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/authn_handlers_test_" + std::to_string(::getpid()) + "_" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::filesystem::remove_all(dir_);
-    store::SqliteOptions options;
-    options.path = dir_ + "/custos.db";
-    options.synchronous_full = false;
-    auto opened = store::OpenSqliteStore(options);
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    store_ = *std::move(opened);
+    auto temp = store::TempSqliteStore::Open();
+    ASSERT_TRUE(temp.ok()) << temp.status();
+    temp_ = *std::move(temp);
+    store_ = &temp_->store();
     config_.argon2_memory_kib = 8;
     config_.argon2_iterations = 1;
     config_.lockout_threshold = 5;
@@ -66,8 +61,7 @@ class AuthnHandlersTest : public ::testing::Test {
   void TearDown() override {
     routes_.clear();
     sign_in_.reset();
-    store_->Close();
-    std::filesystem::remove_all(dir_);
+    temp_.reset();
   }
 
   store::UserRecord AddUser(const std::string& login) {
@@ -115,9 +109,9 @@ class AuthnHandlersTest : public ::testing::Test {
 
   static Json Body(const Response& r) { return *ParseJson(r.body); }
 
-  std::string dir_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
   std::string base_url_ = "http://127.0.0.1:8080";
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   Config config_;
   FakeClock clock_;
   crypto::SeededRandom random_{9};
