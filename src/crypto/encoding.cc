@@ -94,6 +94,14 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
 
 std::string Base64Encode(std::string_view data) { return EncodeBits(data, kBase64Std, 6, 4); }
 
+std::optional<std::string> Base64Decode(std::string_view text) {
+  static const auto table = ReverseTable(kBase64Std, false);
+  // Padding is mandatory here, so an unpadded text (which StripPadding would accept) is refused.
+  if (text.size() % 4 != 0) return std::nullopt;
+  if (!StripPadding(text, 4)) return std::nullopt;
+  return DecodeBits(text, table, 6);
+}
+
 std::string Base32Encode(std::string_view data) { return EncodeBits(data, kBase32, 5, 0); }
 
 std::optional<std::string> Base32Decode(std::string_view text) {

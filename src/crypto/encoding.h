@@ -18,6 +18,8 @@ std::string Base64UrlEncode(std::string_view data);
 std::optional<std::string> Base64UrlDecode(std::string_view text);
 // Standard alphabet, padded.
 std::string Base64Encode(std::string_view data);
+// Standard alphabet; padding required (the length must be a multiple of 4).
+std::optional<std::string> Base64Decode(std::string_view text);
 // Upper case, no padding.
 std::string Base32Encode(std::string_view data);
 // Case-insensitive; padding optional.

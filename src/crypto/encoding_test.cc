@@ -22,6 +22,28 @@ TEST(EncodingTest, Base64Rfc4648Vectors) {
   EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
 }
 
+// RFC 4648 section 10, decoding.
+TEST(EncodingTest, Base64DecodeRfc4648Vectors) {
+  EXPECT_THAT(Base64Decode(""), Optional(Eq("")));
+  EXPECT_THAT(Base64Decode("Zg=="), Optional(Eq("f")));
+  EXPECT_THAT(Base64Decode("Zm8="), Optional(Eq("fo")));
+  EXPECT_THAT(Base64Decode("Zm9v"), Optional(Eq("foo")));
+  EXPECT_THAT(Base64Decode("Zm9vYg=="), Optional(Eq("foob")));
+  EXPECT_THAT(Base64Decode("Zm9vYmE="), Optional(Eq("fooba")));
+  EXPECT_THAT(Base64Decode("Zm9vYmFy"), Optional(Eq("foobar")));
+}
+
+TEST(EncodingTest, Base64DecodeIsStrict) {
+  EXPECT_THAT(Base64Decode("+/+/"), Optional(Eq(std::string("\xfb\xff\xbf", 3))));
+  EXPECT_EQ(Base64Decode("-_-_"), std::nullopt);  // URL alphabet
+  EXPECT_EQ(Base64Decode("Zg"), std::nullopt);    // padding missing
+  EXPECT_EQ(Base64Decode("Zg="), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zm8=="), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zh=="), std::nullopt);  // non-zero unused bits
+  EXPECT_EQ(Base64Decode("Zm9v\n"), std::nullopt);
+  EXPECT_EQ(Base64Decode("Zg==Zg=="), std::nullopt);
+}
+
 TEST(EncodingTest, Base64UrlRfc4648VectorsWithoutPadding) {
   EXPECT_EQ(Base64UrlEncode(""), "");
   EXPECT_EQ(Base64UrlEncode("f"), "Zg");
@@ -114,6 +136,7 @@ TEST(EncodingTest, RoundTripsEveryByteValue) {
   for (size_t len = 0; len <= all.size(); len += 37) {
     std::string data = all.substr(all.size() - len);
     EXPECT_THAT(Base64UrlDecode(Base64UrlEncode(data)), Optional(Eq(data)));
+    EXPECT_THAT(Base64Decode(Base64Encode(data)), Optional(Eq(data)));
     EXPECT_THAT(Base32Decode(Base32Encode(data)), Optional(Eq(data)));
     EXPECT_THAT(HexDecode(HexEncode(data)), Optional(Eq(data)));
   }
