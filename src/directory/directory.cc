@@ -382,8 +382,8 @@ absl::StatusOr<bool> Directory::DeleteUser(const TenantId& tenant, const audit::
 absl::Status Directory::Transition(const TenantId& tenant, const audit::RequestContext& ctx,
                                    std::string_view id, std::string_view event_type,
                                    std::string_view display,
-                                   std::vector<std::string_view> allowed_from, std::string_view to,
-                                   absl::Status refusal) {
+                                   std::vector<std::string_view> allowed_from, Refusal refusal,
+                                   Change change) {
   absl::Status refused;
   RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, id));
@@ -393,57 +393,61 @@ absl::Status Directory::Transition(const TenantId& tenant, const audit::RequestC
     if (std::find(allowed_from.begin(), allowed_from.end(), user.status) == allowed_from.end()) {
       spec.outcome = std::string(audit::kFailure);
       spec.reason = fmt::format("User status is {}", user.status);
-      refused = refusal;
+      refused = refusal(user);
       return tx.Events().Append(Event(tenant, ctx, spec)).status();
     }
     absl::Time now = clock_.Now();
-    user.status = std::string(to);
     user.status_changed = user.last_updated = now;
-    if (to == store::kUserActive) user.failed_sign_ins = 0;
+    RETURN_IF_ERROR(change(tx, user, now));
     RETURN_IF_ERROR(tx.Users().Update(user));
-    if (to == store::kUserDeprovisioned || to == store::kUserSuspended) {
-      RETURN_IF_ERROR(tx.Sessions().DeleteAllForUser(tenant, user.id).status());
-    }
     return tx.Events().Append(Event(tenant, ctx, spec)).status();
   }));
   return refused;
+}
+
+absl::Status Directory::Transition(const TenantId& tenant, const audit::RequestContext& ctx,
+                                   std::string_view id, std::string_view event_type,
+                                   std::string_view display,
+                                   std::vector<std::string_view> allowed_from, std::string_view to,
+                                   absl::Status refusal) {
+  return Transition(
+      tenant, ctx, id, event_type, display, std::move(allowed_from),
+      [&](const UserRecord&) { return refusal; },
+      [&](Transaction& tx, UserRecord& user, absl::Time) -> absl::Status {
+        user.status = std::string(to);
+        if (to == store::kUserActive) user.failed_sign_ins = 0;
+        if (to == store::kUserDeprovisioned || to == store::kUserSuspended) {
+          return tx.Sessions().DeleteAllForUser(tenant, user.id).status();
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<IssuedToken> Directory::Activate(const TenantId& tenant,
                                                 const audit::RequestContext& ctx,
                                                 std::string_view id) {
   IssuedToken issued;
-  absl::Status refused;
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, id));
-    audit::EventSpec spec{.event_type = "user.lifecycle.activate",
-                          .display_message = "Activate user",
-                          .targets = {UserPrincipal(user)}};
-    if (user.status != store::kUserStaged && user.status != store::kUserDeprovisioned &&
-        user.status != store::kUserProvisioned) {
-      spec.outcome = std::string(audit::kFailure);
-      spec.reason = fmt::format("User status is {}", user.status);
-      refused = ApiError(absl::StatusCode::kFailedPrecondition, "E0000016",
-                         "Activation failed because the user is already active");
-      return tx.Events().Append(Event(tenant, ctx, spec)).status();
-    }
-    absl::Time now = clock_.Now();
-    user.status_changed = user.last_updated = now;
-    user.activated = now;
-    user.failed_sign_ins = 0;
-    if (user.password_hash.empty()) {
-      user.status = std::string(store::kUserProvisioned);
-      issued.token = random_.Token();
-      user.recovery_token_hash = crypto::Sha256Hex(issued.token);
-      user.recovery_expires = now + kActivationTokenLifetime;
-    } else {
-      user.status = std::string(store::kUserActive);
-    }
-    RETURN_IF_ERROR(tx.Users().Update(user));
-    issued.user = user;
-    return tx.Events().Append(Event(tenant, ctx, spec)).status();
-  }));
-  RETURN_IF_ERROR(refused);
+  RETURN_IF_ERROR(Transition(
+      tenant, ctx, id, "user.lifecycle.activate", "Activate user",
+      {store::kUserStaged, store::kUserDeprovisioned, store::kUserProvisioned},
+      [](const UserRecord&) {
+        return ApiError(absl::StatusCode::kFailedPrecondition, "E0000016",
+                        "Activation failed because the user is already active");
+      },
+      [&](Transaction&, UserRecord& user, absl::Time now) {
+        user.activated = now;
+        user.failed_sign_ins = 0;
+        if (user.password_hash.empty()) {
+          user.status = std::string(store::kUserProvisioned);
+          issued.token = random_.Token();
+          user.recovery_token_hash = crypto::Sha256Hex(issued.token);
+          user.recovery_expires = now + kActivationTokenLifetime;
+        } else {
+          user.status = std::string(store::kUserActive);
+        }
+        issued.user = user;
+        return absl::OkStatus();
+      }));
   return issued;
 }
 
@@ -485,33 +489,22 @@ absl::StatusOr<IssuedToken> Directory::ResetPassword(const TenantId& tenant,
                                                      const audit::RequestContext& ctx,
                                                      std::string_view id) {
   IssuedToken issued;
-  absl::Status refused;
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, id));
-    audit::EventSpec spec{.event_type = "user.account.reset_password",
-                          .display_message = "Reset password",
-                          .targets = {UserPrincipal(user)}};
-    if (user.status != store::kUserActive && user.status != store::kUserRecovery &&
-        user.status != store::kUserLockedOut) {
-      spec.outcome = std::string(audit::kFailure);
-      spec.reason = fmt::format("User status is {}", user.status);
-      refused = ApiError(
-          absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
-          fmt::format("Operation not allowed in the user's current status: {}", user.status));
-      return tx.Events().Append(Event(tenant, ctx, spec)).status();
-    }
-    absl::Time now = clock_.Now();
-    issued.token = random_.Token();
-    user.recovery_token_hash = crypto::Sha256Hex(issued.token);
-    user.recovery_expires = now + config_.recovery_token_lifetime;
-    user.status = std::string(store::kUserRecovery);
-    user.status_changed = user.last_updated = now;
-    RETURN_IF_ERROR(tx.Users().Update(user));
-    RETURN_IF_ERROR(tx.Sessions().DeleteAllForUser(tenant, user.id).status());
-    issued.user = user;
-    return tx.Events().Append(Event(tenant, ctx, spec)).status();
-  }));
-  RETURN_IF_ERROR(refused);
+  RETURN_IF_ERROR(Transition(
+      tenant, ctx, id, "user.account.reset_password", "Reset password",
+      {store::kUserActive, store::kUserRecovery, store::kUserLockedOut},
+      [](const UserRecord& user) {
+        return ApiError(
+            absl::StatusCode::kFailedPrecondition, kErrWrongStatus,
+            fmt::format("Operation not allowed in the user's current status: {}", user.status));
+      },
+      [&](Transaction& tx, UserRecord& user, absl::Time now) -> absl::Status {
+        issued.token = random_.Token();
+        user.recovery_token_hash = crypto::Sha256Hex(issued.token);
+        user.recovery_expires = now + config_.recovery_token_lifetime;
+        user.status = std::string(store::kUserRecovery);
+        issued.user = user;
+        return tx.Sessions().DeleteAllForUser(tenant, user.id).status();
+      }));
   return issued;
 }
 

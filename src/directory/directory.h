@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "audit/event.h"
 #include "authn/password_policy.h"
@@ -160,7 +161,20 @@ class Directory {
  private:
   store::EventRecord Event(const TenantId& tenant, const audit::RequestContext& ctx,
                            audit::EventSpec spec) const;
-  // Runs a status transition `from` -> `to` with its event; a refused one records a FAILURE.
+  // What a lifecycle change does to a user whose status allowed it, inside its transaction;
+  // statusChanged and lastUpdated are already set to `now`.
+  using Change =
+      absl::FunctionRef<absl::Status(store::Transaction&, store::UserRecord&, absl::Time now)>;
+  // The error for a user whose status does not allow the change.
+  using Refusal = absl::FunctionRef<absl::Status(const store::UserRecord&)>;
+  // Runs a lifecycle change with its event when the user's status is in `allowed_from`;
+  // otherwise records a FAILURE event, changes nothing else and returns `refusal(user)`.
+  absl::Status Transition(const TenantId& tenant, const audit::RequestContext& ctx,
+                          std::string_view id, std::string_view event_type,
+                          std::string_view display, std::vector<std::string_view> allowed_from,
+                          Refusal refusal, Change change);
+  // The plain case: the status becomes `to` (sessions end when `to` is SUSPENDED or
+  // DEPROVISIONED; failed sign-ins reset when it is ACTIVE).
   absl::Status Transition(const TenantId& tenant, const audit::RequestContext& ctx,
                           std::string_view id, std::string_view event_type,
                           std::string_view display, std::vector<std::string_view> allowed_from,
