@@ -151,7 +151,8 @@ audit::RequestContext ContextFor(const Request& request) {
 }
 
 absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
-                                                        const store::TenantRecord& tenant) {
+                                                        const store::TenantRecord& tenant,
+                                                        std::string_view scope) {
   audit::RequestContext ctx = ContextFor(request);
   std::string header = request.Header("authorization");
   std::string token;
@@ -183,6 +184,22 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
     return ApiError(absl::StatusCode::kUnauthenticated, kErrInvalidToken, "Invalid token provided");
   }
   ctx.actor = {record->id.value(), "ApiToken", record->name, record->name};
+  if (record->scope != store::kScopeAdmin && record->scope != scope) {
+    audit::EventSpec spec;
+    spec.event_type = "system.api_token.verify";
+    spec.display_message = "Verify API token";
+    spec.severity = "WARN";
+    spec.outcome = std::string(audit::kDeny);
+    spec.reason = "INSUFFICIENT_SCOPE";
+    spec.debug_data = {{"tokenScope", record->scope}, {"requiredScope", std::string(scope)}};
+    store::EventRecord event =
+        audit::MakeEvent(tenant.id, ctx, spec, services.clock, services.random);
+    RETURN_IF_ERROR(services.store.Write(
+        [&](store::Transaction& tx) { return tx.Events().Append(event).status(); }));
+    return ApiError(
+        absl::StatusCode::kPermissionDenied, kErrForbidden,
+        fmt::format("This token has the scope '{}'; the call needs '{}'", record->scope, scope));
+  }
   absl::Time now = services.clock.Now();
   if (!record->last_used || now - *record->last_used > absl::Minutes(1)) {
     // Best effort: a failed touch must not fail the request.
@@ -191,6 +208,14 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
     });
   }
   return ctx;
+}
+
+std::string LogHost(std::string_view base_url) {
+  if (size_t scheme = base_url.find("://"); scheme != std::string_view::npos) {
+    base_url.remove_prefix(scheme + 3);
+  }
+  while (base_url.ends_with('/')) base_url.remove_suffix(1);
+  return std::string(base_url);
 }
 
 absl::StatusOr<Json> ParseObjectBody(const Request& request) {

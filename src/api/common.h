@@ -40,9 +40,12 @@ audit::RequestContext ContextFor(const Request& request);
 
 // Checks `Authorization: SSWS <token>` against the tenant's API tokens. On success returns the
 // context with the token as actor. On failure records a refused-attempt event and returns
-// kUnauthenticated (E0000011 "Invalid token provided").
-absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
-                                                        const store::TenantRecord& tenant);
+// kUnauthenticated (E0000011 "Invalid token provided"). `scope` is what the call needs: an
+// admin token may do everything; a log-read token only calls that need store::kScopeLogRead
+// (otherwise kPermissionDenied, E0000006, also recorded as a refused attempt).
+absl::StatusOr<audit::RequestContext> AuthenticateAdmin(
+    Services& services, const Request& request, const store::TenantRecord& tenant,
+    std::string_view scope = store::kScopeAdmin);
 
 // Parses the body as a JSON object. E0000003 when it is not JSON or its Content-Type is not
 // application/json, E0000001 when it is not an object.
@@ -56,6 +59,10 @@ int HttpStatusFor(absl::StatusCode code);
 
 // A handler body that returns either a response or a status; errors are rendered.
 Response Respond(const Request& request, const absl::StatusOr<Response>& result);
+
+// The host part of every log origin: the public base URL without its scheme ("id.example.com",
+// "127.0.0.1:8080").
+std::string LogHost(std::string_view base_url);
 
 // Parses `limit` (default `def`, 1..max) and reports a clear validation error otherwise.
 absl::StatusOr<int> ParseLimit(const Request& request, int def, int max);

@@ -9,11 +9,24 @@
 namespace custos::audit {
 namespace {
 
+// Every string an event takes from outside (user agents, URLs, names, debug values) is cut to
+// this many bytes, so that an event always fits a log entry (at most 65,535 bytes, the C2SP
+// entry-bundle limit) however large the request or profile was.
+constexpr size_t kMaxFieldBytes = 1024;
+
+// Cuts at a UTF-8 character boundary.
+std::string Clamp(std::string_view s) {
+  if (s.size() <= kMaxFieldBytes) return std::string(s);
+  size_t end = kMaxFieldBytes;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return std::string(s.substr(0, end));
+}
+
 // The format says "null" where a value is unknown; an empty string would read as a known,
 // empty value to a SIEM.
-OrderedJson StringOrNull(std::string_view s) {
+Json StringOrNull(std::string_view s) {
   if (s.empty()) return nullptr;
-  return std::string(s);
+  return Clamp(s);
 }
 
 bool Contains(std::string_view haystack, std::string_view needle) {
@@ -54,51 +67,51 @@ std::string_view DeviceOf(std::string_view ua) {
   return "Unknown";
 }
 
-OrderedJson PrincipalJson(const Principal& p) {
-  OrderedJson j = OrderedJson::object();
-  j["id"] = p.id;
-  j["type"] = p.type;
+Json PrincipalJson(const Principal& p) {
+  Json j = Json::object();
+  j["id"] = Clamp(p.id);
+  j["type"] = Clamp(p.type);
   j["alternateId"] = StringOrNull(p.alternate_id);
   j["displayName"] = StringOrNull(p.display_name);
   j["detailEntry"] = nullptr;
   return j;
 }
 
-OrderedJson ClientJson(const RequestContext& context) {
+Json ClientJson(const RequestContext& context) {
   const std::string& ua = context.user_agent;
-  OrderedJson user_agent = OrderedJson::object();
+  Json user_agent = Json::object();
   user_agent["rawUserAgent"] = StringOrNull(ua);
-  user_agent["os"] = ua.empty() ? OrderedJson(nullptr) : OrderedJson(OsOf(ua));
-  user_agent["browser"] = ua.empty() ? OrderedJson(nullptr) : OrderedJson(BrowserOf(ua));
+  user_agent["os"] = ua.empty() ? Json(nullptr) : Json(OsOf(ua));
+  user_agent["browser"] = ua.empty() ? Json(nullptr) : Json(BrowserOf(ua));
 
-  OrderedJson client = OrderedJson::object();
+  Json client = Json::object();
   client["userAgent"] = std::move(user_agent);
   // Network zones do not exist yet; the reference format writes the string "null" here.
   client["zone"] = "null";
-  client["device"] = ua.empty() ? OrderedJson(nullptr) : OrderedJson(DeviceOf(ua));
+  client["device"] = ua.empty() ? Json(nullptr) : Json(DeviceOf(ua));
   client["id"] = nullptr;
   client["ipAddress"] = StringOrNull(context.ip_address);
   client["geographicalContext"] = nullptr;
   return client;
 }
 
-OrderedJson RequestJson(const RequestContext& context) {
-  OrderedJson chain = OrderedJson::array();
+Json RequestJson(const RequestContext& context) {
+  Json chain = Json::array();
   if (!context.ip_address.empty()) {
-    OrderedJson ip = OrderedJson::object();
-    ip["ip"] = context.ip_address;
+    Json ip = Json::object();
+    ip["ip"] = Clamp(context.ip_address);
     ip["geographicalContext"] = nullptr;
     ip["version"] = Contains(context.ip_address, ":") ? "V6" : "V4";
     ip["source"] = nullptr;
     chain.push_back(std::move(ip));
   }
-  OrderedJson request = OrderedJson::object();
+  Json request = Json::object();
   request["ipChain"] = std::move(chain);
   return request;
 }
 
-OrderedJson AuthenticationContextJson(const RequestContext& context, const EventSpec& spec) {
-  OrderedJson j = OrderedJson::object();
+Json AuthenticationContextJson(const RequestContext& context, const EventSpec& spec) {
+  Json j = Json::object();
   j["authenticationProvider"] = nullptr;
   j["credentialProvider"] = nullptr;
   j["credentialType"] = StringOrNull(spec.credential_type);
@@ -109,25 +122,25 @@ OrderedJson AuthenticationContextJson(const RequestContext& context, const Event
   return j;
 }
 
-OrderedJson DebugContextJson(const RequestContext& context, const EventSpec& spec) {
+Json DebugContextJson(const RequestContext& context, const EventSpec& spec) {
   std::string_view url = context.url;
   std::string_view path = url.substr(0, url.find('?'));
-  OrderedJson data = OrderedJson::object();
+  Json data = Json::object();
   data["requestId"] = StringOrNull(context.request_id);
   data["requestUri"] = StringOrNull(path);
   data["url"] = StringOrNull(url);
   // The request facts above come from the server, not from the module that logs the event, so
   // a module cannot overwrite them.
   for (const auto& [key, value] : spec.debug_data) {
-    if (!data.contains(key)) data[key] = value;
+    if (!data.contains(key)) data[key] = Clamp(value);
   }
-  OrderedJson j = OrderedJson::object();
+  Json j = Json::object();
   j["debugData"] = std::move(data);
   return j;
 }
 
-OrderedJson SecurityContextJson() {
-  OrderedJson j = OrderedJson::object();
+Json SecurityContextJson() {
+  Json j = Json::object();
   j["asNumber"] = nullptr;
   j["asOrg"] = nullptr;
   j["isp"] = nullptr;
@@ -150,7 +163,7 @@ store::EventRecord MakeEvent(const TenantId& tenant, const RequestContext& conte
   record.published = published;
   record.event_type = spec.event_type;
 
-  OrderedJson event = OrderedJson::object();
+  Json event = Json::object();
   event["uuid"] = record.uuid;
   event["published"] = FormatRfc3339(published);
   event["eventType"] = spec.event_type;
@@ -164,20 +177,20 @@ store::EventRecord MakeEvent(const TenantId& tenant, const RequestContext& conte
   event["device"] = nullptr;
   event["authenticationContext"] = AuthenticationContextJson(context, spec);
 
-  OrderedJson outcome = OrderedJson::object();
+  Json outcome = Json::object();
   outcome["result"] = spec.outcome;
   outcome["reason"] = StringOrNull(spec.reason);
   event["outcome"] = std::move(outcome);
 
-  OrderedJson targets = OrderedJson::array();
+  Json targets = Json::array();
   for (const Principal& target : spec.targets) targets.push_back(PrincipalJson(target));
   event["target"] = std::move(targets);
 
-  OrderedJson transaction = OrderedJson::object();
+  Json transaction = Json::object();
   // WEB: the event was caused by a request; JOB: by internal work (CLI, sequencer, timers).
   transaction["type"] = context.request_id.empty() ? "JOB" : "WEB";
   transaction["id"] = StringOrNull(context.request_id);
-  transaction["detail"] = OrderedJson::object();
+  transaction["detail"] = Json::object();
   event["transaction"] = std::move(transaction);
 
   event["debugContext"] = DebugContextJson(context, spec);

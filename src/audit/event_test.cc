@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::MatchesRegex;
+using ::testing::UnorderedElementsAre;
 
 std::vector<std::string> Keys(const OrderedJson& object) {
   std::vector<std::string> keys;
@@ -64,27 +66,70 @@ class EventTest : public ::testing::Test {
   store::EventRecord record_;
 };
 
-TEST_F(EventTest, HasEveryTopLevelFieldOfTheFormatInAFixedOrder) {
+TEST_F(EventTest, HasEveryTopLevelFieldOfTheFormat) {
   OrderedJson event = Make(FullContext(), CreateUserSpec());
-  EXPECT_THAT(Keys(event), ElementsAre("uuid", "published", "eventType", "version", "severity",
-                                       "legacyEventType", "displayMessage", "actor", "client",
-                                       "request", "device", "authenticationContext", "outcome",
-                                       "target", "transaction", "debugContext", "securityContext"));
+  EXPECT_THAT(Keys(event),
+              UnorderedElementsAre("uuid", "published", "eventType", "version", "severity",
+                                   "legacyEventType", "displayMessage", "actor", "client",
+                                   "request", "device", "authenticationContext", "outcome",
+                                   "target", "transaction", "debugContext", "securityContext"));
   EXPECT_THAT(Keys(event["actor"]),
-              ElementsAre("id", "type", "alternateId", "displayName", "detailEntry"));
-  EXPECT_THAT(Keys(event["client"]),
-              ElementsAre("userAgent", "zone", "device", "id", "ipAddress", "geographicalContext"));
-  EXPECT_THAT(Keys(event["client"]["userAgent"]), ElementsAre("rawUserAgent", "os", "browser"));
-  EXPECT_THAT(Keys(event["authenticationContext"]),
-              ElementsAre("authenticationProvider", "credentialProvider", "credentialType",
-                          "issuer", "interface", "authenticationStep", "externalSessionId"));
-  EXPECT_THAT(Keys(event["outcome"]), ElementsAre("result", "reason"));
-  EXPECT_THAT(Keys(event["transaction"]), ElementsAre("type", "id", "detail"));
+              UnorderedElementsAre("id", "type", "alternateId", "displayName", "detailEntry"));
+  EXPECT_THAT(Keys(event["client"]), UnorderedElementsAre("userAgent", "zone", "device", "id",
+                                                          "ipAddress", "geographicalContext"));
+  EXPECT_THAT(Keys(event["client"]["userAgent"]),
+              UnorderedElementsAre("rawUserAgent", "os", "browser"));
+  EXPECT_THAT(
+      Keys(event["authenticationContext"]),
+      UnorderedElementsAre("authenticationProvider", "credentialProvider", "credentialType",
+                           "issuer", "interface", "authenticationStep", "externalSessionId"));
+  EXPECT_THAT(Keys(event["outcome"]), UnorderedElementsAre("result", "reason"));
+  EXPECT_THAT(Keys(event["transaction"]), UnorderedElementsAre("type", "id", "detail"));
   EXPECT_THAT(Keys(event["securityContext"]),
-              ElementsAre("asNumber", "asOrg", "isp", "domain", "isProxy"));
+              UnorderedElementsAre("asNumber", "asOrg", "isp", "domain", "isProxy"));
   ASSERT_EQ(event["target"].size(), 1u);
   EXPECT_THAT(Keys(event["target"][0]),
-              ElementsAre("id", "type", "alternateId", "displayName", "detailEntry"));
+              UnorderedElementsAre("id", "type", "alternateId", "displayName", "detailEntry"));
+}
+
+// The stored text is the log entry, so it must be RFC 8785 canonical: keys sorted at every
+// level, no whitespace, nothing re-serialisation would change, and no "custos" member.
+void ExpectSortedKeys(const OrderedJson& j) {
+  if (j.is_object()) {
+    std::vector<std::string> keys = Keys(j);
+    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end())) << j.dump();
+    for (const auto& [key, value] : j.items()) ExpectSortedKeys(value);
+  } else if (j.is_array()) {
+    for (const auto& value : j) ExpectSortedKeys(value);
+  }
+}
+
+TEST_F(EventTest, StoredTextIsCanonicalJson) {
+  RequestContext ctx = FullContext();
+  ctx.user_agent = "Mozilla/5.0 \"quoted\" \\ tab\t caf\u00e9 \xe2\x9c\x93";
+  store::EventRecord record =
+      MakeEvent(TenantId("00oacme"), ctx, CreateUserSpec(), clock_, random_);
+  OrderedJson parsed = OrderedJson::parse(record.json);
+  ExpectSortedKeys(parsed);
+  EXPECT_EQ(DumpJson(parsed), record.json) << "not the canonical serialisation";
+  EXPECT_FALSE(parsed.contains("custos"));
+  EXPECT_EQ(record.json.find('\n'), std::string::npos);
+  EXPECT_NE(record.json.find("caf\xc3\xa9"), std::string::npos) << "UTF-8 stays as it is";
+  EXPECT_NE(record.json.find("\\t"), std::string::npos) << "control characters are escaped";
+}
+
+TEST_F(EventTest, HugeInputsAreCutSoTheEventFitsALogEntry) {
+  RequestContext ctx = FullContext();
+  ctx.user_agent = std::string(100000, 'a') + "\xc3\xa9";
+  ctx.url = "/" + std::string(100000, 'u');
+  EventSpec spec = CreateUserSpec();
+  spec.targets[0].display_name = std::string(70000, 'n');
+  spec.debug_data["note"] = std::string(70000, 'd');
+  store::EventRecord record = MakeEvent(TenantId("00oacme"), ctx, spec, clock_, random_);
+  EXPECT_LT(record.json.size(), 65535u);
+  OrderedJson parsed = OrderedJson::parse(record.json);
+  EXPECT_EQ(parsed["client"]["userAgent"]["rawUserAgent"].get<std::string>().size(), 1024u);
+  EXPECT_EQ(parsed["target"][0]["displayName"].get<std::string>().size(), 1024u);
 }
 
 TEST_F(EventTest, CarriesTheRequestAndSpecValues) {

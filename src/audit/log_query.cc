@@ -134,6 +134,14 @@ absl::StatusOr<LogPage> LogQuery::Run(const TenantId& tenant, const LogQueryPara
           return absl::InternalError(fmt::format("stored event {} is not valid JSON", record.seq));
         }
         if (!r.filter.Matches(event) || !r.keywords.Matches(event)) continue;
+        // Where the event sits in the tenant's verifiable log, so that an event found in a SIEM
+        // can be proven; appended last, outside the entry the log hashed.
+        OrderedJson log = OrderedJson::object();
+        log["origin"] = options_.log_origin;
+        log["index"] = record.log_index ? OrderedJson(*record.log_index) : OrderedJson(nullptr);
+        OrderedJson custos = OrderedJson::object();
+        custos["log"] = std::move(log);
+        event["custos"] = std::move(custos);
         page.events.push_back(std::move(event));
         if (static_cast<int>(page.events.size()) == r.limit) {
           more = !(last_chunk && i + 1 == records.size());

@@ -48,7 +48,8 @@ struct LogQueryParams {
 };
 
 struct LogPage {
-  // The stored events, field order as stored. Serialise with DumpJson(OrderedJson).
+  // The stored events, field order as stored, plus the "custos" member. Serialise with
+  // DumpJson(OrderedJson).
   std::vector<OrderedJson> events;
   // The `after` value for the rel="next" link (the request's other parameters stay as they
   // were); empty when there is no next page.
@@ -62,6 +63,9 @@ struct LogPage {
 struct LogQueryOptions {
   int scan_budget = 10000;  // events examined per request at most
   int page_size = 500;      // events read per store round trip when filter or q is given
+  // The origin of the tenant's verifiable log. Every returned event gets a last member
+  // "custos": {"log": {"origin": ..., "index": <its index, or null until sequenced>}}.
+  std::string log_origin;
 };
 
 class LogQuery {

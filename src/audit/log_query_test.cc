@@ -70,6 +70,8 @@ class FakeTransaction final : public store::Transaction {
   store::SessionRepository& Sessions() override { std::abort(); }
   store::AuthnTransactionRepository& AuthnTransactions() override { std::abort(); }
   store::EventRepository& Events() override { return events_; }
+  store::ProviderTokenRepository& ProviderTokens() override { std::abort(); }
+  store::LogRepository& Logs() override { std::abort(); }
 
  private:
   FakeEvents& events_;
@@ -133,10 +135,12 @@ class LogQueryTest : public ::testing::Test {
       return txn.Events().Append(record).status();
     });
     EXPECT_TRUE(status.ok()) << status;
+    stored_json_.push_back(record.json);
     return record.uuid;
   }
 
   LogPage Run(const LogQueryParams& params, LogQueryOptions options = {}) {
+    if (options.log_origin.empty()) options.log_origin = "id.example.com/t/acme";
     LogQuery query(store_, clock_, options);
     absl::StatusOr<LogPage> page = query.Run(kAcme, params);
     EXPECT_TRUE(page.ok()) << page.status();
@@ -159,6 +163,7 @@ class LogQueryTest : public ::testing::Test {
 
   FakeClock clock_;
   crypto::SeededRandom random_{42};
+  std::vector<std::string> stored_json_;  // every appended event's stored text, in order
   FakeStore store_;
 };
 
@@ -389,12 +394,18 @@ TEST_F(LogQueryTest, KeywordsAndFilterCombine) {
   EXPECT_THAT(Uuids(page), ElementsAreArray({jane_lock}));
 }
 
-TEST_F(LogQueryTest, EventsKeepTheirStoredFieldOrder) {
+TEST_F(LogQueryTest, EventsAreTheStoredEntryWithTheirLogPositionAppended) {
   Append(kAcme, "user.session.start");
   LogPage page = Run({});
   ASSERT_EQ(page.events.size(), 1u);
-  EXPECT_EQ(page.events[0].begin().key(), "uuid");
-  EXPECT_EQ(page.events[0]["eventType"], "user.session.start");
+  OrderedJson event = page.events[0];
+  // The last member says where the event is in the log (not yet sequenced here: null index).
+  EXPECT_EQ(std::prev(event.end()).key(), "custos");
+  EXPECT_EQ(event["custos"]["log"]["index"], nullptr);
+  EXPECT_EQ(event["custos"]["log"]["origin"], "id.example.com/t/acme");
+  // Without it, the event is the stored text byte for byte: the entry the log hashed.
+  event.erase("custos");
+  EXPECT_EQ(DumpJson(event), stored_json_.back());
 }
 
 TEST_F(LogQueryTest, CorruptStoredEventIsAnInternalError) {

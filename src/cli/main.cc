@@ -1,4 +1,4 @@
-// custos: the Custos identity provider. Subcommands: serve, admin, version.
+// custos: the Custos identity provider. Subcommands: serve, admin, log, version.
 
 #include <cstdio>
 #include <string>
@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/admin.h"
+#include "cli/log_command.h"
 #include "cli/serve.h"
 
 namespace {
@@ -47,15 +48,78 @@ int main(int argc, char** argv) {
   AddConfigFlags(*create_token, config_flags);
   create_token->add_option("--tenant", token_tenant, "tenant name")->required();
   create_token->add_option("--name", token_name, "a name for the token");
+  std::string token_scope = "admin";
+  create_token
+      ->add_option("--scope", token_scope,
+                   "admin (everything in the tenant) or log.read (System Log and verifiable log)")
+      ->check(CLI::IsMember({"admin", "log.read"}));
+  std::string provider_token_name = "provider token";
+  CLI::App* create_provider_token = admin->add_subcommand(
+      "create-provider-token", "create a token that reads the provider log, print it once");
+  AddConfigFlags(*create_provider_token, config_flags);
+  create_provider_token->add_option("--name", provider_token_name, "a name for the token");
 
-  CLI11_PARSE(app, argc, argv);
+  CLI::App* log_group = app.add_subcommand("log", "verify a verifiable System Log");
+  log_group->require_subcommand(1);
+  custos::cli::LogVerifyFlags verify_flags;
+  CLI::App* log_verify = log_group->add_subcommand(
+      "verify", "check a log's checkpoint, every entry, and consistency with the last run");
+  log_verify
+      ->add_option("source", verify_flags.source,
+                   "log URL (https://host/t/acme/log) or directory from `custos log export`")
+      ->required();
+  log_verify->add_option("--state", verify_flags.state_path,
+                         "state file (default: $XDG_STATE_HOME/custos/<origin>.json)");
+  log_verify->add_option("--vkey", verify_flags.vkeys, "trusted verifier key (repeatable)")
+      ->allow_extra_args(false);
+  log_verify->add_option("--token", verify_flags.token, "API token (default: $CUSTOS_TOKEN)");
+  log_verify->add_flag("--incremental", verify_flags.incremental,
+                       "check only the entries added since the state's checkpoint");
+  custos::cli::LogExportFlags export_flags;
+  CLI::App* log_export = log_group->add_subcommand(
+      "export", "download a log's checkpoint, keys, tiles and entries, and verify them");
+  log_export->add_option("source", export_flags.source, "log URL (https://host/t/acme/log)")
+      ->required();
+  log_export->add_option("--out", export_flags.out_dir, "new or empty directory")->required();
+  log_export->add_option("--vkey", export_flags.vkeys, "trusted verifier key (repeatable)")
+      ->allow_extra_args(false);
+  log_export->add_option("--token", export_flags.token, "API token (default: $CUSTOS_TOKEN)");
+  std::string rotate_name;
+  CLI::App* log_rotate = log_group->add_subcommand(
+      "rotate-key", "make a new checkpoint signing key the signer (old checkpoints stay valid)");
+  AddConfigFlags(*log_rotate, config_flags);
+  log_rotate->add_option("--name", rotate_name, "key name (default: the current key's)");
+  custos::cli::LogVerifyProofFlags proof_flags;
+  CLI::App* log_verify_proof =
+      log_group->add_subcommand("verify-proof", "check a C2SP tlog-proof of one entry");
+  log_verify_proof->add_option("proof", proof_flags.proof_path, "tlog-proof file")->required();
+  log_verify_proof->add_option("--vkey", proof_flags.vkeys, "trusted verifier key (repeatable)")
+      ->allow_extra_args(false)
+      ->required();
+  log_verify_proof->add_option("--entry", proof_flags.entry_path,
+                               "file holding the entry (default: the proof's extra line)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    // The log commands promise exit 2 for usage errors (1 means the log failed a check).
+    return code != 0 && log_group->parsed() ? 2 : code;
+  }
 
   if (!listen.empty()) config_flags.sets.push_back("server.listen_address=" + listen);
   if (!port.empty()) config_flags.sets.push_back("server.port=" + port);
   if (serve->parsed()) return custos::cli::Serve(config_flags, serve_flags);
   if (create_tenant->parsed()) return custos::cli::CreateTenant(config_flags, tenant_name);
   if (create_token->parsed()) {
-    return custos::cli::CreateApiToken(config_flags, token_tenant, token_name);
+    return custos::cli::CreateApiToken(config_flags, token_tenant, token_name, token_scope);
   }
+  if (create_provider_token->parsed()) {
+    return custos::cli::CreateProviderToken(config_flags, provider_token_name);
+  }
+  if (log_rotate->parsed()) return custos::cli::RotateLogKey(config_flags, rotate_name);
+  if (log_verify->parsed()) return custos::cli::LogVerify(verify_flags);
+  if (log_export->parsed()) return custos::cli::LogExport(export_flags);
+  if (log_verify_proof->parsed()) return custos::cli::LogVerifyProof(proof_flags);
   return 2;
 }

@@ -276,7 +276,10 @@ std::vector<std::string> TemplateParams(std::string_view path) {
   while ((pos = path.find('{', pos)) != std::string_view::npos) {
     size_t close = path.find('}', pos);
     if (close == std::string_view::npos) break;
-    out.emplace_back(path.substr(pos + 1, close - pos - 1));
+    std::string_view name = path.substr(pos + 1, close - pos - 1);
+    // "{path...}" (the rest of the path, see http/router.h) is the parameter "path".
+    if (name.ends_with("...")) name.remove_suffix(3);
+    out.emplace_back(name);
     pos = close + 1;
   }
   return out;
@@ -298,6 +301,8 @@ class OpenApiTest : public ::testing::Test {
                                                         *sealer_);
     sign_in_ =
         std::make_unique<authn::SignIn>(*store_, config_, clock_, random_, *hasher_, *sealer_);
+    log_keys_ = std::make_unique<audit::LogKeys>(*store_, *sealer_, clock_, random_);
+    log_reader_ = std::make_unique<audit::LogReader>(*store_);
 
     const char* source_dir = std::getenv("CUSTOS_SOURCE_DIR");
     ASSERT_NE(source_dir, nullptr) << "CUSTOS_SOURCE_DIR is not set (custos_test sets it)";
@@ -309,6 +314,8 @@ class OpenApiTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    log_reader_.reset();
+    log_keys_.reset();
     sign_in_.reset();
     directory_.reset();
     temp_.reset();
@@ -317,7 +324,8 @@ class OpenApiTest : public ::testing::Test {
   // "METHOD pattern" of every route the server answers.
   std::vector<std::string> ServedRoutes() {
     std::vector<std::string> out;
-    for (const api::Route& r : ApiRoutes(*services_, *directory_, *sign_in_)) {
+    for (const api::Route& r :
+         ApiRoutes(*services_, *directory_, *sign_in_, *log_reader_, *log_keys_)) {
       out.push_back(Key(r.method, r.pattern));
     }
     for (const auto& [method, path] : kServerRoutes) out.push_back(Key(method, path));
@@ -334,6 +342,8 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<api::Services> services_;
   std::unique_ptr<directory::Directory> directory_;
   std::unique_ptr<authn::SignIn> sign_in_;
+  std::unique_ptr<audit::LogKeys> log_keys_;
+  std::unique_ptr<audit::LogReader> log_reader_;
   OpenApiDoc doc_;
 };
 

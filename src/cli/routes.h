@@ -7,12 +7,15 @@
 
 #include "api/common.h"
 #include "api/http_types.h"
+#include "audit/log_keys.h"
+#include "audit/log_reader.h"
 #include "authn/sign_in.h"
 #include "directory/directory.h"
 
 namespace custos::cli {
 
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
-                                  authn::SignIn& sign_in);
+                                  authn::SignIn& sign_in, audit::LogReader& log_reader,
+                                  audit::LogKeys& log_keys);
 
 }  // namespace custos::cli

@@ -7,6 +7,9 @@
 
 #include "absl/synchronization/notification.h"
 #include "api/common.h"
+#include "audit/log_keys.h"
+#include "audit/log_reader.h"
+#include "audit/sequencer.h"
 #include "authn/sign_in.h"
 #include "cli/demo_data.h"
 #include "cli/routes.h"
@@ -53,11 +56,30 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,
                         *rt.sealer);
 
-  std::vector<api::Route> routes = ApiRoutes(services, directory, sign_in);
+  audit::LogKeys log_keys(services.store, *rt.sealer, services.clock, services.random);
+  audit::LogReader log_reader(services.store, static_cast<size_t>(rt.config.tile_cache));
+  std::vector<api::Route> routes = ApiRoutes(services, directory, sign_in, log_reader, log_keys);
 
   http::Server server(http::ServerOptionsFromConfig(rt.config), std::move(routes), metrics);
   server.SetReadinessCheck([&rt] { return rt.store->Ping(); });
   if (absl::Status st = server.Start(); !st.ok()) return Fail("listen", st);
+
+  // The log origins and the key name come from the public base URL, known once listening.
+  const std::string log_host = api::LogHost(server.base_url());
+  if (absl::Status st = log_keys.EnsureKey(log_host); !st.ok()) {
+    return Fail("checkpoint signing key", st);
+  }
+  audit::Sequencer sequencer(services.store, log_keys, services.clock,
+                             audit::SequencerOptions{.host = log_host,
+                                                     .batch_size = rt.config.sequence_batch_size,
+                                                     .interval = rt.config.sequence_interval});
+  if (absl::Status st = sequencer.Recover(); !st.ok()) {
+    // Serving goes on (events stay durable in the outbox); nothing is signed until an operator
+    // has looked at the store.
+    Log(LogLevel::kError, "the verifiable log cannot continue",
+        {{"error", std::string(st.message())}});
+  }
+  sequencer.Start();
 
   if (serve.demo) {
     absl::StatusOr<DemoData> demo = SeedDemoData(services, directory);
@@ -95,6 +117,7 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   server.RunUntilSignal();
   stopping.Notify();
   sweeper.join();
+  sequencer.Stop();
   rt.store->SetObserver(nullptr);
   rt.store->Close();
   Log(LogLevel::kInfo, "stopped");

@@ -18,8 +18,8 @@
 namespace custos {
 namespace {
 
-using Field =
-    std::variant<std::string Config::*, int Config::*, int64_t Config::*, absl::Duration Config::*>;
+using Field = std::variant<std::string Config::*, int Config::*, int64_t Config::*,
+                           absl::Duration Config::*, bool Config::*>;
 
 struct Setting {
   SettingInfo info;
@@ -65,6 +65,17 @@ const std::vector<Setting>& Settings() {
        &Config::store_synchronous},
       {{"log.level", "trace, debug, info, warn, error."}, &Config::log_level},
       {{"log.format", "json (one object per line) or text."}, &Config::log_format},
+      {{"system_log.sequence_interval",
+        "How often the log sequencer looks for new events; a checkpoint covers an event about "
+        "this long after its commit."},
+       &Config::sequence_interval},
+      {{"system_log.batch_size", "Events the sequencer appends per round at most."},
+       &Config::sequence_batch_size},
+      {{"system_log.provider_public",
+        "Serve the provider log (/provider/log/) without a provider token."},
+       &Config::provider_log_public},
+      {{"system_log.tile_cache", "Full Merkle tiles kept in memory for proofs (16 KiB each)."},
+       &Config::tile_cache},
       {{"password.argon2_memory_kib", "Argon2id memory cost in KiB."}, &Config::argon2_memory_kib},
       {{"password.argon2_iterations", "Argon2id time cost (passes)."}, &Config::argon2_iterations},
       {{"password.min_length", "Shortest password accepted, in characters (at least 8)."},
@@ -124,6 +135,12 @@ absl::Status SetConfigValue(Config& config, std::string_view key, std::string_vi
           config.*member = std::string(value);
         } else if constexpr (std::is_same_v<T, absl::Duration>) {
           ASSIGN_OR_RETURN(config.*member, ParseDurationText(key, value));
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (value != "true" && value != "false") {
+            return absl::InvalidArgumentError(
+                fmt::format("setting {}: '{}' is not true or false", key, value));
+          }
+          config.*member = value == "true";
         } else {
           int64_t n;
           if (!absl::SimpleAtoi(std::string(value), &n) || n < std::numeric_limits<T>::min() ||
@@ -177,6 +194,11 @@ absl::Status ValidateConfig(const Config& c) {
   RETURN_IF_ERROR(range("password.max_length", c.password_max_length, 64, 4096));
   RETURN_IF_ERROR(range("authn.lockout_threshold", c.lockout_threshold, 1, 100));
   RETURN_IF_ERROR(range("authn.totp_skew_steps", c.totp_skew_steps, 0, 2));
+  RETURN_IF_ERROR(range("system_log.batch_size", c.sequence_batch_size, 1, 1'000'000));
+  RETURN_IF_ERROR(range("system_log.tile_cache", c.tile_cache, 0, 10'000'000));
+  if (c.sequence_interval < absl::Milliseconds(10) || c.sequence_interval > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("system_log.sequence_interval must be between 10ms and 60s");
+  }
   if (c.password_min_length > c.password_max_length) {
     return absl::InvalidArgumentError("password.min_length exceeds password.max_length");
   }
@@ -227,9 +249,11 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
           text = *s;
         } else if (auto i = value.value<int64_t>(); i && value.is_integer()) {
           text = absl::StrCat(*i);
+        } else if (auto b = value.value<bool>(); b && value.is_boolean()) {
+          text = *b ? "true" : "false";
         } else {
           return absl::InvalidArgumentError(
-              absl::StrCat(path, ": ", full, " must be a string or an integer"));
+              absl::StrCat(path, ": ", full, " must be a string, an integer or a boolean"));
         }
         absl::Status st = SetConfigValue(config, full, text);
         if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));

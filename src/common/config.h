@@ -39,6 +39,12 @@ struct Config {
   std::string log_level = "info";
   std::string log_format = "json";  // json or text.
 
+  // [system_log] the verifiable System Log
+  absl::Duration sequence_interval = absl::Milliseconds(500);
+  int sequence_batch_size = 16384;
+  bool provider_log_public = false;
+  int tile_cache = 4096;
+
   // [password]
   int64_t argon2_memory_kib = 19456;  // OWASP minimum for Argon2id: m=19 MiB, t=2, p=1.
   int argon2_iterations = 2;

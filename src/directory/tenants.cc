@@ -60,24 +60,59 @@ absl::StatusOr<store::TenantRecord> Tenants::Get(std::string_view name) {
 
 absl::StatusOr<IssuedApiToken> Tenants::CreateApiToken(const audit::RequestContext& ctx,
                                                        std::string_view tenant_name,
-                                                       std::string_view token_name) {
+                                                       std::string_view token_name,
+                                                       std::string_view scope) {
   if (token_name.empty() || token_name.size() > 100) {
     return ValidationError("Invalid token name", {"name: 1 to 100 characters"});
+  }
+  if (scope != store::kScopeAdmin && scope != store::kScopeLogRead) {
+    return ValidationError(
+        "Invalid token scope",
+        {fmt::format("scope: {} or {}", store::kScopeAdmin, store::kScopeLogRead)});
   }
   ASSIGN_OR_RETURN(store::TenantRecord tenant, Get(tenant_name));
   IssuedApiToken issued;
   issued.token = std::string(kApiTokenPrefix) + random_.Token(32);
-  issued.record = {ApiTokenId(random_.Id(kApiTokenIdPrefix)), tenant.id,    std::string(token_name),
-                   crypto::Sha256Hex(issued.token),           clock_.Now(), std::nullopt};
+  issued.record = {.id = ApiTokenId(random_.Id(kApiTokenIdPrefix)),
+                   .tenant_id = tenant.id,
+                   .name = std::string(token_name),
+                   .token_hash = crypto::Sha256Hex(issued.token),
+                   .created = clock_.Now(),
+                   .last_used = std::nullopt,
+                   .scope = std::string(scope)};
   RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
     RETURN_IF_ERROR(tx.ApiTokens().Insert(issued.record));
-    audit::EventSpec spec{.event_type = "system.api_token.create",
-                          .display_message = "Create API token",
-                          .targets = {{issued.record.id.value(), "ApiToken", issued.record.name,
-                                       issued.record.name}}};
+    audit::EventSpec spec{
+        .event_type = "system.api_token.create",
+        .display_message = "Create API token",
+        .targets = {{issued.record.id.value(), "ApiToken", issued.record.name, issued.record.name}},
+        .debug_data = {{"scope", issued.record.scope}}};
     return tx.Events().Append(audit::MakeEvent(tenant.id, ctx, spec, clock_, random_)).status();
   }));
   return issued;
+}
+
+absl::StatusOr<std::string> Tenants::CreateProviderToken(const audit::RequestContext& ctx,
+                                                         std::string_view token_name) {
+  if (token_name.empty() || token_name.size() > 100) {
+    return ValidationError("Invalid token name", {"name: 1 to 100 characters"});
+  }
+  std::string token = std::string(kApiTokenPrefix) + random_.Token(32);
+  store::ProviderTokenRecord record{.id = random_.Id("00P"),
+                                    .name = std::string(token_name),
+                                    .token_hash = crypto::Sha256Hex(token),
+                                    .created = clock_.Now()};
+  RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.ProviderTokens().Insert(record));
+    audit::EventSpec spec{.event_type = "system.provider_token.create",
+                          .display_message = "Create provider token",
+                          .targets = {{record.id, "ProviderToken", record.name, record.name}}};
+    return tx.Events()
+        .Append(audit::MakeEvent(TenantId(std::string(store::kProviderLogId)), ctx, spec, clock_,
+                                 random_))
+        .status();
+  }));
+  return token;
 }
 
 }  // namespace custos::directory

@@ -29,10 +29,15 @@ class Tenants {
   absl::StatusOr<store::TenantRecord> Create(const audit::RequestContext& ctx,
                                              std::string_view name);
   absl::StatusOr<store::TenantRecord> Get(std::string_view name);
-  // Records system.api_token.create.
+  // Records system.api_token.create. `scope`: store::kScopeAdmin or store::kScopeLogRead.
   absl::StatusOr<IssuedApiToken> CreateApiToken(const audit::RequestContext& ctx,
                                                 std::string_view tenant_name,
-                                                std::string_view token_name);
+                                                std::string_view token_name,
+                                                std::string_view scope = store::kScopeAdmin);
+  // A provider token (reads the provider log when it is not public); shown once. Records
+  // system.provider_token.create in the provider log.
+  absl::StatusOr<std::string> CreateProviderToken(const audit::RequestContext& ctx,
+                                                  std::string_view token_name);
 
  private:
   store::Store& store_;

@@ -87,11 +87,21 @@ absl::StatusOr<Router> Router::Create(std::vector<api::Route> routes) {
     }
     Entry entry;
     std::vector<std::string> names;
-    for (std::string_view s : SplitSegments(route.pattern)) {
+    const std::vector<std::string_view> parts = SplitSegments(route.pattern);
+    for (size_t part = 0; part < parts.size(); ++part) {
+      std::string_view s = parts[part];
       Segment seg;
       if (IsParamSegment(s)) {
         seg.is_param = true;
         seg.text = std::string(s.substr(1, s.size() - 2));
+        if (seg.text.ends_with("...")) {
+          if (part + 1 != parts.size()) {
+            return absl::InvalidArgumentError(fmt::format(
+                "route pattern '{}': only the last segment may be {{name...}}", route.pattern));
+          }
+          seg.is_rest = true;
+          seg.text.resize(seg.text.size() - 3);
+        }
         bool valid = !seg.text.empty();
         for (char c : seg.text) {
           valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
@@ -120,7 +130,8 @@ absl::StatusOr<Router> Router::Create(std::vector<api::Route> routes) {
       for (size_t i = 0; same_shape && i < entry.segments.size(); ++i) {
         const Segment& a = other.segments[i];
         const Segment& b = entry.segments[i];
-        same_shape = a.is_param == b.is_param && (a.is_param || a.text == b.text);
+        same_shape =
+            a.is_param == b.is_param && a.is_rest == b.is_rest && (a.is_param || a.text == b.text);
       }
       if (same_shape) {
         return absl::InvalidArgumentError(fmt::format("route {} {} is declared twice (as {})",
@@ -135,8 +146,10 @@ absl::StatusOr<Router> Router::Create(std::vector<api::Route> routes) {
 }
 
 bool Router::MoreSpecific(const Entry& a, const Entry& b) {
-  // Callers only compare entries that matched the same path, so the lengths are equal.
-  for (size_t i = 0; i < a.segments.size(); ++i) {
+  // Callers only compare entries that matched the same path: their segments line up until one
+  // ends in a rest parameter.
+  for (size_t i = 0; i < a.segments.size() && i < b.segments.size(); ++i) {
+    if (a.segments[i].is_rest != b.segments[i].is_rest) return !a.segments[i].is_rest;
     if (a.segments[i].is_param != b.segments[i].is_param) return !a.segments[i].is_param;
   }
   return false;
@@ -158,9 +171,12 @@ absl::StatusOr<RouteMatch> Router::Match(std::string_view method, std::string_vi
 
   const Entry* best = nullptr;
   for (const Entry& e : entries_) {
-    if (e.segments.size() != segments.size()) continue;
+    const bool has_rest = !e.segments.empty() && e.segments.back().is_rest;
+    if (has_rest ? segments.size() < e.segments.size() : e.segments.size() != segments.size()) {
+      continue;
+    }
     bool matches = true;
-    for (size_t i = 0; matches && i < segments.size(); ++i) {
+    for (size_t i = 0; matches && i < e.segments.size(); ++i) {
       const Segment& seg = e.segments[i];
       matches = seg.is_param ? !segments[i].empty() : seg.text == segments[i];
     }
@@ -176,9 +192,14 @@ absl::StatusOr<RouteMatch> Router::Match(std::string_view method, std::string_vi
     result.kind = RouteMatch::Kind::kFound;
     result.route = &best->route;
     result.allowed_methods.clear();
-    for (size_t i = 0; i < segments.size(); ++i) {
-      if (best->segments[i].is_param) {
-        result.path_params[best->segments[i].text] = std::move(segments[i]);
+    for (size_t i = 0; i < best->segments.size(); ++i) {
+      const Segment& seg = best->segments[i];
+      if (seg.is_rest) {
+        std::string rest = segments[i];
+        for (size_t j = i + 1; j < segments.size(); ++j) rest += "/" + segments[j];
+        result.path_params[seg.text] = std::move(rest);
+      } else if (seg.is_param) {
+        result.path_params[seg.text] = std::move(segments[i]);
       }
     }
   } else if (!result.allowed_methods.empty()) {

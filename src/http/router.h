@@ -6,8 +6,11 @@
 // against the percent-decoded path segment) or "{name}" (matches any one non-empty segment and
 // binds its decoded value). When several patterns match a path, the most specific wins:
 // comparing segment by segment, the first literal-versus-parameter difference decides
-// ("/users/me" beats "/users/{id}"). A path that some pattern matches but none for the method
-// gives kMethodNotAllowed with the methods that would have matched.
+// ("/users/me" beats "/users/{id}"). The last segment of a pattern may be "{name...}": it matches
+// one or more remaining segments and binds them, decoded, joined with '/' ("/log/{path...}"
+// binds "tile/0/x001/002" for "/log/tile/0/x001/002"); a pattern without one beats it. A path that
+// some pattern matches but none for the method gives kMethodNotAllowed with the methods that would
+// have matched.
 
 #include <string>
 #include <string_view>
@@ -50,7 +53,8 @@ class Router {
  private:
   struct Segment {
     bool is_param = false;
-    std::string text;  // literal text, or the parameter name
+    bool is_rest = false;  // "{name...}": the rest of the path
+    std::string text;      // literal text, or the parameter name
   };
   struct Entry {
     api::Route route;

@@ -55,6 +55,21 @@ TEST(RouterTest, LiteralBeatsParameterWhateverTheOrder) {
   EXPECT_EQ(Tag(*router.Match("GET", "/x/groups")), "\"GET /{a}/groups\"");
 }
 
+TEST(RouterTest, RestParameterTakesTheRemainingSegments) {
+  Router router =
+      MakeRouter({R("GET", "/t/{tenant}/log/{path...}"), R("GET", "/t/{tenant}/log/checkpoint")});
+  auto m = router.Match("GET", "/t/acme/log/tile/0/x001/002.p/7");
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->kind, RouteMatch::Kind::kFound);
+  EXPECT_THAT(m->path_params,
+              UnorderedElementsAre(Pair("tenant", "acme"), Pair("path", "tile/0/x001/002.p/7")));
+  // An exact pattern beats the rest parameter; the rest needs at least one segment.
+  EXPECT_EQ(Tag(*router.Match("GET", "/t/acme/log/checkpoint")),
+            "\"GET /t/{tenant}/log/checkpoint\"");
+  EXPECT_EQ(router.Match("GET", "/t/acme/log")->kind, RouteMatch::Kind::kNotFound);
+  EXPECT_FALSE(Router::Create({R("GET", "/a/{rest...}/b")}).ok());
+}
+
 TEST(RouterTest, MethodNotAllowedListsAllowedMethods) {
   Router router = MakeRouter({R("GET", "/users/{id}"), R("DELETE", "/users/{id}"),
                               R("POST", "/users/me"), R("PUT", "/users/{id}")});

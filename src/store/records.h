@@ -16,7 +16,13 @@ struct TenantRecord {
   TenantId id;
   std::string name;  // URL name, unique: [a-z0-9-]{2,63}
   absl::Time created;
+  bool log_public = false;  // the tenant's verifiable log may be read without credentials
 };
+
+// API token scopes. An admin token may do everything in its tenant; a log-read token may only
+// read the System Log and its verifiable log (checkpoints, tiles, proofs).
+inline constexpr std::string_view kScopeAdmin = "admin";
+inline constexpr std::string_view kScopeLogRead = "log.read";
 
 // An administrator API token (`Authorization: SSWS <token>`). Only the SHA-256 of the token is
 // stored (hex); the token itself is shown once.
@@ -27,6 +33,16 @@ struct ApiTokenRecord {
   std::string token_hash;
   absl::Time created;
   std::optional<absl::Time> last_used;
+  std::string scope = std::string(kScopeAdmin);  // kScopeAdmin or kScopeLogRead
+};
+
+// A provider-level token (`custos admin create-provider-token`) that may read the provider log
+// when it is not public. Only the SHA-256 of the token is stored (hex).
+struct ProviderTokenRecord {
+  std::string id;
+  std::string name;
+  std::string token_hash;
+  absl::Time created;
 };
 
 // User statuses, as the management API shows them.
@@ -106,15 +122,61 @@ struct AuthnTransactionRecord {
   absl::Time expires;
 };
 
+// The log id of the provider's own log (operator plane); every other log id is a tenant id.
+// Events of the provider log are EventRecords whose tenant_id is kProviderLogId.
+inline constexpr std::string_view kProviderLogId = "provider";
+
 // A System Log event as appended by the domain modules. `seq` is assigned by the store at
 // append time, strictly increasing in commit order per store, and is the paging cursor.
 struct EventRecord {
   int64_t seq = 0;
-  TenantId tenant_id;
+  TenantId tenant_id;  // the log the event belongs to: a tenant, or kProviderLogId
   std::string uuid;
   absl::Time published;
   std::string event_type;
-  std::string json;  // the full event object
+  std::string json;  // the event object, RFC 8785 canonical JSON: the log entry
+  // The event's index in its log once the sequencer has appended it; filled by reads, ignored
+  // by Append.
+  std::optional<uint64_t> log_index;
+};
+
+// The persisted tree state of one verifiable log (written by the sequencer only).
+struct LogStateRecord {
+  std::string log_id;  // a tenant id, or kProviderLogId
+  std::string origin;  // checkpoint origin line, fixed when the log gets its first entry
+  uint64_t size = 0;
+  std::string root_hash;  // 32 raw bytes: the root of the first `size` entries
+  absl::Time updated;
+};
+
+// One tile of a log's Merkle tree (C2SP tlog-tiles; layout in audit/tiles.h). Rows of full tiles
+// (width 256) never change; the rightmost tile of each level is rewritten as it grows.
+struct LogTileRecord {
+  std::string log_id;
+  int level = 0;       // tile level L
+  uint64_t index = 0;  // tile index N
+  int width = 0;       // hashes in the tile's bottom row, 1..256
+  std::string data;    // audit/tiles.h "expanded tile" bytes
+};
+
+// A signed checkpoint as the sequencer stored it.
+struct CheckpointRecord {
+  std::string log_id;
+  uint64_t size = 0;
+  std::string root_hash;  // 32 raw bytes
+  std::string note;       // the full signed note text (C2SP signed-note)
+  std::string key_id;     // LogKeyRecord::id of the key that signed it
+  absl::Time signed_at;
+};
+
+// A checkpoint signing key (Ed25519). The seed is sealed (crypto::Sealer); never log it.
+struct LogKeyRecord {
+  std::string id;          // "lk_" + 16 hex digits
+  std::string name;        // signed-note key name
+  std::string public_key;  // 32 raw bytes
+  std::string sealed_seed;
+  absl::Time created;
+  std::optional<absl::Time> retired;  // set when a newer key took over signing
 };
 
 }  // namespace custos::store

@@ -40,6 +40,8 @@ class TenantRepository {
   virtual absl::StatusOr<TenantRecord> GetByName(std::string_view name) = 0;
   // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<TenantRecord>> List() = 0;
+  // Replaces the mutable fields (log_public). kNotFound when the tenant does not exist.
+  virtual absl::Status Update(const TenantRecord& tenant) = 0;
 };
 
 class ApiTokenRepository {
@@ -158,11 +160,82 @@ struct EventQuery {
 class EventRepository {
  public:
   virtual ~EventRepository() = default;
-  // Appends in the current transaction; assigns and returns `seq` (event.seq is ignored).
-  // kAlreadyExists when the uuid is taken.
+  // Appends in the current transaction; assigns and returns `seq` (event.seq and
+  // event.log_index are ignored). kAlreadyExists when the uuid is taken. The tenant may be
+  // kProviderLogId (no tenant row needed); any other tenant must exist.
   virtual absl::StatusOr<int64_t> Append(const EventRecord& event) = 0;
+  // Events of one log (a tenant, or kProviderLogId), each with its log_index when sequenced.
   virtual absl::StatusOr<std::vector<EventRecord>> Query(const TenantId& tenant,
                                                          const EventQuery& query) = 0;
+};
+
+// Provider tokens (reading the provider log when it is not public).
+class ProviderTokenRepository {
+ public:
+  virtual ~ProviderTokenRepository() = default;
+  // kAlreadyExists when the id or the hash is taken.
+  virtual absl::Status Insert(const ProviderTokenRecord& token) = 0;
+  virtual absl::StatusOr<ProviderTokenRecord> FindByHash(std::string_view token_hash) = 0;
+};
+
+// Where an event went in its log.
+struct LogEntryRef {
+  int64_t seq = 0;     // EventRecord::seq
+  std::string log_id;  // must equal the event's tenant_id
+  uint64_t index = 0;  // position in that log
+};
+
+// The verifiable logs: outbox, entry positions, tiles, tree states, checkpoints and signing
+// keys. Log ids are tenant ids or kProviderLogId. Only the sequencer writes entries, tiles,
+// states and checkpoints.
+//
+// The outbox is every appended event that has no position yet, in commit order (the order of
+// seq). "Unsequenced" reads it; "AddEntries" gives positions and moves the outbox past them.
+class LogRepository {
+ public:
+  virtual ~LogRepository() = default;
+
+  // Up to `limit` (> 0) events of any log that have no position yet, in commit order,
+  // oldest first. Reads across tenants (the sequencer is the only caller).
+  virtual absl::StatusOr<std::vector<EventRecord>> Unsequenced(int limit) = 0;
+  // Records the positions of events returned by Unsequenced. `entries` must be exactly a
+  // prefix of what Unsequenced returned, in the same order (kFailedPrecondition otherwise);
+  // kAlreadyExists when a (log_id, index) is taken. The outbox then starts after the last one.
+  virtual absl::Status AddEntries(const std::vector<LogEntryRef>& entries) = 0;
+  // Entries [first, first + count) of a log, in index order, each with log_index set; stops
+  // early where an index has no event (so a missing row shows as a short result).
+  virtual absl::StatusOr<std::vector<EventRecord>> Entries(std::string_view log_id, uint64_t first,
+                                                           int count) = 0;
+  // The event with this uuid in this log (log_index set when sequenced). kNotFound otherwise.
+  virtual absl::StatusOr<EventRecord> FindEvent(std::string_view log_id, std::string_view uuid) = 0;
+
+  // Inserts or replaces the tile (log_id, level, index).
+  virtual absl::Status PutTile(const LogTileRecord& tile) = 0;
+  // kNotFound when the tile has never been written.
+  virtual absl::StatusOr<LogTileRecord> GetTile(std::string_view log_id, int level,
+                                                uint64_t index) = 0;
+
+  // kNotFound for a log that has no entry yet.
+  virtual absl::StatusOr<LogStateRecord> GetState(std::string_view log_id) = 0;
+  // Inserts or replaces.
+  virtual absl::Status PutState(const LogStateRecord& state) = 0;
+  // Every log that has a state, by log id.
+  virtual absl::StatusOr<std::vector<LogStateRecord>> ListStates() = 0;
+
+  // Inserts; kAlreadyExists when (log_id, size) already has a checkpoint.
+  virtual absl::Status PutCheckpoint(const CheckpointRecord& checkpoint) = 0;
+  // The checkpoint of the largest size. kNotFound when the log has none.
+  virtual absl::StatusOr<CheckpointRecord> LatestCheckpoint(std::string_view log_id) = 0;
+  // kNotFound when no checkpoint was signed at exactly this size.
+  virtual absl::StatusOr<CheckpointRecord> GetCheckpoint(std::string_view log_id,
+                                                         uint64_t size) = 0;
+
+  // kAlreadyExists when the id is taken.
+  virtual absl::Status InsertKey(const LogKeyRecord& key) = 0;
+  // Every key, oldest first.
+  virtual absl::StatusOr<std::vector<LogKeyRecord>> ListKeys() = 0;
+  // Sets `retired`. kNotFound when the id does not exist.
+  virtual absl::Status RetireKey(std::string_view id, absl::Time when) = 0;
 };
 
 // One transaction. Repositories obtained from it are valid only inside the callback that
@@ -178,6 +251,8 @@ class Transaction {
   virtual SessionRepository& Sessions() = 0;
   virtual AuthnTransactionRepository& AuthnTransactions() = 0;
   virtual EventRepository& Events() = 0;
+  virtual ProviderTokenRepository& ProviderTokens() = 0;
+  virtual LogRepository& Logs() = 0;
 };
 
 // Observes store latency (for /metrics). Thread-safe implementations only.

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -136,13 +137,24 @@ std::string Micros(const std::optional<absl::Time>& t) {
 }
 
 // Every field, so that a comparison shows which one differs.
+std::string Hex(std::string_view bytes) {
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("{:02x}", c);
+  return out;
+}
+
 std::string Describe(const TenantRecord& t) {
-  return fmt::format("tenant{{id={} name={} created={}}}", t.id.value(), t.name, Micros(t.created));
+  return fmt::format("tenant{{id={} name={} created={} log_public={}}}", t.id.value(), t.name,
+                     Micros(t.created), t.log_public);
 }
 std::string Describe(const ApiTokenRecord& t) {
-  return fmt::format("api_token{{id={} tenant={} name={} hash={} created={} last_used={}}}",
-                     t.id.value(), t.tenant_id.value(), t.name, t.token_hash, Micros(t.created),
-                     Micros(t.last_used));
+  return fmt::format(
+      "api_token{{id={} tenant={} name={} hash={} created={} last_used={} scope={}}}", t.id.value(),
+      t.tenant_id.value(), t.name, t.token_hash, Micros(t.created), Micros(t.last_used), t.scope);
+}
+std::string Describe(const ProviderTokenRecord& t) {
+  return fmt::format("provider_token{{id={} name={} hash={} created={}}}", t.id, t.name,
+                     t.token_hash, Micros(t.created));
 }
 std::string Describe(const UserRecord& u) {
   return fmt::format(
@@ -162,8 +174,7 @@ std::string Describe(const GroupRecord& g) {
       Micros(g.last_updated), Micros(g.last_membership_updated));
 }
 std::string Describe(const FactorRecord& f) {
-  std::string secret;
-  for (unsigned char c : f.sealed_secret) secret += fmt::format("{:02x}", c);
+  const std::string secret = Hex(f.sealed_secret);
   return fmt::format(
       "factor{{id={} tenant={} user={} type={} provider={} status={} secret={} "
       "last_used_step={} created={} last_updated={}}}",
@@ -183,8 +194,26 @@ std::string Describe(const AuthnTransactionRecord& t) {
                      Micros(t.expires));
 }
 std::string Describe(const EventRecord& e) {
-  return fmt::format("event{{seq={} tenant={} uuid={} published={} type={} json={}}}", e.seq,
-                     e.tenant_id.value(), e.uuid, Micros(e.published), e.event_type, e.json);
+  return fmt::format("event{{seq={} tenant={} uuid={} published={} type={} json={} index={}}}",
+                     e.seq, e.tenant_id.value(), e.uuid, Micros(e.published), e.event_type, e.json,
+                     e.log_index.has_value() ? std::to_string(*e.log_index) : "none");
+}
+std::string Describe(const LogTileRecord& t) {
+  return fmt::format("tile{{log={} level={} index={} width={} data={}}}", t.log_id, t.level,
+                     t.index, t.width, Hex(t.data));
+}
+std::string Describe(const LogStateRecord& s) {
+  return fmt::format("state{{log={} origin={} size={} root={} updated={}}}", s.log_id, s.origin,
+                     s.size, Hex(s.root_hash), Micros(s.updated));
+}
+std::string Describe(const CheckpointRecord& c) {
+  return fmt::format("checkpoint{{log={} size={} root={} note={} key={} signed_at={}}}", c.log_id,
+                     c.size, Hex(c.root_hash), c.note, c.key_id, Micros(c.signed_at));
+}
+std::string Describe(const LogKeyRecord& k) {
+  return fmt::format("log_key{{id={} name={} public={} seed={} created={} retired={}}}", k.id,
+                     k.name, Hex(k.public_key), Hex(k.sealed_seed), Micros(k.created),
+                     Micros(k.retired));
 }
 template <typename Record>
 std::vector<std::string> Describe(const std::vector<Record>& records) {
@@ -344,6 +373,55 @@ TEST_P(StoreConformanceTest, RecordsForAnUnknownTenantAreRefused) {
                       absl::StatusCode::kNotFound));
 }
 
+TEST_P(StoreConformanceTest, TenantUpdateSetsWhetherTheLogIsPublic) {
+  absl::StatusOr<TenantRecord> before =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(tenant_a()); });
+  ASSERT_TRUE(Ok(before));
+  EXPECT_FALSE(before->log_public) << "a tenant's log is private unless it opts in";
+
+  TenantRecord changed = *before;
+  changed.log_public = true;
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Tenants().Update(changed); })));
+  absl::StatusOr<TenantRecord> by_name =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().GetByName("acme"); });
+  ASSERT_TRUE(Ok(by_name));
+  EXPECT_EQ(Describe(*by_name), Describe(changed));
+  absl::StatusOr<std::vector<TenantRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().List(); });
+  ASSERT_TRUE(Ok(all));
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_TRUE((*all)[0].log_public);
+  EXPECT_FALSE((*all)[1].log_public) << "the other tenant is unchanged";
+
+  changed.log_public = false;
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Tenants().Update(changed); })));
+  absl::StatusOr<TenantRecord> after =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(tenant_a()); });
+  ASSERT_TRUE(Ok(after));
+  EXPECT_FALSE(after->log_public);
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Tenants().Update({.id = TenantId("00oNOPE"),
+                                                            .name = "nope",
+                                                            .created = At(0),
+                                                            .log_public = true});
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, TenantInsertedWithAPublicLogKeepsIt) {
+  const TenantRecord tenant{.id = TenantId("00oTENANTCCCCCCCCCC"),
+                            .name = "initech",
+                            .created = At(0),
+                            .log_public = true};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Tenants().Insert(tenant); })));
+  absl::StatusOr<TenantRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(tenant.id); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(tenant));
+}
+
 // API tokens
 
 TEST_P(StoreConformanceTest, ApiTokenFoundByHashAndTouched) {
@@ -414,6 +492,64 @@ TEST_P(StoreConformanceTest, ApiTokenClashesAndMisses) {
                                                                     ApiTokenId("00TNOPE"), At(1));
                               }),
                       absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ApiTokenScopeRoundTrips) {
+  const ApiTokenRecord admin{.id = ApiTokenId("00TADMIN"),
+                             .tenant_id = tenant_a(),
+                             .name = "terraform",
+                             .token_hash = "aa11",
+                             .created = At(0)};
+  const ApiTokenRecord reader{.id = ApiTokenId("00TREADER"),
+                              .tenant_id = tenant_a(),
+                              .name = "auditor",
+                              .token_hash = "bb22",
+                              .created = At(1),
+                              .scope = std::string(kScopeLogRead)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.ApiTokens().Insert(admin));
+    return tx.ApiTokens().Insert(reader);
+  })));
+  absl::StatusOr<ApiTokenRecord> found_admin = InRead(
+      store(), [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "aa11"); });
+  ASSERT_TRUE(Ok(found_admin));
+  EXPECT_EQ(found_admin->scope, kScopeAdmin) << "a token is an admin token unless it says so";
+  absl::StatusOr<ApiTokenRecord> found_reader = InRead(
+      store(), [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "bb22"); });
+  ASSERT_TRUE(Ok(found_reader));
+  EXPECT_EQ(Describe(*found_reader), Describe(reader));
+}
+
+// Provider tokens
+
+TEST_P(StoreConformanceTest, ProviderTokenFoundByHashAndUnique) {
+  const ProviderTokenRecord token{
+      .id = "pt_0001", .name = "siem", .token_hash = "cc33", .created = At(0)};
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.ProviderTokens().Insert(token); })));
+  absl::StatusOr<ProviderTokenRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.ProviderTokens().FindByHash("cc33"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(token));
+
+  ProviderTokenRecord same_id = token;
+  same_id.token_hash = "dd44";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.ProviderTokens().Insert(same_id); }),
+      absl::StatusCode::kAlreadyExists));
+  ProviderTokenRecord same_hash = token;
+  same_hash.id = "pt_0002";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.ProviderTokens().Insert(same_hash); }),
+      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.ProviderTokens().FindByHash("dd44"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.ApiTokens().FindByHash(tenant_a(), "cc33"); }),
+      absl::StatusCode::kNotFound))
+      << "a provider token is no tenant's API token";
 }
 
 // Users
@@ -1297,6 +1433,440 @@ TEST_P(StoreConformanceTest, EventUuidIsUnique) {
                                 return tx.Events().Append(MakeEvent(tenant_b(), "dup", At(0)));
                               }),
                       absl::StatusCode::kAlreadyExists));
+}
+
+// Verifiable logs
+
+const TenantId kProviderLog{std::string(kProviderLogId)};
+
+LogEntryRef Ref(const EventRecord& event, uint64_t index) {
+  return LogEntryRef{.seq = event.seq, .log_id = event.tenant_id.value(), .index = index};
+}
+
+// Appends each event in its own transaction and returns them with their seq.
+std::vector<EventRecord> AppendEach(Store& store, std::vector<EventRecord> events) {
+  for (EventRecord& e : events) {
+    absl::StatusOr<int64_t> seq =
+        InWrite(store, [&](Transaction& tx) { return tx.Events().Append(e); });
+    EXPECT_TRUE(Ok(seq)) << e.uuid;
+    e.seq = seq.value_or(0);
+  }
+  return events;
+}
+
+absl::StatusOr<std::vector<EventRecord>> Unsequenced(Store& store, int limit) {
+  return InRead(store, [&](Transaction& tx) { return tx.Logs().Unsequenced(limit); });
+}
+
+absl::Status AddEntries(Store& store, const std::vector<LogEntryRef>& refs) {
+  return store.Write([&](Transaction& tx) { return tx.Logs().AddEntries(refs); });
+}
+
+absl::StatusOr<std::vector<EventRecord>> Entries(Store& store, std::string_view log_id,
+                                                 uint64_t first, int count) {
+  return InRead(store, [&](Transaction& tx) { return tx.Logs().Entries(log_id, first, count); });
+}
+
+std::vector<std::string> Indexes(const absl::StatusOr<std::vector<EventRecord>>& events) {
+  std::vector<std::string> out;
+  if (!events.ok()) {
+    out.push_back(events.status().ToString());
+    return out;
+  }
+  for (const EventRecord& e : *events) {
+    out.push_back(
+        fmt::format("{}@{}", e.uuid, e.log_index.has_value() ? std::to_string(*e.log_index) : "-"));
+  }
+  return out;
+}
+
+TEST_P(StoreConformanceTest, ProviderEventsNeedNoTenantRow) {
+  const std::vector<EventRecord> events = AppendEach(
+      store(), {MakeEvent(kProviderLog, "p-0", At(0)), MakeEvent(tenant_a(), "a-0", At(1)),
+                MakeEvent(kProviderLog, "p-1", At(2))});
+  absl::StatusOr<std::vector<EventRecord>> provider = InRead(
+      store(), [&](Transaction& tx) { return tx.Events().Query(kProviderLog, EventQuery{}); });
+  ASSERT_TRUE(Ok(provider));
+  EXPECT_THAT(Describe(*provider), ElementsAre(Describe(events[0]), Describe(events[2])));
+  EXPECT_THAT(
+      Uuids(InRead(store(),
+                   [&](Transaction& tx) { return tx.Events().Query(tenant_a(), EventQuery{}); })),
+      ElementsAre("a-0"));
+}
+
+TEST_P(StoreConformanceTest, EventForAnUnknownTenantIsRefused) {
+  absl::Status refused;
+  // The callback goes on after the refusal and commits: the refusal itself wrote nothing.
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    refused = tx.Events().Append(MakeEvent(TenantId("00oNOPE"), "ghost", At(0))).status();
+    return tx.Events().Append(MakeEvent(tenant_a(), "real", At(1))).status();
+  })));
+  EXPECT_TRUE(HasCode(refused, absl::StatusCode::kNotFound));
+  EXPECT_THAT(Uuids(Unsequenced(store(), 100)), ElementsAre("real"));
+  EXPECT_THAT(Uuids(InRead(store(),
+                           [&](Transaction& tx) {
+                             return tx.Events().Query(TenantId("00oNOPE"), EventQuery{});
+                           })),
+              IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, UnsequencedIsEveryLogInCommitOrder) {
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), IsEmpty());
+  // Publication times go backwards: the outbox follows commit order.
+  const std::vector<EventRecord> events = AppendEach(
+      store(), {MakeEvent(tenant_b(), "b-0", At(50)), MakeEvent(kProviderLog, "p-0", At(40)),
+                MakeEvent(tenant_a(), "a-0", At(30))});
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Events().Append(MakeEvent(tenant_a(), "a-1", At(20))).status());
+    return tx.Events().Append(MakeEvent(tenant_b(), "b-1", At(10))).status();
+  })));
+
+  absl::StatusOr<std::vector<EventRecord>> all = Unsequenced(store(), 1000);
+  ASSERT_TRUE(Ok(all));
+  EXPECT_THAT(Uuids(all), ElementsAre("b-0", "p-0", "a-0", "a-1", "b-1"));
+  EXPECT_EQ(Describe(all->at(1)), Describe(events[1])) << "every field comes back";
+  for (const EventRecord& e : *all) EXPECT_FALSE(e.log_index.has_value()) << e.uuid;
+
+  EXPECT_THAT(Uuids(Unsequenced(store(), 2)), ElementsAre("b-0", "p-0"));
+  EXPECT_THAT(Uuids(Unsequenced(store(), 1)), ElementsAre("b-0")) << "reading does not consume";
+  EXPECT_TRUE(HasCode(Unsequenced(store(), 0), absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, AddEntriesGivesPositionsAndMovesTheOutbox) {
+  const std::vector<EventRecord> events = AppendEach(
+      store(), {MakeEvent(tenant_a(), "a-0", At(0)), MakeEvent(tenant_b(), "b-0", At(1)),
+                MakeEvent(kProviderLog, "p-0", At(2)), MakeEvent(tenant_a(), "a-1", At(3))});
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[0], 0), Ref(events[1], 0), Ref(events[2], 0)})));
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), ElementsAre("a-1"));
+
+  EXPECT_THAT(
+      Indexes(InRead(store(),
+                     [&](Transaction& tx) { return tx.Events().Query(tenant_a(), EventQuery{}); })),
+      ElementsAre("a-0@0", "a-1@-"));
+  EXPECT_THAT(Indexes(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Events().Query(tenant_a(), EventQuery{.descending = true});
+                             })),
+              ElementsAre("a-1@-", "a-0@0"));
+  EXPECT_THAT(
+      Indexes(InRead(
+          store(), [&](Transaction& tx) { return tx.Events().Query(kProviderLog, EventQuery{}); })),
+      ElementsAre("p-0@0"));
+
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[3], 1)})));
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), IsEmpty());
+  ASSERT_TRUE(Ok(AddEntries(store(), {}))) << "nothing to add is not an error";
+
+  absl::StatusOr<std::vector<EventRecord>> entries = Entries(store(), tenant_a().value(), 0, 10);
+  ASSERT_TRUE(Ok(entries));
+  EventRecord expected = events[3];
+  expected.log_index = 1;
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ(Describe((*entries)[1]), Describe(expected)) << "every field comes back";
+
+  // A later event goes to the outbox even when everything before it is sequenced.
+  AppendEach(store(), {MakeEvent(tenant_b(), "b-1", At(4))});
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), ElementsAre("b-1"));
+}
+
+TEST_P(StoreConformanceTest, AddEntriesTakesOnlyAPrefixOfTheOutbox) {
+  const std::vector<EventRecord> events =
+      AppendEach(store(), {MakeEvent(tenant_a(), "a-0", At(0)), MakeEvent(tenant_b(), "b-0", At(1)),
+                           MakeEvent(tenant_a(), "a-1", At(2))});
+  const std::vector<std::vector<LogEntryRef>> refused = {
+      {Ref(events[1], 0)},                                                 // skips the oldest
+      {Ref(events[1], 0), Ref(events[0], 0)},                              // out of order
+      {Ref(events[0], 0), Ref(events[2], 1)},                              // leaves a hole
+      {{.seq = events[0].seq, .log_id = tenant_b().value(), .index = 0}},  // wrong log
+      {{.seq = events[0].seq, .log_id = std::string(kProviderLogId), .index = 0}},
+      {Ref(events[0], 0),
+       Ref(events[1], 0),
+       Ref(events[2], 1),
+       {.seq = events[2].seq + 1, .log_id = tenant_a().value(), .index = 2}},  // not appended
+  };
+  for (size_t i = 0; i < refused.size(); ++i) {
+    EXPECT_TRUE(HasCode(AddEntries(store(), refused[i]), absl::StatusCode::kFailedPrecondition))
+        << "case " << i;
+    EXPECT_THAT(Uuids(Unsequenced(store(), 10)), ElementsAre("a-0", "b-0", "a-1")) << "case " << i;
+  }
+  EXPECT_THAT(Indexes(Entries(store(), tenant_a().value(), 0, 10)), IsEmpty());
+
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[0], 0)})));
+  EXPECT_TRUE(
+      HasCode(AddEntries(store(), {Ref(events[0], 0)}), absl::StatusCode::kFailedPrecondition))
+      << "an event that has a position is no longer in the outbox";
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[1], 0), Ref(events[2], 1)})));
+  EXPECT_THAT(Indexes(Entries(store(), tenant_a().value(), 0, 10)), ElementsAre("a-0@0", "a-1@1"));
+  EXPECT_THAT(Indexes(Entries(store(), tenant_b().value(), 0, 10)), ElementsAre("b-0@0"));
+}
+
+TEST_P(StoreConformanceTest, AddEntriesRefusesATakenIndexAndChangesNothing) {
+  const std::vector<EventRecord> events =
+      AppendEach(store(), {MakeEvent(tenant_a(), "a-0", At(0)), MakeEvent(tenant_a(), "a-1", At(1)),
+                           MakeEvent(tenant_a(), "a-2", At(2))});
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[0], 0)})));
+
+  EXPECT_TRUE(HasCode(AddEntries(store(), {Ref(events[1], 0)}), absl::StatusCode::kAlreadyExists))
+      << "index 0 of the log is taken";
+  EXPECT_TRUE(HasCode(AddEntries(store(), {Ref(events[1], 1), Ref(events[2], 1)}),
+                      absl::StatusCode::kAlreadyExists))
+      << "one index twice in a call";
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), ElementsAre("a-1", "a-2"));
+  EXPECT_THAT(
+      Indexes(InRead(store(),
+                     [&](Transaction& tx) { return tx.Events().Query(tenant_a(), EventQuery{}); })),
+      ElementsAre("a-0@0", "a-1@-", "a-2@-"));
+  EXPECT_THAT(Indexes(Entries(store(), tenant_a().value(), 0, 10)), ElementsAre("a-0@0"));
+
+  // The same index in another log is no clash.
+  const std::vector<EventRecord> b = AppendEach(store(), {MakeEvent(tenant_b(), "b-0", At(3))});
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[1], 1), Ref(events[2], 2), Ref(b[0], 0)})));
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, AddEntriesInAReadIsRefused) {
+  const std::vector<EventRecord> events =
+      AppendEach(store(), {MakeEvent(tenant_a(), "a-0", At(0))});
+  EXPECT_FALSE(store()
+                   .Read([&](Transaction& tx) { return tx.Logs().AddEntries({Ref(events[0], 0)}); })
+                   .ok());
+  EXPECT_THAT(Uuids(Unsequenced(store(), 10)), ElementsAre("a-0"));
+}
+
+TEST_P(StoreConformanceTest, EntriesStopAtTheFirstMissingIndex) {
+  const std::vector<EventRecord> events =
+      AppendEach(store(), {MakeEvent(tenant_a(), "a-0", At(0)), MakeEvent(tenant_a(), "a-1", At(1)),
+                           MakeEvent(tenant_b(), "b-0", At(2)), MakeEvent(tenant_a(), "a-3", At(3)),
+                           MakeEvent(tenant_a(), "a-4", At(4))});
+  // Index 2 of log A is left out on purpose, as a lost row would be.
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[0], 0), Ref(events[1], 1), Ref(events[2], 0),
+                                      Ref(events[3], 3), Ref(events[4], 4)})));
+  const std::string a = tenant_a().value();
+  EXPECT_THAT(Indexes(Entries(store(), a, 0, 10)), ElementsAre("a-0@0", "a-1@1"));
+  EXPECT_THAT(Indexes(Entries(store(), a, 1, 1)), ElementsAre("a-1@1")) << "count is a limit";
+  EXPECT_THAT(Indexes(Entries(store(), a, 2, 10)), IsEmpty());
+  EXPECT_THAT(Indexes(Entries(store(), a, 3, 10)), ElementsAre("a-3@3", "a-4@4"));
+  EXPECT_THAT(Indexes(Entries(store(), a, 5, 10)), IsEmpty());
+  EXPECT_THAT(Indexes(Entries(store(), tenant_b().value(), 0, 256)), ElementsAre("b-0@0"));
+  EXPECT_THAT(Indexes(Entries(store(), kProviderLogId, 0, 256)), IsEmpty());
+  EXPECT_TRUE(HasCode(Entries(store(), a, 0, 0), absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, FindEventInItsLog) {
+  const std::vector<EventRecord> events = AppendEach(
+      store(), {MakeEvent(tenant_a(), "a-0", At(0)), MakeEvent(tenant_a(), "a-1", At(1))});
+  ASSERT_TRUE(Ok(AddEntries(store(), {Ref(events[0], 0)})));
+
+  absl::StatusOr<EventRecord> sequenced = InRead(
+      store(), [&](Transaction& tx) { return tx.Logs().FindEvent(tenant_a().value(), "a-0"); });
+  ASSERT_TRUE(Ok(sequenced));
+  EventRecord expected = events[0];
+  expected.log_index = 0;
+  EXPECT_EQ(Describe(*sequenced), Describe(expected));
+
+  absl::StatusOr<EventRecord> waiting = InRead(
+      store(), [&](Transaction& tx) { return tx.Logs().FindEvent(tenant_a().value(), "a-1"); });
+  ASSERT_TRUE(Ok(waiting));
+  EXPECT_EQ(Describe(*waiting), Describe(events[1]));
+
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Logs().FindEvent(tenant_b().value(), "a-0"); }),
+      absl::StatusCode::kNotFound))
+      << "another log's event is not found";
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Logs().FindEvent(tenant_a().value(), "nope"); }),
+      absl::StatusCode::kNotFound));
+}
+
+// A tile's bytes, binary like real hashes (NUL and high bytes included).
+std::string TileData(int hashes, char seed) {
+  std::string data;
+  for (int i = 0; i < hashes * 32; ++i) data.push_back(static_cast<char>(seed + i * 7));
+  return data;
+}
+
+TEST_P(StoreConformanceTest, TilesAreWrittenReplacedAndKeptApart) {
+  const LogTileRecord partial{
+      .log_id = tenant_a().value(), .level = 0, .index = 3, .width = 2, .data = TileData(3, 0)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Logs().PutTile(partial); })));
+  auto get = [&](std::string_view log, int level, uint64_t index) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Logs().GetTile(log, level, index); });
+  };
+  absl::StatusOr<LogTileRecord> found = get(tenant_a().value(), 0, 3);
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(partial));
+
+  const LogTileRecord grown{
+      .log_id = tenant_a().value(), .level = 0, .index = 3, .width = 256, .data = TileData(511, 5)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Logs().PutTile(grown); })));
+  found = get(tenant_a().value(), 0, 3);
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(grown)) << "the newer tile replaces the older";
+
+  EXPECT_TRUE(HasCode(get(tenant_b().value(), 0, 3), absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(get(kProviderLogId, 0, 3), absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(get(tenant_a().value(), 1, 3), absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(get(tenant_a().value(), 0, 2), absl::StatusCode::kNotFound));
+
+  const LogTileRecord provider{.log_id = std::string(kProviderLogId),
+                               .level = 1,
+                               .index = 0,
+                               .width = 1,
+                               .data = TileData(1, 9)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Logs().PutTile(provider); })));
+  found = get(kProviderLogId, 1, 0);
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(provider));
+  found = get(tenant_a().value(), 0, 3);
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(grown));
+}
+
+std::string RootHash(char seed) {
+  std::string hash(32, '\0');
+  for (int i = 1; i < 32; i += 2) hash[i] = static_cast<char>(seed + i);
+  return hash;
+}
+
+TEST_P(StoreConformanceTest, LogStatesAreWrittenReplacedAndListed) {
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().GetState(tenant_a().value()); }),
+      absl::StatusCode::kNotFound));
+  absl::StatusOr<std::vector<LogStateRecord>> none =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().ListStates(); });
+  ASSERT_TRUE(Ok(none));
+  EXPECT_THAT(*none, IsEmpty());
+
+  const LogStateRecord a1{.log_id = tenant_a().value(),
+                          .origin = "custos.example/t/acme",
+                          .size = 1,
+                          .root_hash = RootHash(1),
+                          .updated = At(1)};
+  const LogStateRecord provider{.log_id = std::string(kProviderLogId),
+                                .origin = "custos.example/provider",
+                                .size = 7,
+                                .root_hash = RootHash(2),
+                                .updated = At(2)};
+  LogStateRecord a2 = a1;
+  a2.size = 300;
+  a2.root_hash = RootHash(3);
+  a2.updated = At(3);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Logs().PutState(a1));
+    return tx.Logs().PutState(provider);
+  })));
+  absl::StatusOr<LogStateRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().GetState(tenant_a().value()); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(a1));
+
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Logs().PutState(a2); })));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Logs().GetState(tenant_a().value()); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(a2)) << "the newer state replaces the older";
+
+  absl::StatusOr<std::vector<LogStateRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().ListStates(); });
+  ASSERT_TRUE(Ok(all));
+  std::vector<std::string> expected = {Describe(a2), Describe(provider)};
+  if (provider.log_id < a2.log_id) std::swap(expected[0], expected[1]);
+  EXPECT_THAT(Describe(*all), ::testing::ElementsAreArray(expected)) << "by log id";
+}
+
+CheckpointRecord MakeCheckpoint(std::string log_id, uint64_t size) {
+  return CheckpointRecord{
+      .log_id = log_id,
+      .size = size,
+      .root_hash = RootHash(static_cast<char>(size)),
+      .note = fmt::format("custos.example/{}\n{}\nroot\n\n— custos.example sig{}\n", log_id, size,
+                          size),
+      .key_id = "lk_00000000000000a1",
+      .signed_at = At(static_cast<int64_t>(size))};
+}
+
+TEST_P(StoreConformanceTest, CheckpointsLatestBySizeAndNeverReplaced) {
+  const std::string a = tenant_a().value();
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Logs().LatestCheckpoint(a); }),
+              absl::StatusCode::kNotFound));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (uint64_t size : {5, 9, 7})
+      RETURN_IF_ERROR(tx.Logs().PutCheckpoint(MakeCheckpoint(a, size)));
+    return tx.Logs().PutCheckpoint(MakeCheckpoint(std::string(kProviderLogId), 12));
+  })));
+
+  absl::StatusOr<CheckpointRecord> latest =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().LatestCheckpoint(a); });
+  ASSERT_TRUE(Ok(latest));
+  EXPECT_EQ(Describe(*latest), Describe(MakeCheckpoint(a, 9))) << "the largest, not the newest";
+  absl::StatusOr<CheckpointRecord> seven =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().GetCheckpoint(a, 7); });
+  ASSERT_TRUE(Ok(seven));
+  EXPECT_EQ(Describe(*seven), Describe(MakeCheckpoint(a, 7)));
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Logs().GetCheckpoint(a, 8); }),
+              absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Logs().GetCheckpoint(tenant_b().value(), 9); }),
+      absl::StatusCode::kNotFound));
+
+  CheckpointRecord again = MakeCheckpoint(a, 9);
+  again.root_hash = RootHash(100);
+  again.note = "a different note";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Logs().PutCheckpoint(again); }),
+              absl::StatusCode::kAlreadyExists));
+  latest = InRead(store(), [&](Transaction& tx) { return tx.Logs().LatestCheckpoint(a); });
+  ASSERT_TRUE(Ok(latest));
+  EXPECT_EQ(Describe(*latest), Describe(MakeCheckpoint(a, 9))) << "a signed checkpoint stays";
+
+  latest =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().LatestCheckpoint(kProviderLogId); });
+  ASSERT_TRUE(Ok(latest));
+  EXPECT_EQ(latest->size, 12u);
+}
+
+TEST_P(StoreConformanceTest, LogKeysInsertListAndRetire) {
+  absl::StatusOr<std::vector<LogKeyRecord>> keys =
+      InRead(store(), [&](Transaction& tx) { return tx.Logs().ListKeys(); });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(*keys, IsEmpty());
+
+  const LogKeyRecord older{.id = "lk_00000000000000b2",
+                           .name = "custos.example",
+                           .public_key = RootHash(7),
+                           .sealed_seed = std::string("\x00sealed\xff", 8),
+                           .created = At(0)};
+  LogKeyRecord newer = older;
+  newer.id = "lk_00000000000000a1";
+  newer.public_key = RootHash(8);
+  newer.created = At(100);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Logs().InsertKey(newer));
+    return tx.Logs().InsertKey(older);
+  })));
+  keys = InRead(store(), [&](Transaction& tx) { return tx.Logs().ListKeys(); });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(Describe(*keys), ElementsAre(Describe(older), Describe(newer))) << "oldest first";
+
+  LogKeyRecord clash = older;
+  clash.public_key = RootHash(9);
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Logs().InsertKey(clash); }),
+                      absl::StatusCode::kAlreadyExists));
+
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Logs().RetireKey(older.id, At(100)); })));
+  keys = InRead(store(), [&](Transaction& tx) { return tx.Logs().ListKeys(); });
+  ASSERT_TRUE(Ok(keys));
+  LogKeyRecord retired = older;
+  retired.retired = At(100);
+  EXPECT_THAT(Describe(*keys), ElementsAre(Describe(retired), Describe(newer)));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Logs().RetireKey("lk_nope", At(101)); }),
+      absl::StatusCode::kNotFound));
 }
 
 // Transactions

@@ -1,8 +1,9 @@
 #pragma once
 
 // The conformance suite that every store::Store implementation passes: each repository
-// method, unique keys, tenant isolation, paging, event queries, rollback, snapshot reads under
-// concurrent writes, and Close. A backend instantiates it once in its own test binary, with a
+// method, unique keys, tenant isolation, paging, event queries, the verifiable-log outbox and its
+// tiles, states, checkpoints and keys, rollback, snapshot reads under concurrent writes, and
+// Close. A backend instantiates it once in its own test binary, with a
 // factory that opens a fresh, empty store in a given new directory:
 //
 //   INSTANTIATE_TEST_SUITE_P(

@@ -30,11 +30,12 @@ struct Call {
 
 using CallHandler = std::function<absl::StatusOr<Response>(Call&)>;
 
-Handler Admin(Services& services, CallHandler fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
+Handler Admin(Services& services, CallHandler fn, std::string_view scope = store::kScopeAdmin) {
+  return [&services, fn = std::move(fn), scope](Request& request) -> Response {
     absl::StatusOr<Response> result = [&]() -> absl::StatusOr<Response> {
       ASSIGN_OR_RETURN(store::TenantRecord tenant, ResolveTenant(services, request));
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, tenant));
+      ASSIGN_OR_RETURN(audit::RequestContext ctx,
+                       AuthenticateAdmin(services, request, tenant, scope));
       Call call{request, std::move(tenant), std::move(ctx)};
       return fn(call);
     }();
@@ -379,8 +380,11 @@ std::vector<Route> ManagementRoutes(Services& s, Directory& dir) {
     return Response::NoContent();
   });
 
-  add("GET", "/t/{tenant}/api/v1/logs",
-      [&s](Call& c) { return ListLogs(s, c.request, c.tenant, c.ctx); });
+  // Log-read tokens may page the System Log too.
+  routes.push_back({"GET", "/t/{tenant}/api/v1/logs",
+                    Admin(
+                        s, [&s](Call& c) { return ListLogs(s, c.request, c.tenant, c.ctx); },
+                        store::kScopeLogRead)});
   return routes;
 }
 

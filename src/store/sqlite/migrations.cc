@@ -134,8 +134,97 @@ CREATE INDEX events_by_tenant_seq ON events (tenant_id, seq);
 CREATE INDEX events_by_tenant_published ON events (tenant_id, published);
 )sql";
 
+// The verifiable System Log. Events of the provider log carry tenant_id 'provider', which is no
+// tenants row, so events is rebuilt without its foreign key (SqliteEvents::Append checks the
+// tenant instead). The rebuild keeps every seq, and moves the AUTOINCREMENT high-water mark to
+// the new table before the old one is dropped (DROP TABLE deletes its sqlite_sequence row;
+// RENAME carries it along), so that seq never goes back, even past deleted rows.
+//
+// An event's position in its log lives in log_entries, apart from the ~1 KB event row, so that
+// sequencing never rewrites events. log_outbox holds the last seq that has a position; it starts
+// at 0 so that events written before this step are sequenced too.
+constexpr std::string_view kSchemaV2 = R"sql(
+ALTER TABLE tenants ADD COLUMN log_public INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
+
+CREATE TABLE events_new (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL,
+  uuid TEXT NOT NULL UNIQUE,
+  published INTEGER NOT NULL,
+  event_type TEXT NOT NULL,
+  json TEXT NOT NULL
+) STRICT;
+INSERT INTO events_new (seq, tenant_id, uuid, published, event_type, json)
+  SELECT seq, tenant_id, uuid, published, event_type, json FROM events ORDER BY seq;
+DELETE FROM sqlite_sequence WHERE name = 'events_new';
+UPDATE sqlite_sequence SET name = 'events_new' WHERE name = 'events';
+DROP TABLE events;
+ALTER TABLE events_new RENAME TO events;
+CREATE INDEX events_by_tenant_seq ON events (tenant_id, seq);
+CREATE INDEX events_by_tenant_published ON events (tenant_id, published);
+
+CREATE TABLE provider_tokens (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE log_entries (
+  log_id TEXT NOT NULL,
+  log_index INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (log_id, log_index)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX log_entries_by_seq ON log_entries (seq);
+
+CREATE TABLE log_outbox (
+  id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+  sequenced_seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO log_outbox (id, sequenced_seq) VALUES (1, 0);
+
+CREATE TABLE log_tiles (
+  log_id TEXT NOT NULL,
+  level INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (log_id, level, idx)
+) STRICT;
+
+CREATE TABLE log_states (
+  log_id TEXT NOT NULL PRIMARY KEY,
+  origin TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  root_hash BLOB NOT NULL,
+  updated INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE log_checkpoints (
+  log_id TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  root_hash BLOB NOT NULL,
+  note TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  signed_at INTEGER NOT NULL,
+  PRIMARY KEY (log_id, size)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE log_keys (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL,
+  public_key BLOB NOT NULL,
+  sealed_seed BLOB NOT NULL,
+  created INTEGER NOT NULL,
+  retired INTEGER
+) STRICT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
+    {2, "verifiable log", kSchemaV2},
 };
 
 absl::Status Exec(sqlite3* db, const std::string& sql, std::string_view what) {

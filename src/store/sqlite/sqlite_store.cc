@@ -132,12 +132,23 @@ class Statement {
     if (bytes == nullptr) return std::string();
     return std::string(bytes, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
   }
+  // Valid until the next Step, Reset or the statement's end.
+  std::string_view TextView(int column) const {
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    if (text == nullptr) return std::string_view();
+    return std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
+  }
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   absl::Time Time(int column) const { return absl::FromUnixMicros(Int(column)); }
   std::optional<absl::Time> OptionalTime(int column) const {
-    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
+    if (IsNull(column)) return std::nullopt;
     return Time(column);
   }
+
+  // Makes the statement ready to run again with new bindings, for loops that run one statement
+  // many times. Keeps a binding error for the next Step.
+  void Reset() { sqlite3_reset(stmt_); }
 
  private:
   void Check(int rc) {
@@ -248,19 +259,21 @@ class SqliteTenants final : public TenantRepository {
   explicit SqliteTenants(Connection& conn) : conn_(conn) {}
 
   absl::Status Insert(const TenantRecord& tenant) override {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     conn_.Prepare("INSERT INTO tenants (id, name, created) VALUES (?1, ?2, ?3)",
-                                   "inserting tenant"));
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("INSERT INTO tenants (id, name, created, "
+                                                   "log_public) VALUES (?1, ?2, ?3, ?4)",
+                                                   "inserting tenant"));
     stmt.BindText(1, tenant.id.value());
     stmt.BindText(2, tenant.name);
     stmt.BindTime(3, tenant.created);
+    stmt.BindInt(4, tenant.log_public ? 1 : 0);
     return stmt.Run().status();
   }
 
   absl::StatusOr<TenantRecord> Get(const TenantId& id) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
-        conn_.Prepare("SELECT id, name, created FROM tenants WHERE id = ?1", "reading tenant"));
+        conn_.Prepare("SELECT id, name, created, log_public FROM tenants WHERE id = ?1",
+                      "reading tenant"));
     stmt.BindText(1, id.value());
     return One(stmt);
   }
@@ -268,15 +281,16 @@ class SqliteTenants final : public TenantRepository {
   absl::StatusOr<TenantRecord> GetByName(std::string_view name) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
-        conn_.Prepare("SELECT id, name, created FROM tenants WHERE name = ?1", "reading tenant"));
+        conn_.Prepare("SELECT id, name, created, log_public FROM tenants WHERE name = ?1",
+                      "reading tenant"));
     stmt.BindText(1, name);
     return One(stmt);
   }
 
   absl::StatusOr<std::vector<TenantRecord>> List() override {
-    ASSIGN_OR_RETURN(
-        Statement stmt,
-        conn_.Prepare("SELECT id, name, created FROM tenants ORDER BY id", "listing tenants"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, name, created, log_public FROM tenants ORDER BY id",
+                                   "listing tenants"));
     std::vector<TenantRecord> tenants;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());
@@ -286,10 +300,22 @@ class SqliteTenants final : public TenantRepository {
     return tenants;
   }
 
+  absl::Status Update(const TenantRecord& tenant) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("UPDATE tenants SET log_public = ?2 WHERE id = ?1", "updating tenant"));
+    stmt.BindText(1, tenant.id.value());
+    stmt.BindInt(2, tenant.log_public ? 1 : 0);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "tenant");
+  }
+
  private:
   static TenantRecord Read(const Statement& stmt) {
-    return TenantRecord{
-        .id = TenantId(stmt.Text(0)), .name = stmt.Text(1), .created = stmt.Time(2)};
+    return TenantRecord{.id = TenantId(stmt.Text(0)),
+                        .name = stmt.Text(1),
+                        .created = stmt.Time(2),
+                        .log_public = stmt.Int(3) != 0};
   }
   static absl::StatusOr<TenantRecord> One(Statement& stmt) {
     ASSIGN_OR_RETURN(const bool row, stmt.Step());
@@ -307,7 +333,7 @@ class SqliteApiTokens final : public ApiTokenRepository {
   absl::Status Insert(const ApiTokenRecord& token) override {
     ASSIGN_OR_RETURN(Statement stmt,
                      conn_.Prepare("INSERT INTO api_tokens (tenant_id, id, name, token_hash, "
-                                   "created, last_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                   "created, last_used, scope) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                                    "inserting api token"));
     stmt.BindText(1, token.tenant_id.value());
     stmt.BindText(2, token.id.value());
@@ -315,14 +341,15 @@ class SqliteApiTokens final : public ApiTokenRepository {
     stmt.BindText(4, token.token_hash);
     stmt.BindTime(5, token.created);
     stmt.BindTime(6, token.last_used);
+    stmt.BindText(7, token.scope);
     return stmt.Run().status();
   }
 
   absl::StatusOr<ApiTokenRecord> FindByHash(const TenantId& tenant,
                                             std::string_view token_hash) override {
     ASSIGN_OR_RETURN(Statement stmt,
-                     conn_.Prepare("SELECT tenant_id, id, name, token_hash, created, last_used "
-                                   "FROM api_tokens WHERE tenant_id = ?1 AND token_hash = ?2",
+                     conn_.Prepare("SELECT tenant_id, id, name, token_hash, created, last_used, "
+                                   "scope FROM api_tokens WHERE tenant_id = ?1 AND token_hash = ?2",
                                    "reading api token"));
     stmt.BindText(1, tenant.value());
     stmt.BindText(2, token_hash);
@@ -333,7 +360,8 @@ class SqliteApiTokens final : public ApiTokenRepository {
                           .name = stmt.Text(2),
                           .token_hash = stmt.Text(3),
                           .created = stmt.Time(4),
-                          .last_used = stmt.OptionalTime(5)};
+                          .last_used = stmt.OptionalTime(5),
+                          .scope = stmt.Text(6)};
   }
 
   absl::Status TouchLastUsed(const TenantId& tenant, const ApiTokenId& id,
@@ -939,21 +967,49 @@ class SqliteAuthnTransactions final : public AuthnTransactionRepository {
   Connection& conn_;
 };
 
+// Event reads select these columns, in this order: seq, tenant_id, uuid, published, event_type,
+// json, log_index (NULL while the event has no position).
+EventRecord ReadEvent(const Statement& stmt) {
+  EventRecord event{.seq = stmt.Int(0),
+                    .tenant_id = TenantId(stmt.Text(1)),
+                    .uuid = stmt.Text(2),
+                    .published = stmt.Time(3),
+                    .event_type = stmt.Text(4),
+                    .json = stmt.Text(5)};
+  if (!stmt.IsNull(6)) event.log_index = static_cast<uint64_t>(stmt.Int(6));
+  return event;
+}
+
+// Log indexes and sizes are SQLite INTEGERs, which are signed: a larger value cannot be stored.
+bool FitsSql(uint64_t value) { return value <= static_cast<uint64_t>(kMaxInt64); }
+
+absl::StatusOr<int64_t> ToSql(uint64_t value, std::string_view what) {
+  if (FitsSql(value)) return static_cast<int64_t>(value);
+  return absl::InvalidArgumentError(fmt::format("{} {} is out of range", what, value));
+}
+
 class SqliteEvents final : public EventRepository {
  public:
   explicit SqliteEvents(Connection& conn) : conn_(conn) {}
 
   absl::StatusOr<int64_t> Append(const EventRecord& event) override {
+    // events has no foreign key to tenants, since the provider log has no tenant row; the
+    // SELECT inserts nothing for a tenant that is neither.
     ASSIGN_OR_RETURN(Statement stmt,
                      conn_.Prepare("INSERT INTO events (tenant_id, uuid, published, event_type, "
-                                   "json) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                   "json) SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?1 = ?6 OR EXISTS "
+                                   "(SELECT 1 FROM tenants WHERE id = ?1)",
                                    "appending event"));
     stmt.BindText(1, event.tenant_id.value());
     stmt.BindText(2, event.uuid);
     stmt.BindTime(3, event.published);
     stmt.BindText(4, event.event_type);
     stmt.BindText(5, event.json);
-    RETURN_IF_ERROR(stmt.Run().status());
+    stmt.BindText(6, kProviderLogId);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    if (changed == 0) {
+      return absl::NotFoundError("appending event: refers to a row that does not exist");
+    }
     // seq is the rowid; AUTOINCREMENT keeps it from reusing a committed value.
     return static_cast<int64_t>(sqlite3_last_insert_rowid(conn_.db()));
   }
@@ -975,13 +1031,17 @@ class SqliteEvents final : public EventRepository {
     ASSIGN_OR_RETURN(
         Statement stmt,
         query.descending
-            ? conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, json FROM events "
-                            "WHERE tenant_id = ?1 AND seq < ?2 AND published >= ?3 AND "
-                            "published <= ?4 ORDER BY seq DESC LIMIT ?5",
+            ? conn_.Prepare("SELECT e.seq, e.tenant_id, e.uuid, e.published, e.event_type, "
+                            "e.json, l.log_index FROM events e "
+                            "LEFT JOIN log_entries l ON l.seq = e.seq "
+                            "WHERE e.tenant_id = ?1 AND e.seq < ?2 AND e.published >= ?3 AND "
+                            "e.published <= ?4 ORDER BY e.seq DESC LIMIT ?5",
                             "querying events")
-            : conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, json FROM events "
-                            "WHERE tenant_id = ?1 AND seq > ?2 AND published >= ?3 AND "
-                            "published <= ?4 ORDER BY seq ASC LIMIT ?5",
+            : conn_.Prepare("SELECT e.seq, e.tenant_id, e.uuid, e.published, e.event_type, "
+                            "e.json, l.log_index FROM events e "
+                            "LEFT JOIN log_entries l ON l.seq = e.seq "
+                            "WHERE e.tenant_id = ?1 AND e.seq > ?2 AND e.published >= ?3 AND "
+                            "e.published <= ?4 ORDER BY e.seq ASC LIMIT ?5",
                             "querying events"));
     stmt.BindText(1, tenant.value());
     stmt.BindInt(2, after);
@@ -992,17 +1052,358 @@ class SqliteEvents final : public EventRepository {
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());
       if (!row) break;
-      events.push_back(EventRecord{.seq = stmt.Int(0),
-                                   .tenant_id = TenantId(stmt.Text(1)),
-                                   .uuid = stmt.Text(2),
-                                   .published = stmt.Time(3),
-                                   .event_type = stmt.Text(4),
-                                   .json = stmt.Text(5)});
+      events.push_back(ReadEvent(stmt));
     }
     return events;
   }
 
  private:
+  Connection& conn_;
+};
+
+class SqliteProviderTokens final : public ProviderTokenRepository {
+ public:
+  explicit SqliteProviderTokens(Connection& conn) : conn_(conn) {}
+
+  absl::Status Insert(const ProviderTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO provider_tokens (id, name, token_hash, created) "
+                                   "VALUES (?1, ?2, ?3, ?4)",
+                                   "inserting provider token"));
+    stmt.BindText(1, token.id);
+    stmt.BindText(2, token.name);
+    stmt.BindText(3, token.token_hash);
+    stmt.BindTime(4, token.created);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<ProviderTokenRecord> FindByHash(std::string_view token_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, name, token_hash, created FROM provider_tokens "
+                                   "WHERE token_hash = ?1",
+                                   "reading provider token"));
+    stmt.BindText(1, token_hash);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("provider token not found");
+    return ProviderTokenRecord{.id = stmt.Text(0),
+                               .name = stmt.Text(1),
+                               .token_hash = stmt.Text(2),
+                               .created = stmt.Time(3)};
+  }
+
+ private:
+  Connection& conn_;
+};
+
+class SqliteLogs final : public LogRepository {
+ public:
+  explicit SqliteLogs(Connection& conn) : conn_(conn) {}
+
+  // Ordering by seq is commit order: the store commits one write at a time, and seq grows
+  // with every append, so no event with a smaller seq can commit after a larger one is seen.
+  absl::StatusOr<std::vector<EventRecord>> Unsequenced(int limit) override {
+    RETURN_IF_ERROR(CheckLimit(limit));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, json, "
+                                   "NULL FROM events WHERE seq > (SELECT sequenced_seq FROM "
+                                   "log_outbox WHERE id = 1) ORDER BY seq LIMIT ?1",
+                                   "reading the log outbox"));
+    stmt.BindInt(1, limit);
+    std::vector<EventRecord> events;
+    events.reserve(static_cast<size_t>(std::min(limit, kMaxReserve)));
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      events.push_back(ReadEvent(stmt));
+    }
+    return events;
+  }
+
+  absl::Status AddEntries(const std::vector<LogEntryRef>& entries) override {
+    if (entries.empty()) return absl::OkStatus();
+    if (entries.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+      return absl::InvalidArgumentError("too many log entries in one call");
+    }
+    RETURN_IF_ERROR(CheckIsOutboxPrefix(entries));
+    // A savepoint makes the call all-or-nothing even when the caller goes on with its
+    // transaction after an error (an index clash is only found while inserting).
+    RETURN_IF_ERROR(conn_.Exec("SAVEPOINT add_log_entries"));
+    absl::Status status = InsertEntries(entries);
+    if (!status.ok()) {
+      conn_.Exec("ROLLBACK TO add_log_entries").IgnoreError();
+    }
+    const absl::Status released = conn_.Exec("RELEASE add_log_entries");
+    if (status.ok()) status = released;
+    return status;
+  }
+
+  absl::StatusOr<std::vector<EventRecord>> Entries(std::string_view log_id, uint64_t first,
+                                                   int count) override {
+    RETURN_IF_ERROR(CheckLimit(count));
+    std::vector<EventRecord> events;
+    if (!FitsSql(first)) return events;
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT e.seq, e.tenant_id, e.uuid, e.published, e.event_type, "
+                                   "e.json, l.log_index FROM log_entries l "
+                                   "JOIN events e ON e.seq = l.seq WHERE l.log_id = ?1 AND "
+                                   "l.log_index >= ?2 ORDER BY l.log_index LIMIT ?3",
+                                   "reading log entries"));
+    stmt.BindText(1, log_id);
+    stmt.BindInt(2, static_cast<int64_t>(first));
+    stmt.BindInt(3, count);
+    events.reserve(static_cast<size_t>(std::min(count, kMaxReserve)));
+    uint64_t expected = first;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row || static_cast<uint64_t>(stmt.Int(6)) != expected) break;
+      events.push_back(ReadEvent(stmt));
+      ++expected;
+    }
+    return events;
+  }
+
+  absl::StatusOr<EventRecord> FindEvent(std::string_view log_id, std::string_view uuid) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT e.seq, e.tenant_id, e.uuid, e.published, e.event_type, "
+                                   "e.json, l.log_index FROM events e "
+                                   "LEFT JOIN log_entries l ON l.seq = e.seq "
+                                   "WHERE e.uuid = ?2 AND e.tenant_id = ?1",
+                                   "reading log event"));
+    stmt.BindText(1, log_id);
+    stmt.BindText(2, uuid);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("event not found");
+    return ReadEvent(stmt);
+  }
+
+  absl::Status PutTile(const LogTileRecord& tile) override {
+    ASSIGN_OR_RETURN(const int64_t index, ToSql(tile.index, "tile index"));
+    // An upsert rewrites the row in place; INSERT OR REPLACE would delete and reinsert it.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO log_tiles (log_id, level, idx, width, data) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (log_id, level, idx) "
+                                   "DO UPDATE SET width = excluded.width, data = excluded.data",
+                                   "writing log tile"));
+    stmt.BindText(1, tile.log_id);
+    stmt.BindInt(2, tile.level);
+    stmt.BindInt(3, index);
+    stmt.BindInt(4, tile.width);
+    stmt.BindBlob(5, tile.data);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<LogTileRecord> GetTile(std::string_view log_id, int level,
+                                        uint64_t index) override {
+    if (!FitsSql(index)) return absl::NotFoundError("log tile not found");
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("SELECT width, data FROM log_tiles "
+                                                   "WHERE log_id = ?1 AND level = ?2 AND idx = ?3",
+                                                   "reading log tile"));
+    stmt.BindText(1, log_id);
+    stmt.BindInt(2, level);
+    stmt.BindInt(3, static_cast<int64_t>(index));
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("log tile not found");
+    return LogTileRecord{.log_id = std::string(log_id),
+                         .level = level,
+                         .index = index,
+                         .width = static_cast<int>(stmt.Int(0)),
+                         .data = stmt.Blob(1)};
+  }
+
+  absl::StatusOr<LogStateRecord> GetState(std::string_view log_id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT log_id, origin, size, root_hash, updated "
+                                   "FROM log_states WHERE log_id = ?1",
+                                   "reading log state"));
+    stmt.BindText(1, log_id);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("log state not found");
+    return ReadState(stmt);
+  }
+
+  absl::Status PutState(const LogStateRecord& state) override {
+    ASSIGN_OR_RETURN(const int64_t size, ToSql(state.size, "log size"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO log_states (log_id, origin, size, root_hash, "
+                                   "updated) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (log_id) "
+                                   "DO UPDATE SET origin = excluded.origin, size = excluded.size, "
+                                   "root_hash = excluded.root_hash, updated = excluded.updated",
+                                   "writing log state"));
+    stmt.BindText(1, state.log_id);
+    stmt.BindText(2, state.origin);
+    stmt.BindInt(3, size);
+    stmt.BindBlob(4, state.root_hash);
+    stmt.BindTime(5, state.updated);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<std::vector<LogStateRecord>> ListStates() override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT log_id, origin, size, root_hash, updated "
+                                   "FROM log_states ORDER BY log_id",
+                                   "listing log states"));
+    std::vector<LogStateRecord> states;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      states.push_back(ReadState(stmt));
+    }
+    return states;
+  }
+
+  absl::Status PutCheckpoint(const CheckpointRecord& checkpoint) override {
+    ASSIGN_OR_RETURN(const int64_t size, ToSql(checkpoint.size, "checkpoint size"));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO log_checkpoints (log_id, size, root_hash, note, "
+                                   "key_id, signed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                   "inserting checkpoint"));
+    stmt.BindText(1, checkpoint.log_id);
+    stmt.BindInt(2, size);
+    stmt.BindBlob(3, checkpoint.root_hash);
+    stmt.BindText(4, checkpoint.note);
+    stmt.BindText(5, checkpoint.key_id);
+    stmt.BindTime(6, checkpoint.signed_at);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<CheckpointRecord> LatestCheckpoint(std::string_view log_id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT log_id, size, root_hash, note, key_id, signed_at "
+                                   "FROM log_checkpoints WHERE log_id = ?1 "
+                                   "ORDER BY size DESC LIMIT 1",
+                                   "reading the latest checkpoint"));
+    stmt.BindText(1, log_id);
+    return OneCheckpoint(stmt);
+  }
+
+  absl::StatusOr<CheckpointRecord> GetCheckpoint(std::string_view log_id, uint64_t size) override {
+    if (!FitsSql(size)) return absl::NotFoundError("checkpoint not found");
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT log_id, size, root_hash, note, key_id, signed_at "
+                                   "FROM log_checkpoints WHERE log_id = ?1 AND size = ?2",
+                                   "reading checkpoint"));
+    stmt.BindText(1, log_id);
+    stmt.BindInt(2, static_cast<int64_t>(size));
+    return OneCheckpoint(stmt);
+  }
+
+  absl::Status InsertKey(const LogKeyRecord& key) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO log_keys (id, name, public_key, sealed_seed, "
+                                   "created, retired) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                   "inserting log key"));
+    stmt.BindText(1, key.id);
+    stmt.BindText(2, key.name);
+    stmt.BindBlob(3, key.public_key);
+    stmt.BindBlob(4, key.sealed_seed);
+    stmt.BindTime(5, key.created);
+    stmt.BindTime(6, key.retired);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<std::vector<LogKeyRecord>> ListKeys() override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, name, public_key, sealed_seed, created, retired "
+                                   "FROM log_keys ORDER BY created, id",
+                                   "listing log keys"));
+    std::vector<LogKeyRecord> keys;
+    while (true) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) break;
+      keys.push_back(LogKeyRecord{.id = stmt.Text(0),
+                                  .name = stmt.Text(1),
+                                  .public_key = stmt.Blob(2),
+                                  .sealed_seed = stmt.Blob(3),
+                                  .created = stmt.Time(4),
+                                  .retired = stmt.OptionalTime(5)});
+    }
+    return keys;
+  }
+
+  absl::Status RetireKey(std::string_view id, absl::Time when) override {
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("UPDATE log_keys SET retired = ?2 WHERE id = ?1",
+                                                   "retiring log key"));
+    stmt.BindText(1, id);
+    stmt.BindTime(2, when);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "log key");
+  }
+
+ private:
+  // Caps what a large limit reserves up front; the vector grows past it when rows are there.
+  static constexpr int kMaxReserve = 1 << 14;
+
+  // kFailedPrecondition unless `entries` are, in order, the first unsequenced events with
+  // their own log ids. Reads only seq and tenant_id, without copying either.
+  absl::Status CheckIsOutboxPrefix(const std::vector<LogEntryRef>& entries) {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT seq, tenant_id FROM events WHERE seq > (SELECT "
+                                   "sequenced_seq FROM log_outbox WHERE id = 1) "
+                                   "ORDER BY seq LIMIT ?1",
+                                   "checking log entries"));
+    stmt.BindInt(1, static_cast<int64_t>(entries.size()));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      ASSIGN_OR_RETURN(const bool row, stmt.Step());
+      if (!row) {
+        return absl::FailedPreconditionError(
+            fmt::format("log entry #{} (seq {}) is not an unsequenced event: only {} are waiting",
+                        i, entries[i].seq, i));
+      }
+      if (stmt.Int(0) != entries[i].seq) {
+        return absl::FailedPreconditionError(
+            fmt::format("log entry #{} has seq {}, but the next unsequenced event is seq {}", i,
+                        entries[i].seq, stmt.Int(0)));
+      }
+      if (stmt.TextView(1) != entries[i].log_id) {
+        return absl::FailedPreconditionError(
+            fmt::format("log entry #{} (seq {}) names log {}, but the event belongs to {}", i,
+                        entries[i].seq, entries[i].log_id, stmt.TextView(1)));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status InsertEntries(const std::vector<LogEntryRef>& entries) {
+    ASSIGN_OR_RETURN(Statement insert,
+                     conn_.Prepare("INSERT INTO log_entries (log_id, log_index, seq) "
+                                   "VALUES (?1, ?2, ?3)",
+                                   "adding log entries"));
+    for (const LogEntryRef& entry : entries) {
+      ASSIGN_OR_RETURN(const int64_t index, ToSql(entry.index, "log index"));
+      insert.Reset();
+      insert.BindText(1, entry.log_id);
+      insert.BindInt(2, index);
+      insert.BindInt(3, entry.seq);
+      RETURN_IF_ERROR(insert.Run().status());
+    }
+    ASSIGN_OR_RETURN(Statement advance,
+                     conn_.Prepare("UPDATE log_outbox SET sequenced_seq = ?1 WHERE id = 1",
+                                   "moving the log outbox"));
+    advance.BindInt(1, entries.back().seq);
+    ASSIGN_OR_RETURN(const int changed, advance.Run());
+    if (changed != 1) return absl::InternalError("the log outbox row is missing");
+    return absl::OkStatus();
+  }
+
+  static LogStateRecord ReadState(const Statement& stmt) {
+    return LogStateRecord{.log_id = stmt.Text(0),
+                          .origin = stmt.Text(1),
+                          .size = static_cast<uint64_t>(stmt.Int(2)),
+                          .root_hash = stmt.Blob(3),
+                          .updated = stmt.Time(4)};
+  }
+
+  static absl::StatusOr<CheckpointRecord> OneCheckpoint(Statement& stmt) {
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("checkpoint not found");
+    return CheckpointRecord{.log_id = stmt.Text(0),
+                            .size = static_cast<uint64_t>(stmt.Int(1)),
+                            .root_hash = stmt.Blob(2),
+                            .note = stmt.Text(3),
+                            .key_id = stmt.Text(4),
+                            .signed_at = stmt.Time(5)};
+  }
+
   Connection& conn_;
 };
 
@@ -1016,7 +1417,9 @@ class SqliteTransaction final : public Transaction {
         factors_(conn),
         sessions_(conn),
         authn_transactions_(conn),
-        events_(conn) {}
+        events_(conn),
+        provider_tokens_(conn),
+        logs_(conn) {}
 
   TenantRepository& Tenants() override { return tenants_; }
   ApiTokenRepository& ApiTokens() override { return api_tokens_; }
@@ -1026,6 +1429,8 @@ class SqliteTransaction final : public Transaction {
   SessionRepository& Sessions() override { return sessions_; }
   AuthnTransactionRepository& AuthnTransactions() override { return authn_transactions_; }
   EventRepository& Events() override { return events_; }
+  ProviderTokenRepository& ProviderTokens() override { return provider_tokens_; }
+  LogRepository& Logs() override { return logs_; }
 
  private:
   SqliteTenants tenants_;
@@ -1036,6 +1441,8 @@ class SqliteTransaction final : public Transaction {
   SqliteSessions sessions_;
   SqliteAuthnTransactions authn_transactions_;
   SqliteEvents events_;
+  SqliteProviderTokens provider_tokens_;
+  SqliteLogs logs_;
 };
 
 // The stores whose transaction callbacks are running on this thread, innermost last. A nested

@@ -265,6 +265,147 @@ TEST_F(SqliteStoreTest, ReopenKeepsDataAndSeqKeepsIncreasing) {
   EXPECT_TRUE(read.ok()) << read;
 }
 
+// A database written by a binary that knew only schema version 1 keeps every row when version 2
+// makes room for the verifiable log, and its events are the first ones the sequencer takes.
+TEST_F(SqliteStoreTest, VersionOneDatabaseMigratesKeepingEveryRow) {
+  {
+    RawDb db(path_);
+    ASSERT_TRUE(sqlite::ApplyMigrations(db.get(), sqlite::SchemaMigrations().first(1)).ok());
+    db.Exec("PRAGMA foreign_keys=ON");
+    db.Exec(R"sql(
+      INSERT INTO tenants (id, name, created) VALUES ('00oACME', 'acme', 1767225600000000);
+      INSERT INTO api_tokens (tenant_id, id, name, token_hash, created, last_used)
+        VALUES ('00oACME', '00TOLD', 'terraform', 'aa11', 1767225600000001, 1767225600000002);
+      INSERT INTO events (tenant_id, uuid, published, event_type, json) VALUES
+        ('00oACME', 'e1', 1767225600000010, 'user.lifecycle.create', '{"n":1}'),
+        ('00oACME', 'e2', 1767225600000020, 'user.session.start', '{"n":2}'),
+        ('00oACME', 'e3', 1767225600000030, 'user.session.end', '{"n":3}'),
+        ('00oACME', 'e4', 1767225600000040, 'user.session.end', '{"n":4}');
+      DELETE FROM events WHERE uuid = 'e4';
+    )sql");
+    ASSERT_THAT(db.Query("SELECT seq FROM sqlite_sequence WHERE name = 'events'"),
+                ElementsAre("4"));
+  }
+
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  const absl::Status read = store->Read([](Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(TenantRecord tenant, tx.Tenants().Get(TenantId("00oACME")));
+    EXPECT_EQ(tenant.name, "acme");
+    EXPECT_EQ(tenant.created, kT0);
+    EXPECT_FALSE(tenant.log_public);
+    ASSIGN_OR_RETURN(ApiTokenRecord token, tx.ApiTokens().FindByHash(TenantId("00oACME"), "aa11"));
+    EXPECT_EQ(token.id, ApiTokenId("00TOLD"));
+    EXPECT_EQ(token.name, "terraform");
+    EXPECT_EQ(token.last_used, kT0 + absl::Microseconds(2));
+    EXPECT_EQ(token.scope, kScopeAdmin) << "tokens from before scopes keep full rights";
+
+    ASSIGN_OR_RETURN(std::vector<EventRecord> events,
+                     tx.Events().Query(TenantId("00oACME"), EventQuery{}));
+    ASSIGN_OR_RETURN(std::vector<EventRecord> waiting, tx.Logs().Unsequenced(100));
+    for (const std::vector<EventRecord>* list : {&events, &waiting}) {
+      EXPECT_EQ(list->size(), 3u);
+      for (size_t i = 0; i < list->size(); ++i) {
+        const EventRecord& e = (*list)[i];
+        EXPECT_EQ(e.seq, static_cast<int64_t>(i) + 1);
+        EXPECT_EQ(e.tenant_id, TenantId("00oACME"));
+        EXPECT_EQ(e.uuid, fmt::format("e{}", i + 1));
+        EXPECT_EQ(e.published, kT0 + absl::Microseconds(10 * (i + 1)));
+        EXPECT_EQ(e.json, fmt::format(R"({{"n":{}}})", i + 1));
+        EXPECT_FALSE(e.log_index.has_value());
+      }
+    }
+    EXPECT_EQ(events[1].event_type, "user.session.start");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(read.ok()) << read;
+
+  int64_t next_seq = 0;
+  absl::Status refused;
+  ASSERT_TRUE(store
+                  ->Write([&](Transaction& tx) -> absl::Status {
+                    ASSIGN_OR_RETURN(next_seq,
+                                     tx.Events().Append({.tenant_id = TenantId("00oACME"),
+                                                         .uuid = "e5",
+                                                         .published = kT0,
+                                                         .event_type = "user.session.start",
+                                                         .json = "{}"}));
+                    RETURN_IF_ERROR(tx.Events()
+                                        .Append({.tenant_id = TenantId(std::string(kProviderLogId)),
+                                                 .uuid = "p1",
+                                                 .published = kT0,
+                                                 .event_type = "support.access.request",
+                                                 .json = "{}"})
+                                        .status());
+                    refused = tx.Events()
+                                  .Append({.tenant_id = TenantId("00oNOPE"),
+                                           .uuid = "x1",
+                                           .published = kT0,
+                                           .event_type = "user.session.start",
+                                           .json = "{}"})
+                                  .status();
+                    return tx.Logs().AddEntries({{.seq = 1, .log_id = "00oACME", .index = 0},
+                                                 {.seq = 2, .log_id = "00oACME", .index = 1}});
+                  })
+                  .ok());
+  EXPECT_EQ(next_seq, 5) << "seq continues after the highest ever given, even a deleted one";
+  EXPECT_EQ(refused.code(), absl::StatusCode::kNotFound)
+      << "the events table lost its foreign key; the store still refuses unknown tenants";
+  absl::StatusOr<std::vector<EventRecord>> waiting =
+      ReadResult(*store, [](Transaction& tx) { return tx.Logs().Unsequenced(100); });
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  std::vector<std::string> uuids;
+  for (const EventRecord& e : *waiting) uuids.push_back(fmt::format("{}:{}", e.seq, e.uuid));
+  EXPECT_THAT(uuids, ElementsAre("3:e3", "5:e5", "6:p1"));
+  store->Close();
+
+  RawDb db(path_);
+  EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
+              ElementsAre("1", "2"));
+  EXPECT_THAT(db.Query("SELECT name, seq FROM sqlite_sequence ORDER BY name"),
+              ElementsAre("events|6"));
+  EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                       "'events' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name"),
+              ElementsAre("events_by_tenant_published", "events_by_tenant_seq"));
+  EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE name LIKE '%events_new%'"),
+              ::testing::IsEmpty());
+  EXPECT_THAT(db.Query("PRAGMA foreign_key_check"), ::testing::IsEmpty());
+  EXPECT_THAT(db.Query("PRAGMA integrity_check"), ElementsAre("ok"));
+}
+
+// AddEntries refused halfway (the second of two entries clashes) leaves nothing behind even when
+// the caller goes on and commits its transaction.
+TEST_F(SqliteStoreTest, RefusedAddEntriesLeavesNothingEvenInACommittedTransaction) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::Status refused;
+  ASSERT_TRUE(store
+                  ->Write([&](Transaction& tx) -> absl::Status {
+                    RETURN_IF_ERROR(tx.Tenants().Insert(Acme()));
+                    for (const char* uuid : {"e1", "e2"}) {
+                      RETURN_IF_ERROR(tx.Events()
+                                          .Append({.tenant_id = TenantId("00oACME"),
+                                                   .uuid = uuid,
+                                                   .published = kT0,
+                                                   .event_type = "user.session.start",
+                                                   .json = "{}"})
+                                          .status());
+                    }
+                    refused = tx.Logs().AddEntries({{.seq = 1, .log_id = "00oACME", .index = 0},
+                                                    {.seq = 2, .log_id = "00oACME", .index = 0}});
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAlreadyExists) << refused;
+  absl::StatusOr<std::vector<EventRecord>> waiting =
+      ReadResult(*store, [](Transaction& tx) { return tx.Logs().Unsequenced(100); });
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->size(), 2u) << "the outbox did not move";
+  store->Close();
+  RawDb db(path_);
+  EXPECT_THAT(db.Query("SELECT COUNT(*) FROM log_entries"), ElementsAre("0"));
+}
+
 TEST_F(SqliteStoreTest, CreatesMissingDirectoriesAndAnOwnerOnlyFileInWalMode) {
   path_ = dir_ + "/nested/data/custos.db";
   std::unique_ptr<Store> store = Open();

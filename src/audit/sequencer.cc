@@ -1,0 +1,255 @@
+#include "audit/sequencer.h"
+
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "audit/checkpoint.h"
+#include "audit/merkle.h"
+#include "audit/note.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "crypto/encoding.h"
+
+namespace custos::audit {
+namespace {
+
+// The C2SP entry bundle prefixes each entry with a 16-bit length.
+constexpr size_t kMaxEntryBytes = 65535;
+
+}  // namespace
+
+std::string TenantLogOrigin(std::string_view host, std::string_view tenant_name) {
+  return fmt::format("{}/t/{}", host, tenant_name);
+}
+
+std::string ProviderLogOrigin(std::string_view host) { return fmt::format("{}/provider", host); }
+
+Sequencer::Sequencer(store::Store& store, LogKeys& keys, const Clock& clock,
+                     SequencerOptions options)
+    : store_(store), keys_(keys), clock_(clock), options_(std::move(options)) {}
+
+Sequencer::~Sequencer() { Stop(); }
+
+absl::Status Sequencer::Recover() {
+  absl::MutexLock lock(&mu_);
+  return RecoverLocked();
+}
+
+absl::Status Sequencer::RecoverLocked() {
+  if (!broken_.ok()) return broken_;
+  logs_.clear();
+  unsigned_.clear();
+  absl::Status checked = store_.Read([&](store::Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<store::LogStateRecord> states, tx.Logs().ListStates());
+    for (store::LogStateRecord& state : states) {
+      TransactionTileReader reader(tx, state.log_id);
+      absl::StatusOr<tiles::TreeBuilder> tree = tiles::TreeBuilder::Load(state.size, reader);
+      if (!tree.ok()) {
+        return absl::DataLossError(fmt::format("log {}: the tiles of its {} entries: {}",
+                                               state.log_id, state.size,
+                                               std::string(tree.status().message())));
+      }
+      if (tree->Root() != state.root_hash) {
+        return absl::DataLossError(fmt::format(
+            "log {}: its tiles do not give the stored root of size {}", state.log_id, state.size));
+      }
+      absl::StatusOr<store::CheckpointRecord> latest = tx.Logs().LatestCheckpoint(state.log_id);
+      if (!latest.ok() && !absl::IsNotFound(latest.status())) return latest.status();
+      if (latest.ok()) {
+        if (latest->size > state.size) {
+          return absl::DataLossError(fmt::format(
+              "log {}: a checkpoint was signed at size {} but the stored tree has only {} "
+              "entries (was the store restored from an older copy?)",
+              state.log_id, latest->size, state.size));
+        }
+        ASSIGN_OR_RETURN(std::string root, tiles::RootAt(latest->size, reader));
+        if (root != latest->root_hash) {
+          return absl::DataLossError(
+              fmt::format("log {}: the stored tree of size {} is not the one its checkpoint signed",
+                          state.log_id, latest->size));
+        }
+      }
+      if (!latest.ok() || latest->size < state.size) unsigned_.insert(state.log_id);
+      logs_[state.log_id] = LogCursor{.origin = state.origin, .tree = *std::move(tree)};
+    }
+    return absl::OkStatus();
+  });
+  if (absl::IsDataLoss(checked)) {
+    broken_ = checked;
+    Log(LogLevel::kError, "the verifiable log is inconsistent; no checkpoint will be signed",
+        {{"error", std::string(checked.message())}});
+  }
+  RETURN_IF_ERROR(checked);
+  recovered_ = true;
+  return SignLocked();
+}
+
+absl::StatusOr<int> Sequencer::RunOnce() {
+  absl::MutexLock lock(&mu_);
+  return RunOnceLocked();
+}
+
+absl::StatusOr<int> Sequencer::RunOnceLocked() {
+  if (!broken_.ok()) return broken_;
+  if (!recovered_) RETURN_IF_ERROR(RecoverLocked());
+  // Anything a failed earlier round left unsigned goes first.
+  RETURN_IF_ERROR(SignLocked());
+
+  std::vector<store::EventRecord> events;
+  RETURN_IF_ERROR(store_.Read([&](store::Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(events, tx.Logs().Unsequenced(options_.batch_size));
+    // Logs this process has not seen yet: a new log gets its origin now, once.
+    for (const store::EventRecord& event : events) {
+      const std::string& log_id = event.tenant_id.value();
+      if (logs_.contains(log_id)) continue;
+      absl::StatusOr<store::LogStateRecord> state = tx.Logs().GetState(log_id);
+      if (state.ok()) {
+        TransactionTileReader reader(tx, log_id);
+        ASSIGN_OR_RETURN(tiles::TreeBuilder tree, tiles::TreeBuilder::Load(state->size, reader));
+        logs_[log_id] = LogCursor{.origin = state->origin, .tree = std::move(tree)};
+        continue;
+      }
+      if (!absl::IsNotFound(state.status())) return state.status();
+      std::string origin;
+      if (log_id == store::kProviderLogId) {
+        origin = ProviderLogOrigin(options_.host);
+      } else {
+        ASSIGN_OR_RETURN(store::TenantRecord tenant, tx.Tenants().Get(event.tenant_id));
+        origin = TenantLogOrigin(options_.host, tenant.name);
+      }
+      logs_[log_id] = LogCursor{.origin = std::move(origin), .tree = tiles::TreeBuilder()};
+    }
+    return absl::OkStatus();
+  }));
+  if (events.empty()) return 0;
+
+  std::vector<store::LogEntryRef> refs;
+  refs.reserve(events.size());
+  std::set<std::string> changed;
+  for (const store::EventRecord& event : events) {
+    const std::string& log_id = event.tenant_id.value();
+    if (event.json.size() > kMaxEntryBytes) {
+      // MakeEvent bounds every field, so this is a bug; stopping keeps the log consistent.
+      return absl::InternalError(fmt::format("event {} is {} bytes, more than a log entry may hold",
+                                             event.uuid, event.json.size()));
+    }
+    LogCursor& log = logs_[log_id];
+    refs.push_back({.seq = event.seq, .log_id = log_id, .index = log.tree.size()});
+    log.tree.Append(merkle::LeafHash(event.json));
+    changed.insert(log_id);
+  }
+
+  std::vector<store::LogTileRecord> tiles;
+  std::vector<store::LogStateRecord> states;
+  const absl::Time now = clock_.Now();
+  for (const std::string& log_id : changed) {
+    LogCursor& log = logs_[log_id];
+    for (store::LogTileRecord& tile : log.tree.TakeChangedTiles()) {
+      tile.log_id = log_id;
+      tiles.push_back(std::move(tile));
+    }
+    states.push_back({.log_id = log_id,
+                      .origin = log.origin,
+                      .size = log.tree.size(),
+                      .root_hash = log.tree.Root(),
+                      .updated = now});
+  }
+  absl::Status written = store_.Write([&](store::Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Logs().AddEntries(refs));
+    for (const store::LogTileRecord& tile : tiles) RETURN_IF_ERROR(tx.Logs().PutTile(tile));
+    for (const store::LogStateRecord& state : states) RETURN_IF_ERROR(tx.Logs().PutState(state));
+    return absl::OkStatus();
+  });
+  if (!written.ok()) {
+    // The trees in memory are ahead of the store: reload everything from the store next round.
+    recovered_ = false;
+    return written;
+  }
+  unsigned_.insert(changed.begin(), changed.end());
+  stats_.events += events.size();
+  stats_.rounds += 1;
+  RETURN_IF_ERROR(SignLocked());
+  return static_cast<int>(events.size());
+}
+
+absl::Status Sequencer::SignLocked() {
+  if (unsigned_.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(LogSigner signer, keys_.Current());
+  std::vector<store::CheckpointRecord> checkpoints;
+  const absl::Time now = clock_.Now();
+  for (const std::string& log_id : unsigned_) {
+    const LogCursor& log = logs_.at(log_id);
+    Checkpoint body{.origin = log.origin, .size = log.tree.size(), .root_hash = log.tree.Root()};
+    ASSIGN_OR_RETURN(std::string text, FormatCheckpoint(body));
+    ASSIGN_OR_RETURN(std::string signed_note, note::Sign(text, signer.name, signer.seed));
+    checkpoints.push_back({.log_id = log_id,
+                           .size = body.size,
+                           .root_hash = body.root_hash,
+                           .note = std::move(signed_note),
+                           .key_id = signer.key_record_id,
+                           .signed_at = now});
+  }
+  RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
+    for (const store::CheckpointRecord& checkpoint : checkpoints) {
+      absl::Status put = tx.Logs().PutCheckpoint(checkpoint);
+      // Signed before by a round that crashed after storing it: same size, same tree.
+      if (!put.ok() && !absl::IsAlreadyExists(put)) return put;
+    }
+    return absl::OkStatus();
+  }));
+  stats_.checkpoints += checkpoints.size();
+  unsigned_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Sequencer::Drain() {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    ASSIGN_OR_RETURN(int n, RunOnceLocked());
+    if (n == 0) return absl::OkStatus();
+  }
+}
+
+void Sequencer::Start() {
+  absl::MutexLock lock(&stop_mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Sequencer::Stop() {
+  {
+    absl::MutexLock lock(&stop_mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Sequencer::Loop() {
+  absl::Status last_error;
+  while (true) {
+    absl::StatusOr<int> n = RunOnce();
+    if (!n.ok() && n.status() != last_error) {
+      Log(LogLevel::kError, "log sequencer round failed",
+          {{"error", std::string(n.status().message())}});
+    }
+    last_error = n.ok() ? absl::OkStatus() : n.status();
+    const bool full = n.ok() && *n >= options_.batch_size;
+    absl::MutexLock lock(&stop_mu_);
+    if (full) {
+      if (stopping_) return;
+      continue;
+    }
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop_mu_) { return stopping_; };
+    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.interval)) return;
+  }
+}
+
+Sequencer::Stats Sequencer::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace custos::audit

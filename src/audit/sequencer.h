@@ -1,0 +1,130 @@
+#pragma once
+
+// The log sequencer: moves System Log events from the outbox (events committed but not yet in a
+// log) into their log's Merkle tree and signs checkpoints over the result.
+//
+// One round (RunOnce):
+//   1. read up to `batch_size` outbox events, in commit order;
+//   2. append each event's entry (its stored canonical JSON) to its log's tree in memory;
+//   3. in ONE store transaction: record every event's position, the changed tiles and each
+//      changed log's new size and root. Nothing is signed before this commit is durable;
+//   4. sign a checkpoint (C2SP tlog-checkpoint in a signed note) for each changed log and store
+//      it.
+// A crash anywhere leaves either the old state (step 3 did not commit: the events are still in
+// the outbox and are sequenced again, at the same positions) or the new one without its
+// checkpoint (Recover signs it). So the tree only ever grows from what was durable, and every
+// checkpoint is over a prefix of every later one: the log never forks.
+//
+// Recover, run before the first round, also checks each log's stored state: the tiles must give
+// the stored root, and the latest checkpoint must be over a prefix of the stored tree. If not
+// (the store was altered or restored from an older copy), the sequencer refuses to sign
+// anything (kDataLoss naming the log) rather than sign a history inconsistent with one it
+// signed before.
+//
+// Thread-safe: RunOnce/Drain/Recover serialise on an internal mutex; Start runs rounds on a
+// background thread until Stop.
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "audit/log_keys.h"
+#include "audit/tiles.h"
+#include "common/clock.h"
+#include "store/store.h"
+
+namespace custos::audit {
+
+struct SequencerOptions {
+  // Host part of every origin: "<host>/t/<tenant name>", "<host>/provider".
+  std::string host;
+  int batch_size = 16384;
+  // How long the background thread waits after a round that emptied the outbox.
+  absl::Duration interval = absl::Milliseconds(500);
+};
+
+// The checkpoint origin of a tenant's log and of the provider log.
+std::string TenantLogOrigin(std::string_view host, std::string_view tenant_name);
+std::string ProviderLogOrigin(std::string_view host);
+
+class Sequencer {
+ public:
+  // `store`, `keys` and `clock` must outlive the Sequencer.
+  Sequencer(store::Store& store, LogKeys& keys, const Clock& clock, SequencerOptions options);
+  ~Sequencer();  // Stops the background thread.
+
+  Sequencer(const Sequencer&) = delete;
+  Sequencer& operator=(const Sequencer&) = delete;
+
+  // Loads and checks every log (see above) and signs checkpoints a crash left unsigned. Called
+  // by the first RunOnce when not called before. kDataLoss, naming the log and what disagrees,
+  // when a log's stored state is inconsistent; every later round then fails the same way.
+  absl::Status Recover();
+
+  // One round; returns how many events it sequenced.
+  absl::StatusOr<int> RunOnce();
+
+  // Rounds until the outbox is empty.
+  absl::Status Drain();
+
+  // Runs rounds on a background thread: back to back while the outbox holds a full batch,
+  // otherwise every `interval`. Errors are logged and retried after `interval`.
+  void Start();
+  void Stop();
+
+  struct Stats {
+    uint64_t events = 0;       // sequenced by this process
+    uint64_t rounds = 0;       // rounds that sequenced at least one event
+    uint64_t checkpoints = 0;  // signed by this process
+  };
+  Stats stats() const;
+
+ private:
+  struct LogCursor {
+    std::string origin;
+    tiles::TreeBuilder tree;
+  };
+
+  absl::Status RecoverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<int> RunOnceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SignLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Loop();
+
+  store::Store& store_;
+  LogKeys& keys_;
+  const Clock& clock_;
+  const SequencerOptions options_;
+
+  mutable absl::Mutex mu_;
+  bool recovered_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status broken_ ABSL_GUARDED_BY(mu_);  // set when Recover found an inconsistent log
+  std::map<std::string, LogCursor> logs_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> unsigned_ ABSL_GUARDED_BY(mu_);  // logs whose state has no checkpoint
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex stop_mu_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
+  std::thread thread_;
+};
+
+// Reads one log's tiles through a store transaction (valid for that transaction only).
+class TransactionTileReader : public tiles::TileReader {
+ public:
+  TransactionTileReader(store::Transaction& tx, std::string log_id)
+      : tx_(tx), log_id_(std::move(log_id)) {}
+  absl::StatusOr<store::LogTileRecord> ReadTile(int level, uint64_t index) override {
+    return tx_.Logs().GetTile(log_id_, level, index);
+  }
+
+ private:
+  store::Transaction& tx_;
+  std::string log_id_;
+};
+
+}  // namespace custos::audit

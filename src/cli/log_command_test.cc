@@ -1,0 +1,314 @@
+#include "cli/log_command.h"
+
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "audit/checkpoint.h"
+#include "audit/log_verifier.h"
+#include "audit/merkle.h"
+#include "audit/note.h"
+#include "audit/tiles.h"
+#include "crypto/ed25519.h"
+
+namespace custos::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr std::string_view kOrigin = "log.example:8080/t/acme";
+constexpr std::string_view kKeyName = "log.example:8080";
+const std::string kSeed(32, 'k');
+
+std::string Vkey() {
+  return audit::note::FormatVerifierKey(kKeyName, crypto::ed25519::PublicKeyFromSeed(kSeed).value())
+      .value();
+}
+
+std::vector<std::string> Entries(int n) {
+  std::vector<std::string> entries;
+  for (int i = 0; i < n; ++i) {
+    entries.push_back(fmt::format(R"({{"eventType":"user.session.start","uuid":"e-{}"}})", i));
+  }
+  return entries;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const fs::path& path, std::string_view data) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+// Writes a log of `entries` in the layout a server serves (and `custos log export` writes).
+void WriteLog(const fs::path& dir, const std::vector<std::string>& entries) {
+  audit::tiles::TreeBuilder builder;
+  std::vector<std::string> leaves;
+  for (const std::string& e : entries) leaves.push_back(audit::merkle::LeafHash(e));
+  for (const std::string& leaf : leaves) builder.Append(leaf);
+  for (const store::LogTileRecord& tile : builder.TakeChangedTiles()) {
+    WriteFile(dir / audit::tiles::TilePath(tile.level, tile.index, tile.width),
+              audit::tiles::BottomRow(tile.data, tile.width, tile.width).value());
+  }
+  for (size_t first = 0; first < entries.size(); first += audit::tiles::kTileWidth) {
+    const size_t last = std::min(entries.size(), first + audit::tiles::kTileWidth);
+    WriteFile(
+        dir / audit::tiles::EntriesPath(first / audit::tiles::kTileWidth,
+                                        static_cast<int>(last - first)),
+        audit::tiles::EncodeEntryBundle({entries.begin() + first, entries.begin() + last}).value());
+  }
+  const std::string body =
+      audit::FormatCheckpoint(
+          {.origin = std::string(kOrigin), .size = entries.size(), .root_hash = builder.Root()})
+          .value();
+  WriteFile(dir / "checkpoint", audit::note::Sign(body, kKeyName, kSeed).value());
+  WriteFile(dir / "keys", Vkey() + "\n");
+}
+
+// Collects what a command prints.
+class Captured {
+ public:
+  Captured() : file_(open_memstream(&buffer_, &size_)) {}
+  ~Captured() {
+    std::fclose(file_);
+    free(buffer_);
+  }
+  std::FILE* file() { return file_; }
+  std::string text() {
+    std::fflush(file_);
+    return std::string(buffer_, size_);
+  }
+
+ private:
+  char* buffer_ = nullptr;
+  size_t size_ = 0;
+  std::FILE* file_;
+};
+
+class LogCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/custos-log-command-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    root_ = pattern;
+    io_.out = out_.file();
+    io_.err = err_.file();
+    io_.clock = &clock_;
+    setenv("XDG_STATE_HOME", (root_ / "xdg").c_str(), 1);
+    unsetenv("CUSTOS_TOKEN");
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  int Verify(const fs::path& source, const fs::path& state, bool incremental = false) {
+    LogVerifyFlags flags;
+    flags.source = source.string();
+    flags.state_path = state.string();
+    flags.incremental = incremental;
+    return LogVerify(flags, io_);
+  }
+
+  fs::path root_;
+  FakeClock clock_;
+  Captured out_;
+  Captured err_;
+  LogCommandIo io_;
+};
+
+TEST_F(LogCommandTest, VerifiesTrustsOnFirstUseAndWritesTheState) {
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(600));
+  const fs::path state = root_ / "state.json";
+  ASSERT_EQ(Verify(log, state), 0) << err_.text();
+  EXPECT_THAT(out_.text(), HasSubstr("verified log.example:8080/t/acme: size 600, root "));
+  EXPECT_THAT(out_.text(), HasSubstr("all 600 entries checked; state saved to " + state.string()));
+  EXPECT_THAT(err_.text(), HasSubstr("trusted on first use"));
+  EXPECT_THAT(err_.text(), HasSubstr(Vkey()));
+
+  absl::StatusOr<audit::VerifyState> saved = audit::ParseVerifyState(ReadFile(state));
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->size, 600u);
+  EXPECT_EQ(saved->verifier_keys, std::vector<std::string>{Vkey()});
+  EXPECT_FALSE(fs::exists(root_ / "xdg"));  // --state was given
+
+  // The log grows; the next run checks consistency with the saved state, quietly trusting the
+  // saved key.
+  WriteLog(log, Entries(700));
+  Captured out2, err2;
+  io_.out = out2.file();
+  io_.err = err2.file();
+  ASSERT_EQ(Verify(log, state, /*incremental=*/true), 0) << err2.text();
+  EXPECT_THAT(out2.text(), HasSubstr("entries 600 to 699 checked; consistent with size 600 "
+                                     "verified 2026-01-01T00:00:00.000Z"));
+  EXPECT_THAT(err2.text(), Not(HasSubstr("trusted on first use")));
+  EXPECT_EQ(audit::ParseVerifyState(ReadFile(state))->size, 700u);
+}
+
+TEST_F(LogCommandTest, DefaultStateFileIsNamedAfterTheOrigin) {
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(3));
+  LogVerifyFlags flags;
+  flags.source = log.string();
+  ASSERT_EQ(LogVerify(flags, io_), 0) << err_.text();
+  EXPECT_TRUE(fs::exists(root_ / "xdg" / "custos" / "log.example_8080_t_acme.json"));
+  EXPECT_EQ(DefaultStatePath("h:1/t/x").value(),
+            (root_ / "xdg" / "custos" / "h_1_t_x.json").string());
+}
+
+TEST_F(LogCommandTest, TamperedEntryFailsWithExitOneAndLeavesTheStateAlone) {
+  const fs::path log = root_ / "log";
+  std::vector<std::string> entries = Entries(600);
+  WriteLog(log, {entries.begin(), entries.begin() + 300});
+  const fs::path state = root_ / "state.json";
+  ASSERT_EQ(Verify(log, state), 0) << err_.text();
+  const std::string saved = ReadFile(state);
+
+  WriteLog(log, entries);
+  entries[300] = R"({"eventType":"user.session.start","uuid":"e-300","edited":true})";
+  WriteFile(
+      log / "tile/entries/001",
+      audit::tiles::EncodeEntryBundle({entries.begin() + 256, entries.begin() + 512}).value());
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(Verify(log, state), 1);
+  EXPECT_THAT(err_.text(),
+              HasSubstr("custos: log verification FAILED: index 300: the entry does not match the "
+                        "log's leaf hash: the event was altered, removed or moved (state file " +
+                        state.string() + " left unchanged)"));
+  EXPECT_EQ(ReadFile(state), saved);
+
+  // Without a state file, none is written.
+  const fs::path fresh = root_ / "fresh.json";
+  EXPECT_EQ(Verify(log, fresh), 1);
+  EXPECT_FALSE(fs::exists(fresh));
+}
+
+TEST_F(LogCommandTest, RollbackFails) {
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(300));
+  const fs::path state = root_ / "state.json";
+  ASSERT_EQ(Verify(log, state), 0) << err_.text();
+  fs::remove_all(log);
+  WriteLog(log, Entries(200));
+  EXPECT_EQ(Verify(log, state), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("rollback: the log's checkpoint has size 200"));
+}
+
+TEST_F(LogCommandTest, UsageAndIoErrorsExitTwo) {
+  EXPECT_EQ(Verify(root_ / "missing", root_ / "state.json"), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("is neither an http(s) URL nor a directory"));
+
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(3));
+  WriteFile(root_ / "damaged.json", "{}");
+  EXPECT_EQ(Verify(log, root_ / "damaged.json"), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("state file"));
+
+  LogVerifyFlags flags;
+  flags.source = log.string();
+  flags.state_path = (root_ / "s.json").string();
+  flags.vkeys = {"not a key"};
+  EXPECT_EQ(LogVerify(flags, io_), 2);
+
+  // Nothing listens on port 9 of localhost (discard): a network error, not a verdict.
+  flags.source = "http://127.0.0.1:9/t/acme/log";
+  flags.vkeys.clear();
+  EXPECT_EQ(LogVerify(flags, io_), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("GET http://127.0.0.1:9/t/acme/log/checkpoint"));
+}
+
+TEST_F(LogCommandTest, ProgressIsReportedForLongRuns) {
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(600));
+  io_.progress_interval = absl::ZeroDuration();
+  ASSERT_EQ(Verify(log, root_ / "state.json"), 0);
+  EXPECT_THAT(err_.text(), HasSubstr("custos: verified 256 of 600 entries (42%)"));
+}
+
+TEST_F(LogCommandTest, ExportCopiesEveryTileAndVerifiesWithoutState) {
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(600));
+  LogExportFlags flags;
+  flags.source = log.string();
+  flags.out_dir = (root_ / "export").string();
+  flags.vkeys = {Vkey()};
+  ASSERT_EQ(LogExport(flags, io_), 0) << err_.text();
+  EXPECT_THAT(out_.text(), HasSubstr("exported log.example:8080/t/acme (size 600) to " +
+                                     flags.out_dir + ": checkpoint, keys, 3 entry bundles"));
+  EXPECT_THAT(out_.text(), HasSubstr("4 tiles over 2 levels"));
+  for (std::string_view path : {"checkpoint", "keys", "tile/0/000", "tile/0/001", "tile/0/002.p/88",
+                                "tile/1/000.p/2", "tile/entries/000", "tile/entries/002.p/88"}) {
+    EXPECT_EQ(ReadFile(root_ / "export" / path), ReadFile(log / path)) << path;
+  }
+  EXPECT_FALSE(fs::exists(root_ / "xdg"));
+
+  // The export is a source for verify.
+  EXPECT_EQ(Verify(root_ / "export", root_ / "state.json"), 0) << err_.text();
+
+  // A non-empty directory is refused.
+  EXPECT_EQ(LogExport(flags, io_), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("exists and is not an empty directory"));
+}
+
+TEST_F(LogCommandTest, ExportOfATamperedLogFails) {
+  const fs::path log = root_ / "log";
+  std::vector<std::string> entries = Entries(600);
+  WriteLog(log, entries);
+  std::swap(entries[520], entries[521]);
+  WriteFile(log / "tile/entries/002.p/88",
+            audit::tiles::EncodeEntryBundle({entries.begin() + 512, entries.end()}).value());
+  LogExportFlags flags;
+  flags.source = log.string();
+  flags.out_dir = (root_ / "export").string();
+  EXPECT_EQ(LogExport(flags, io_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("verification of the export FAILED: index 520: the entry "
+                                     "does not match the log's leaf hash"));
+}
+
+TEST_F(LogCommandTest, VerifyProofChecksTheEntry) {
+  std::vector<std::string> entries = Entries(40);
+  std::vector<std::string> leaves;
+  for (const std::string& e : entries) leaves.push_back(audit::merkle::LeafHash(e));
+  const std::string body =
+      audit::FormatCheckpoint({.origin = std::string(kOrigin),
+                               .size = leaves.size(),
+                               .root_hash = audit::merkle::RootFromLeafHashes(leaves)})
+          .value();
+  audit::TlogProof proof{.extra = entries[7],
+                         .index = 7,
+                         .hashes = audit::merkle::InclusionProof(leaves, 7, leaves.size()).value(),
+                         .checkpoint = audit::note::Sign(body, kKeyName, kSeed).value()};
+  const fs::path file = root_ / "e7.tlog-proof";
+  WriteFile(file, audit::FormatTlogProof(proof));
+
+  LogVerifyProofFlags flags{.proof_path = file.string(), .vkeys = {Vkey()}};
+  ASSERT_EQ(LogVerifyProof(flags, io_), 0) << err_.text();
+  EXPECT_THAT(out_.text(),
+              HasSubstr("verified: entry 7 is in log.example:8080/t/acme at tree size 40"));
+
+  WriteFile(root_ / "other-entry", entries[8]);
+  flags.entry_path = (root_ / "other-entry").string();
+  EXPECT_EQ(LogVerifyProof(flags, io_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("proof verification FAILED: index 7"));
+
+  flags.entry_path = (root_ / "no-such-file").string();
+  EXPECT_EQ(LogVerifyProof(flags, io_), 2);
+}
+
+}  // namespace
+}  // namespace custos::cli
