@@ -56,7 +56,9 @@ double Seconds(Clock::time_point from) {
 
 std::unique_ptr<store::Store> OpenStore(const std::string& dir) {
   std::filesystem::remove_all(dir);
-  auto store = store::OpenSqliteStore({.path = dir + "/custos.db", .synchronous_full = true});
+  auto store =
+      store::OpenSqliteStore({.path = dir + "/custos.db",
+                              .synchronous_full = std::getenv("BENCH_SYNC_NORMAL") == nullptr});
   if (!store.ok()) Die("open store", store.status());
   return *std::move(store);
 }

@@ -159,7 +159,9 @@ store::EventRecord MakeEvent(const TenantId& tenant, const RequestContext& conte
 
   store::EventRecord record;
   record.tenant_id = tenant;
-  record.uuid = random.Uuid();
+  // Time-ordered (UUIDv7): the store's uniqueness index on uuids then grows at its end instead of
+  // dirtying a random page per event, which made it the most expensive part of an append.
+  record.uuid = random.UuidV7(published);
   record.published = published;
   record.event_type = spec.event_type;
 

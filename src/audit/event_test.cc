@@ -168,7 +168,8 @@ TEST_F(EventTest, RecordAgreesWithItsJson) {
   EXPECT_EQ(record_.tenant_id, TenantId("00otenant0000000000"));
   EXPECT_EQ(record_.uuid, event["uuid"]);
   EXPECT_THAT(record_.uuid,
-              MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+              MatchesRegex("019b76da-a87b-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"))
+      << "a version 7 UUID starting with the published millisecond";
   EXPECT_EQ(record_.event_type, "user.lifecycle.create");
   // The stored instant is the one the JSON shows, to the millisecond.
   EXPECT_EQ(record_.published, absl::FromUnixMillis(1767225600123));

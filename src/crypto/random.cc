@@ -1,5 +1,7 @@
 #include "crypto/random.h"
 
+#include <algorithm>
+
 #include <sodium.h>
 
 #include <array>
@@ -56,6 +58,18 @@ std::string Random::Uuid() {
   Fill(b.data(), b.size());
   b[6] = (b[6] & 0x0f) | 0x40;  // version 4
   b[8] = (b[8] & 0x3f) | 0x80;  // variant 10xx (RFC 4122)
+  std::string hex = HexEncode(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+std::string Random::UuidV7(absl::Time when) {
+  std::array<unsigned char, 16> b;
+  Fill(b.data(), b.size());
+  const uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(when)));
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
+  b[6] = (b[6] & 0x0f) | 0x70;  // version 7
+  b[8] = (b[8] & 0x3f) | 0x80;  // variant 10xx
   std::string hex = HexEncode(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20);

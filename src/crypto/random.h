@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace custos::crypto {
 
@@ -26,6 +27,9 @@ class Random {
   std::string Id(std::string_view prefix);
   // An RFC 4122 version 4 UUID in lower-case text form.
   std::string Uuid();
+  // An RFC 9562 version 7 UUID: the Unix time of `when` in milliseconds in the first 48 bits,
+  // then 74 random bits. UUIDs made later sort later, so an index of them grows at its end.
+  std::string UuidV7(absl::Time when);
 };
 
 // The process-wide kernel-backed source. Thread-safe.

@@ -87,6 +87,21 @@ TEST(RandomTest, UuidIsVersion4) {
   }
 }
 
+TEST(RandomTest, UuidV7CarriesTheMillisecondsAndSortsByTime) {
+  SeededRandom r(9);
+  // 2026-01-01T00:00:00.123Z = 1767225600123 ms = 0x019b76daa87b.
+  const absl::Time t = absl::FromUnixMillis(1767225600123);
+  std::string a = r.UuidV7(t);
+  EXPECT_THAT(a, MatchesRegex("019b76da-a87b-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  std::string previous = a;
+  for (int i = 1; i < 50; ++i) {
+    std::string next = r.UuidV7(t + absl::Milliseconds(i));
+    EXPECT_LT(previous, next);
+    previous = next;
+  }
+  EXPECT_NE(r.UuidV7(t), r.UuidV7(t)) << "74 random bits within one millisecond";
+}
+
 TEST(RandomTest, TokenIsBase64UrlOfRequestedBytes) {
   SeededRandom r(3);
   std::string token = r.Token();

@@ -28,6 +28,9 @@ struct SqliteOptions {
   bool synchronous_full = true;
   // Size of the read connection pool; at least 1. Reads beyond it wait for a free connection.
   int read_connections = 4;
+  // Page cache of the write connection, in MiB (each read connection gets a quarter). SQLite's
+  // default of 2 MiB is far smaller than the indexes that appends touch.
+  int writer_cache_mib = 64;
 };
 
 // Opens (creating if needed) and migrates the database at options.path. Returns

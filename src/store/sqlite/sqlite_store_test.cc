@@ -442,7 +442,9 @@ TEST_F(SqliteStoreTest, ProcessDyingBeforeCommitLeavesNothingHalfWritten) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     // No gtest assertions here: the exit code tells the parent how far the child got.
-    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_});
+    // A small page cache, so that the big transaction below spills pages before its commit.
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        OpenSqliteStore({.path = path_, .writer_cache_mib = 2});
     if (!store.ok()) ::_exit(10);
     if (!(*store)
              ->Write([](Transaction& tx) { return tx.Users().Insert(User("00uCOMMITTED")); })

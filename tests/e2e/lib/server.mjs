@@ -313,3 +313,141 @@ export async function storeSnapshot(server) {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// --- Serving a data directory more than once (restarts, a store edited while the server is down).
+//
+//   const data = await createDataDir({ tenants: ['acme'] });   // { dataDir, tenants: [{ name, id, token }] }
+//   let server = await serveDataDir(data, { settings });         // like startServer's server
+//   await server.stop();                                         // the directory stays
+//   server = await serveDataDir(data);                           // same store, new port
+//   await server.stop();
+//   await removeDataDir(data);
+//
+// A copy of a stopped server's directory (fs.cp) serves too: { ...data, dataDir: copy }.
+
+// Makes a data directory with `tenants` and an `admin` API token for each, as startServer does,
+// without starting a server.
+export async function createDataDir({ tenants = ['acme'] } = {}) {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'custos-e2e-'));
+  const infos = [];
+  for (const name of tenants) {
+    const id = await runAdmin(['create-tenant', name, '--data-dir', dataDir]);
+    const token = await runAdmin([
+      'create-api-token', '--tenant', name, '--data-dir', dataDir, '--name', 'e2e',
+    ]);
+    infos.push({ name, id, token });
+  }
+  return { dataDir, tenants: infos };
+}
+
+// Deletes a directory made by createDataDir (or a copy), unless KEEP_E2E_DATA is set.
+export async function removeDataDir({ dataDir }) {
+  if (process.env.KEEP_E2E_DATA) {
+    process.stderr.write(`(custos data kept in ${dataDir})\n`);
+    return;
+  }
+  await rm(dataDir, { recursive: true, force: true });
+}
+
+// Starts `custos serve` on an existing data directory, on a fresh port. Returns an object with
+// the members of startServer's server (baseUrl, dataDir, dbPath, orgUrl, token, tenantId,
+// tenant(), exitStatus, logTail, reportFailure, stop), except that stop() leaves the directory
+// in place.
+export async function serveDataDir(
+  { dataDir, tenants = [] },
+  { settings = {}, extraArgs = [], signInRateLimit = false } = {},
+) {
+  const defaults = { ...FAST_HASHING, ...(signInRateLimit ? {} : NO_SIGNIN_RATE_LIMIT) };
+  const setArgs = Object.entries({ ...defaults, ...settings }).flatMap(([key, value]) => [
+    '--set',
+    `${key}=${value}`,
+  ]);
+  const args = [
+    'serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--port', '0', ...setArgs, ...extraArgs,
+  ];
+  const child = spawn(custosBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv, cwd: dataDir });
+  running.add(child);
+  const stdout = new LineTail(LOG_TAIL_LINES);
+  const stderr = new LineTail(LOG_TAIL_LINES);
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => stdout.push(chunk));
+  child.stderr.on('data', (chunk) => stderr.push(chunk));
+  let exitStatus = null;
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      exitStatus = { code, signal };
+      resolve(exitStatus);
+    });
+  });
+  const logTail = () =>
+    `--- custos ${args.join(' ')}\n--- stdout (tail):\n${stdout.text()}\n` +
+    `--- stderr (tail):\n${stderr.text()}\n---`;
+
+  const baseUrl = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`custos did not print its listening line in ${START_TIMEOUT_MS} ms\n${logTail()}`));
+    }, START_TIMEOUT_MS);
+    let seen = '';
+    const onData = (chunk) => {
+      seen += chunk;
+      const m = /custos listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot start ${custosBin}: ${err.message}`));
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`custos exited before listening (code ${code}, signal ${signal})\n${logTail()}`));
+    });
+  });
+
+  const infos = new Map(tenants.map((t) => [t.name, { ...t, orgUrl: `${baseUrl}/t/${t.name}` }]));
+  const first = tenants.length ? infos.get(tenants[0].name) : undefined;
+  return {
+    baseUrl,
+    dataDir,
+    dbPath: path.join(dataDir, 'custos.db'),
+    orgUrl: first?.orgUrl,
+    token: first?.token,
+    tenantId: first?.id,
+    tenant(name) {
+      const info = infos.get(name);
+      if (!info) throw new Error(`no tenant ${name} in ${dataDir}`);
+      return info;
+    },
+    get exitStatus() {
+      return exitStatus;
+    },
+    logTail,
+    reportFailure(what) {
+      const status = exitStatus ? ` (server exited: code ${exitStatus.code}, signal ${exitStatus.signal})` : '';
+      process.stderr.write(`\n=== custos output (${dataDir}), ${what}${status}\n${logTail()}\n`);
+    },
+    // SIGTERM, then waits for the exit; SIGKILL after STOP_TIMEOUT_MS. Returns { code, signal,
+    // ms, killed }. The data directory stays.
+    async stop() {
+      const started = Date.now();
+      let killed = false;
+      if (!exitStatus) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          killed = true;
+          child.kill('SIGKILL');
+        }, STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }
+      return { ...(await exited), ms: Date.now() - started, killed };
+    },
+  };
+}
