@@ -1,7 +1,8 @@
 // The verifiable System Log as a customer checks it: signed checkpoints, inclusion and
 // consistency proofs and tiles verified here with node:crypto alone (no Custos code), the
-// tlog-proof file, who may read the log, and `custos log verify` catching a store edited behind
-// the server's back (an event altered, deleted, reordered or inserted, a checkpoint re-signed).
+// tlog-proof file, who may read the log, a log past its first tile, and `custos log verify`
+// catching a store edited behind the server's back (an event altered, deleted, reordered or
+// inserted, a checkpoint re-signed, an older copy served: rollback and fork).
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -26,7 +27,7 @@ const PASSWORD = 'cobalt-Meadow-Anchor-73';
 const WRONG_PASSWORD = 'cobalt-Meadow-Anchor-74';
 const FAST_LOG = Object.freeze({ 'system_log.sequence_interval': '50ms' });
 
-let server; // tests 1-3
+let server; // every test but the tamper test
 let tampered; // the server of the tamper test, whichever copy of the store it serves
 let scratch; // temporary files of the CLI runs
 const test = serverTest(() => [server, tampered]);
@@ -37,7 +38,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (scratch) await rm(scratch, { recursive: true, force: true });
+  if (scratch && !process.env.KEEP_E2E_DATA) await rm(scratch, { recursive: true, force: true });
   if (!server) return;
   const status = await server.stop();
   assert.equal(status.code, 0, `custos exit status after SIGTERM: ${JSON.stringify(status)}`);
@@ -306,7 +307,10 @@ function runCustos(args) {
   });
 }
 
-// --- 1. A customer's own check --------------------------------------------------------------
+// `custos log verify SOURCE ARGS...`.
+const verifyLog = (source, ...args) => runCustos(['log', 'verify', source, ...args]);
+
+// --- A customer's own check --------------------------------------------------------------
 
 test('checkpoints, inclusion and consistency proofs and tiles verify with node:crypto alone', async () => {
   const { token, orgUrl } = server;
@@ -325,9 +329,10 @@ test('checkpoints, inclusion and consistency proofs and tiles verify with node:c
   const served = await fetchBytes(`${logUrl}/checkpoint`, token);
   assert.equal(served.type, 'text/plain; charset=utf-8');
   // The signature covers the body: another size or root does not verify.
-  const lines = note.split('\n');
-  assert.throws(() => verifyCheckpoint([lines[0], String(checkpoint.size + 1), ...lines.slice(2)].join('\n'), vkeys));
-  assert.throws(() => verifyCheckpoint([...lines.slice(0, 2), b64(leafHash('x')), ...lines.slice(3)].join('\n'), vkeys));
+  const [origin, size, root, ...signature] = note.split('\n');
+  const withBody = (...body) => [...body, ...signature].join('\n');
+  assert.throws(() => verifyCheckpoint(withBody(origin, String(checkpoint.size + 1), root), vkeys));
+  assert.throws(() => verifyCheckpoint(withBody(origin, size, b64(leafHash('x'))), vkeys));
   assert.equal(checkpoint.origin, `${new URL(server.baseUrl).host}/t/acme`);
   assert.ok(checkpoint.size >= older.size + 5, `${older.size} -> ${checkpoint.size}`);
   assert.ok(checkpoint.size < 256, 'one partial tile holds the whole log');
@@ -438,9 +443,9 @@ test('checkpoints, inclusion and consistency proofs and tiles verify with node:c
   );
 });
 
-// --- 2. tlog-proof --------------------------------------------------------------------------
+// --- tlog-proof --------------------------------------------------------------------------
 
-test('a served tlog-proof verifies with `custos log verify-proof`, and not once its entry is changed', async () => {
+test('a served tlog-proof passes `custos log verify-proof`, and fails once its entry changed', async () => {
   const { token, orgUrl } = server;
   const { events, note } = await waitForCheckpoint(orgUrl, token);
   const [vkey] = await logKeys(server);
@@ -483,7 +488,7 @@ test('a served tlog-proof verifies with `custos log verify-proof`, and not once 
   assert.match(bad.stderr, new RegExp(`index ${index}\\b`), bad.text);
 });
 
-// --- 3. Who may read --------------------------------------------------------------------------
+// --- Who may read --------------------------------------------------------------------------
 
 test('the log needs a token with admin or log.read scope, unless the tenant makes it public', async () => {
   const { token, orgUrl } = server;
@@ -563,20 +568,97 @@ test('the log needs a token with admin or log.read scope, unless the tenant make
   assert.equal(withTenantToken.status, 401, withTenantToken.text);
   const providerToken = await runAdmin(['create-provider-token', '--data-dir', server.dataDir]);
   assert.match(providerToken, /^\S+$/);
-  const pcp = verifyCheckpoint(await fetchText(`${providerLog}/checkpoint`, providerToken), await logKeys(server));
+  const providerNote = await fetchText(`${providerLog}/checkpoint`, providerToken);
+  const pcp = verifyCheckpoint(providerNote, await logKeys(server));
   assert.equal(pcp.origin, `${new URL(server.baseUrl).host}/provider`);
   const pentries = decodeBundle(
     (await fetchBytes(`${providerLog}/tile/entries/000.p/${pcp.size}`, providerToken)).body,
   );
   const pleaves = pentries.map(({ bytes }) => leafHash(bytes));
   assert.equal(b64(rootOf(pleaves)), b64(pcp.root));
-  const keyCreated = pentries.map(({ bytes }) => JSON.parse(bytes)).find((e) => e.eventType === 'log.key.create');
+  const providerEvents = pentries.map(({ bytes }) => JSON.parse(bytes));
+  const keyCreated = providerEvents.find((e) => e.eventType === 'log.key.create');
   assert.ok(keyCreated, 'log.key.create in the provider log');
   // A provider token is not a tenant token.
   assert.equal((await request(`${orgUrl}/log/checkpoint`, { token: providerToken })).status, 401);
 });
 
-// --- 4. Tampering with the store ----------------------------------------------------------------
+// --- A log longer than one tile -----------------------------------------------------------------
+
+test('past 256 entries: full and partial tiles, the level-1 tile, and an incremental verify', async () => {
+  const { token, orgUrl } = server;
+  const logUrl = `${orgUrl}/log`;
+  const [vkey] = await logKeys(server);
+  const older = parseCheckpoint((await waitForCheckpoint(orgUrl, token)).note);
+  assert.ok(older.size < 256);
+  const state = path.join(scratch, 'long-state.json');
+  const first = await verifyLog(logUrl, '--token', token, '--state', state, '--vkey', vkey);
+  assert.equal(first.code, 0, first.text);
+  assert.doesNotMatch(first.stderr, /trusted on first use/, first.text);
+
+  // Each refused request is one event.
+  const missing = 300 - older.size;
+  for (let done = 0; done < missing; done += 25) {
+    const batch = Array.from({ length: Math.min(25, missing - done) }, () =>
+      request(`${logUrl}/checkpoint`, { token: 'forged' }),
+    );
+    for (const res of await Promise.all(batch)) assert.equal(res.status, 401);
+  }
+  const { note } = await waitForCheckpoint(orgUrl, token);
+  const checkpoint = verifyCheckpoint(note, [vkey]);
+  assert.ok(checkpoint.size >= 300 && checkpoint.size < 512, `size ${checkpoint.size}`);
+  const rest = checkpoint.size - 256;
+
+  const fullTile = (await fetchBytes(`${logUrl}/tile/0/000`, token)).body;
+  const partialTile = (await fetchBytes(`${logUrl}/tile/0/001.p/${rest}`, token)).body;
+  assert.equal(fullTile.length, 256 * 32);
+  assert.equal(partialTile.length, rest * 32);
+  const tileHashes = Buffer.concat([fullTile, partialTile]);
+  const entries = [
+    ...decodeBundle((await fetchBytes(`${logUrl}/tile/entries/000`, token)).body),
+    ...decodeBundle((await fetchBytes(`${logUrl}/tile/entries/001.p/${rest}`, token)).body),
+  ];
+  assert.equal(entries.length, checkpoint.size);
+  const leaves = entries.map(({ bytes }, i) => {
+    const h = leafHash(bytes);
+    assert.equal(b64(h), b64(tileHashes.subarray(32 * i, 32 * i + 32)), `leaf hash at index ${i}`);
+    return h;
+  });
+  assert.equal(b64(rootOf(leaves)), b64(checkpoint.root));
+  // The level-1 tile holds the roots of the full level-0 tiles.
+  const level1 = (await fetchBytes(`${logUrl}/tile/1/000.p/1`, token)).body;
+  assert.equal(b64(level1), b64(rootOf(leaves.slice(0, 256))));
+  assert.equal((await request(`${logUrl}/tile/0/001`, { token })).status, 404, 'no full tile 001 yet');
+
+  for (const index of [0, 255, 256, checkpoint.size - 1]) {
+    const res = await request(`${logUrl}/proof/inclusion?index=${index}&size=${checkpoint.size}`, { token });
+    assert.equal(res.status, 200, res.text);
+    const hashes = res.json.hashes.map((h) => Buffer.from(h, 'base64'));
+    const proven = rootFromInclusionProof(index, checkpoint.size, leaves[index], hashes);
+    assert.equal(b64(proven), b64(checkpoint.root), `index ${index}`);
+  }
+  const consistency = await request(`${logUrl}/proof/consistency?from=${older.size}&to=${checkpoint.size}`, {
+    token,
+  });
+  assert.equal(consistency.status, 200, consistency.text);
+  verifyConsistency(
+    older.size,
+    checkpoint.size,
+    older.root,
+    checkpoint.root,
+    consistency.json.hashes.map((h) => Buffer.from(h, 'base64')),
+  );
+
+  // The auditor's next run checks only what was added, from the kept state.
+  const next = await verifyLog(logUrl, '--token', token, '--state', state, '--incremental');
+  assert.equal(next.code, 0, next.text);
+  const saved = JSON.parse(await readFile(state, 'utf8'));
+  assert.equal(saved.size, checkpoint.size);
+  assert.equal(saved.rootHash, b64(checkpoint.root));
+  assert.equal(saved.checkpoint, note);
+});
+
+// --- Tampering with the store ----------------------------------------------------------------
 
 const sqlite = (dbPath, sql) =>
   new Promise((resolve, reject) => {
@@ -587,7 +669,9 @@ const sqlite = (dbPath, sql) =>
   });
 const sqlQuote = (s) => `'${s.replaceAll("'", "''")}'`;
 
-test('`custos log verify` names the index of an altered, deleted, reordered or inserted event; catches a re-signed checkpoint, a rollback and a fork', { timeout: 120_000 }, async () => {
+// An event altered, deleted, reordered or inserted in the store; a re-signed checkpoint; an older
+// copy of the store served in its place (rollback), then grown differently (fork).
+test('`custos log verify` catches every edit of the store and names the broken index', async () => {
   const data = await createDataDir({ tenants: ['acme'] });
   try {
     // A copy of the store as it was after the first activity, for the fork below.
@@ -603,7 +687,6 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
     await makeActivity(tampered);
     const { events, note } = await waitForCheckpoint(tampered.orgUrl, token);
     const checkpoint = parseCheckpoint(note);
-    const logId = tampered.tenantId;
     const [vkey] = await logKeys(tampered);
     const failedSignIns = events.filter(isFailedSignIn).map((e) => e.custos.log.index);
     assert.equal(failedSignIns.length, 4);
@@ -611,7 +694,7 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
 
     // A customer verified the log (trusting its keys on first use) and kept the state.
     const state = path.join(scratch, 'acme-state.json');
-    const first = await runCustos(['log', 'verify', `${tampered.orgUrl}/log`, '--token', token, '--state', state]);
+    const first = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', state);
     assert.equal(first.code, 0, first.text);
     assert.match(first.stderr, /trusted on first use/, first.text);
     assert.doesNotMatch(first.stdout + first.stderr, new RegExp(token), 'the token is never printed');
@@ -622,9 +705,11 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
 
     // And exported it; the export verifies offline.
     const exported = path.join(scratch, 'acme-export');
-    const exp = await runCustos(['log', 'export', `${tampered.orgUrl}/log`, '--token', token, '--out', exported]);
+    const exp = await runCustos([
+      'log', 'export', `${tampered.orgUrl}/log`, '--token', token, '--out', exported,
+    ]);
     assert.equal(exp.code, 0, exp.text);
-    const offline = await runCustos(['log', 'verify', exported, '--vkey', vkey, '--state', path.join(scratch, 'x1.json')]);
+    const offline = await verifyLog(exported, '--vkey', vkey, '--state', path.join(scratch, 'x1.json'));
     assert.equal(offline.code, 0, offline.text);
     const expCheckpoint = parseCheckpoint(await readFile(path.join(exported, 'checkpoint'), 'utf8'));
 
@@ -632,7 +717,8 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
     assert.equal(stopped.code, 0, JSON.stringify(stopped));
     tampered = undefined;
 
-    const seqAt = (i) => `(SELECT seq FROM log_entries WHERE log_id = ${sqlQuote(logId)} AND log_index = ${i})`;
+    const L = sqlQuote(data.tenants[0].id);
+    const seqAt = (i) => `(SELECT seq FROM log_entries WHERE log_id = ${L} AND log_index = ${i})`;
     const forgedEvent = { ...events[k2 - 1], uuid: crypto.randomUUID(), displayMessage: 'Forged' };
     delete forgedEvent.custos;
     const forgedJson = jcs(forgedEvent);
@@ -642,7 +728,9 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
     const scenarios = [
       {
         what: 'an event altered (a failed sign-in turned into a success)',
-        sql: `UPDATE events SET json = replace(json, '"result":"FAILURE"', '"result":"SUCCESS"') WHERE seq = ${seqAt(k)};`,
+        sql:
+          `UPDATE events SET json = replace(json, '"result":"FAILURE"', '"result":"SUCCESS"') ` +
+          `WHERE seq = ${seqAt(k)};`,
         expect: new RegExp(`index ${k}: the entry does not match the log's leaf hash`),
       },
       {
@@ -661,22 +749,25 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
       {
         what: 'an event inserted',
         sql:
-          `INSERT INTO events (tenant_id, uuid, published, event_type, json) VALUES (` +
-          `${sqlQuote(logId)}, ${sqlQuote(forgedEvent.uuid)}, ` +
-          `(SELECT published FROM events WHERE seq = ${seqAt(k2 - 1)}), ${sqlQuote(forgedEvent.eventType)}, ` +
-          `${sqlQuote(forgedJson)});` +
-          `UPDATE log_entries SET log_index = -1 - log_index WHERE log_id = ${sqlQuote(logId)} AND log_index >= ${k2};` +
-          `UPDATE log_entries SET log_index = -log_index WHERE log_id = ${sqlQuote(logId)} AND log_index < 0;` +
-          `INSERT INTO log_entries (log_id, log_index, seq) VALUES (${sqlQuote(logId)}, ${k2}, last_insert_rowid());` +
+          `INSERT INTO events (tenant_id, uuid, published, event_type, json) VALUES (${L}, ` +
+          `${sqlQuote(forgedEvent.uuid)}, (SELECT published FROM events WHERE seq = ${seqAt(k2 - 1)}), ` +
+          `${sqlQuote(forgedEvent.eventType)}, ${sqlQuote(forgedJson)});` +
+          // Indices k2.. move up by one (through negative values: the key is checked per row).
+          `UPDATE log_entries SET log_index = -1 - log_index WHERE log_id = ${L} AND log_index >= ${k2};` +
+          `UPDATE log_entries SET log_index = -log_index WHERE log_id = ${L} AND log_index < 0;` +
+          `INSERT INTO log_entries (log_id, log_index, seq) VALUES (${L}, ${k2}, last_insert_rowid());` +
+          // Not left for the sequencer to pick up as a new event.
           `UPDATE log_outbox SET sequenced_seq = (SELECT max(seq) FROM events);`,
         expect: new RegExp(`index ${k2}: the entry does not match the log's leaf hash`),
       },
       {
         what: 'the latest checkpoint re-signed by another key',
         sql:
-          `UPDATE log_checkpoints SET note = ${sqlQuote(re.note)} WHERE log_id = ${sqlQuote(logId)} ` +
+          `UPDATE log_checkpoints SET note = ${sqlQuote(re.note)} WHERE log_id = ${L} ` +
           `AND size = ${checkpoint.size};`,
-        expect: new RegExp(`not signed by a trusted key: it is signed by ${forgedKeyHint.replaceAll('+', '\\+')}`),
+        expect: new RegExp(
+          `not signed by a trusted key: it is signed by ${forgedKeyHint.replaceAll('+', '\\+')};`,
+        ),
       },
     ];
 
@@ -687,7 +778,7 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
       tampered = await serveDataDir(copy, { settings: FAST_LOG });
       const stateCopy = path.join(scratch, `state-${n}.json`);
       await cp(state, stateCopy);
-      const res = await runCustos(['log', 'verify', `${tampered.orgUrl}/log`, '--token', token, '--state', stateCopy]);
+      const res = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', stateCopy);
       assert.equal(res.code, 1, `${s.what}: ${res.text}`);
       assert.match(res.stderr, s.expect, `${s.what}: ${res.text}`);
       assert.equal(await readFile(stateCopy, 'utf8'), await readFile(state, 'utf8'), 'state untouched');
@@ -702,11 +793,13 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
     const earlyNote = (await waitForCheckpoint(tampered.orgUrl, token)).note;
     const earlySize = parseCheckpoint(earlyNote).size;
     assert.ok(earlySize < checkpoint.size);
-    const rolledBack = await runCustos(['log', 'verify', `${tampered.orgUrl}/log`, '--token', token, '--state', state]);
+    const rolledBack = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', state);
     assert.equal(rolledBack.code, 1, rolledBack.text);
     assert.match(
       rolledBack.stderr,
-      new RegExp(`rollback: the log's checkpoint has size ${earlySize}, smaller than size ${checkpoint.size}`),
+      new RegExp(
+        `rollback: the log's checkpoint has size ${earlySize}, smaller than size ${checkpoint.size}`,
+      ),
       rolledBack.text,
     );
     for (;;) {
@@ -716,15 +809,17 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
       assert.equal((await request(`${tampered.orgUrl}/log/checkpoint`, { token: 'forged' })).status, 401);
     }
     for (const mode of [[], ['--incremental']]) {
-      const forked = await runCustos(['log', 'verify', `${tampered.orgUrl}/log`, '--token', token, '--state', state, ...mode]);
+      const forked = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', state, ...mode);
       assert.equal(forked.code, 1, forked.text);
       assert.match(
         forked.stderr,
-        new RegExp(`history rewritten: the tree of size ${checkpoint.size} no longer has the root you verified`),
+        new RegExp(
+          `history rewritten: the tree of size ${checkpoint.size} no longer has the root you verified`,
+        ),
         forked.text,
       );
     }
-    assert.equal(JSON.parse(await readFile(state, 'utf8')).rootHash, b64(checkpoint.root), 'state untouched');
+    assert.equal(JSON.parse(await readFile(state, 'utf8')).rootHash, b64(checkpoint.root));
     assert.equal((await tampered.stop()).code, 0);
     tampered = undefined;
 
@@ -736,12 +831,15 @@ test('`custos log verify` names the index of an altered, deleted, reordered or i
     const at = target.offset + target.bytes.indexOf('"displayMessage":"') + '"displayMessage":"'.length;
     bundle[at] ^= 0x20; // the first letter of the message, case flipped
     await writeFile(bundlePath, bundle);
-    const broken = await runCustos(['log', 'verify', exported, '--vkey', vkey, '--state', path.join(scratch, 'x2.json')]);
+    const broken = await verifyLog(exported, '--vkey', vkey, '--state', path.join(scratch, 'x2.json'));
     assert.equal(broken.code, 1, broken.text);
-    assert.match(broken.stderr, new RegExp(`index ${k2}: the entry does not match the log's leaf hash`), broken.text);
+    assert.match(
+      broken.stderr,
+      new RegExp(`index ${k2}: the entry does not match the log's leaf hash`),
+      broken.text,
+    );
   } finally {
-    if (tampered) await tampered.stop();
-    tampered = undefined;
+    if (tampered) await tampered.stop(); // its output stays for a failure report
     await removeDataDir(data);
   }
 });
