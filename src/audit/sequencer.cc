@@ -28,7 +28,17 @@ std::string ProviderLogOrigin(std::string_view host) { return fmt::format("{}/pr
 
 Sequencer::Sequencer(store::Store& store, LogKeys& keys, const Clock& clock,
                      SequencerOptions options)
-    : store_(store), keys_(keys), clock_(clock), options_(std::move(options)) {}
+    : store_(store), keys_(keys), clock_(clock), options_(std::move(options)) {
+  if (options_.metrics != nullptr) {
+    events_counter_ = &options_.metrics->AddCounter(
+        "custos_log_events_sequenced_total", "System Log events appended to a verifiable log.", {});
+    checkpoints_counter_ = &options_.metrics->AddCounter(
+        "custos_log_checkpoints_signed_total", "Checkpoints signed over a verifiable log.", {});
+    failures_counter_ = &options_.metrics->AddCounter(
+        "custos_log_sequencer_failures_total",
+        "Sequencer rounds that failed (see the server log); events wait in the outbox.", {});
+  }
+}
 
 Sequencer::~Sequencer() { Stop(); }
 
@@ -170,6 +180,7 @@ absl::StatusOr<int> Sequencer::RunOnceLocked() {
   unsigned_.insert(changed.begin(), changed.end());
   stats_.events += events.size();
   stats_.rounds += 1;
+  if (events_counter_ != nullptr) events_counter_->Increment({}, events.size());
   RETURN_IF_ERROR(SignLocked());
   return static_cast<int>(events.size());
 }
@@ -200,6 +211,7 @@ absl::Status Sequencer::SignLocked() {
     return absl::OkStatus();
   }));
   stats_.checkpoints += checkpoints.size();
+  if (checkpoints_counter_ != nullptr) checkpoints_counter_->Increment({}, checkpoints.size());
   unsigned_.clear();
   return absl::OkStatus();
 }
@@ -231,6 +243,7 @@ void Sequencer::Loop() {
   absl::Status last_error;
   while (true) {
     absl::StatusOr<int> n = RunOnce();
+    if (!n.ok() && failures_counter_ != nullptr) failures_counter_->Increment({});
     if (!n.ok() && n.status() != last_error) {
       Log(LogLevel::kError, "log sequencer round failed",
           {{"error", std::string(n.status().message())}});

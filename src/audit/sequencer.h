@@ -37,6 +37,7 @@
 #include "audit/log_keys.h"
 #include "audit/tiles.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "store/store.h"
 
 namespace custos::audit {
@@ -47,6 +48,9 @@ struct SequencerOptions {
   int batch_size = 16384;
   // How long the background thread waits after a round that emptied the outbox.
   absl::Duration interval = absl::Milliseconds(500);
+  // When set, the sequencer counts its work there: custos_log_events_sequenced_total,
+  // custos_log_checkpoints_signed_total, custos_log_sequencer_failures_total.
+  Metrics* metrics = nullptr;
 };
 
 // The checkpoint origin of a tenant's log and of the provider log.
@@ -100,6 +104,9 @@ class Sequencer {
   LogKeys& keys_;
   const Clock& clock_;
   const SequencerOptions options_;
+  Counter* events_counter_ = nullptr;
+  Counter* checkpoints_counter_ = nullptr;
+  Counter* failures_counter_ = nullptr;
 
   mutable absl::Mutex mu_;
   bool recovered_ ABSL_GUARDED_BY(mu_) = false;

@@ -13,6 +13,7 @@
 #include "audit/merkle.h"
 #include "audit/note.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "crypto/random.h"
 #include "crypto/sealer.h"
 #include "gmock/gmock.h"
@@ -139,6 +140,17 @@ TEST_F(SequencerTest, EveryEventLandsOnceInItsOwnLogUnderASignedRoot) {
   Checkpoint provider = OpenLatest(store::kProviderLogId);
   EXPECT_EQ(provider.origin, fmt::format("{}/provider", kHost));
   EXPECT_EQ(provider.size, 1u);
+}
+
+TEST_F(SequencerTest, CountsItsWorkInTheMetrics) {
+  AppendEvents("00oacme", 4);
+  Metrics metrics;
+  Sequencer sequencer(store(), *keys_, clock_,
+                      SequencerOptions{.host = std::string(kHost), .metrics = &metrics});
+  ASSERT_TRUE(sequencer.Drain().ok());
+  std::string text = metrics.TextExposition();
+  EXPECT_THAT(text, HasSubstr("custos_log_events_sequenced_total 5"));    // 4 + the key event
+  EXPECT_THAT(text, HasSubstr("custos_log_checkpoints_signed_total 2"));  // acme + provider
 }
 
 TEST_F(SequencerTest, ANewProcessContinuesTheTreeConsistently) {

@@ -72,7 +72,8 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   audit::Sequencer sequencer(services.store, log_keys, services.clock,
                              audit::SequencerOptions{.host = log_host,
                                                      .batch_size = rt.config.sequence_batch_size,
-                                                     .interval = rt.config.sequence_interval});
+                                                     .interval = rt.config.sequence_interval,
+                                                     .metrics = &metrics});
   if (absl::Status st = sequencer.Recover(); !st.ok()) {
     // Serving goes on (events stay durable in the outbox); nothing is signed until an operator
     // has looked at the store.
