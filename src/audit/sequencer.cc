@@ -1,5 +1,14 @@
 #include "audit/sequencer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -17,6 +26,34 @@ namespace {
 
 // The C2SP entry bundle prefixes each entry with a 16-bit length.
 constexpr size_t kMaxEntryBytes = 65535;
+
+// One line per log: "<log id> <size> <base64 root>".
+std::string FormatHeads(const std::map<std::string, std::pair<uint64_t, std::string>>& heads) {
+  std::string out;
+  for (const auto& [log_id, head] : heads) {
+    out += fmt::format("{} {} {}\n", log_id, head.first, crypto::Base64Encode(head.second));
+  }
+  return out;
+}
+
+absl::Status WriteFileDurably(const std::string& path, std::string_view data) {
+  const std::string temp = path + ".tmp";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(fmt::format("{}: {}", temp, std::strerror(errno)));
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(fmt::format("writing {}: {}", path, std::strerror(errno)));
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+      dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -47,10 +84,38 @@ absl::Status Sequencer::Recover() {
   return RecoverLocked();
 }
 
+absl::Status Sequencer::LoadSignedHeadsLocked() {
+  signed_heads_.clear();
+  if (options_.signed_heads_path.empty()) return absl::OkStatus();
+  std::ifstream in(options_.signed_heads_path);
+  if (!in) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::InternalError(
+        fmt::format("{}: {}", options_.signed_heads_path, std::strerror(errno)));
+  }
+  std::string log_id, root_b64;
+  uint64_t size = 0;
+  while (in >> log_id >> size >> root_b64) {
+    std::optional<std::string> root = crypto::Base64Decode(root_b64);
+    if (!root || root->size() != merkle::kHashSize) {
+      return absl::DataLossError(
+          fmt::format("{}: the root of log {} is not valid", options_.signed_heads_path, log_id));
+    }
+    signed_heads_[log_id] = {size, *root};
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Sequencer::SaveSignedHeadsLocked() {
+  if (options_.signed_heads_path.empty()) return absl::OkStatus();
+  return WriteFileDurably(options_.signed_heads_path, FormatHeads(signed_heads_));
+}
+
 absl::Status Sequencer::RecoverLocked() {
   if (!broken_.ok()) return broken_;
   logs_.clear();
   unsigned_.clear();
+  RETURN_IF_ERROR(LoadSignedHeadsLocked());
   absl::Status checked = store_.Read([&](store::Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(std::vector<store::LogStateRecord> states, tx.Logs().ListStates());
     for (store::LogStateRecord& state : states) {
@@ -81,8 +146,34 @@ absl::Status Sequencer::RecoverLocked() {
                           state.log_id, latest->size));
         }
       }
+      // What this server signed before must still be in the store, as it was signed.
+      if (auto head = signed_heads_.find(state.log_id); head != signed_heads_.end()) {
+        const auto& [signed_size, signed_root] = head->second;
+        if (signed_size > state.size) {
+          return absl::DataLossError(fmt::format(
+              "log {}: this server signed a checkpoint at size {}, but the store has only {} "
+              "entries (was the store restored from an older copy?)",
+              state.log_id, signed_size, state.size));
+        }
+        ASSIGN_OR_RETURN(std::string root, tiles::RootAt(signed_size, reader));
+        if (root != signed_root) {
+          return absl::DataLossError(fmt::format(
+              "log {}: the stored tree of size {} is not the one this server signed (was the "
+              "store restored from an older copy and grown since?)",
+              state.log_id, signed_size));
+        }
+      }
       if (!latest.ok() || latest->size < state.size) unsigned_.insert(state.log_id);
       logs_[state.log_id] = LogCursor{.origin = state.origin, .tree = *std::move(tree)};
+    }
+    // A log this server signed must not have vanished from the store.
+    for (const auto& [log_id, head] : signed_heads_) {
+      if (!logs_.contains(log_id)) {
+        return absl::DataLossError(fmt::format(
+            "log {}: this server signed a checkpoint at size {}, but the store has no such log "
+            "(was the store restored from an older copy?)",
+            log_id, head.first));
+      }
     }
     return absl::OkStatus();
   });
@@ -118,6 +209,10 @@ absl::StatusOr<int> Sequencer::RunOnceLocked() {
       if (state.ok()) {
         TransactionTileReader reader(tx, log_id);
         ASSIGN_OR_RETURN(tiles::TreeBuilder tree, tiles::TreeBuilder::Load(state->size, reader));
+        if (tree.Root() != state->root_hash) {
+          return absl::DataLossError(fmt::format(
+              "log {}: its tiles do not give the stored root of size {}", log_id, state->size));
+        }
         logs_[log_id] = LogCursor{.origin = state->origin, .tree = std::move(tree)};
         continue;
       }
@@ -202,14 +297,30 @@ absl::Status Sequencer::SignLocked() {
                            .key_id = signer.key_record_id,
                            .signed_at = now});
   }
-  RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
+  absl::Status stored = store_.Write([&](store::Transaction& tx) -> absl::Status {
     for (const store::CheckpointRecord& checkpoint : checkpoints) {
       absl::Status put = tx.Logs().PutCheckpoint(checkpoint);
-      // Signed before by a round that crashed after storing it: same size, same tree.
-      if (!put.ok() && !absl::IsAlreadyExists(put)) return put;
+      if (absl::IsAlreadyExists(put)) {
+        // Signed before by a round that crashed after storing it: it must be the same tree.
+        ASSIGN_OR_RETURN(store::CheckpointRecord stored,
+                         tx.Logs().GetCheckpoint(checkpoint.log_id, checkpoint.size));
+        if (stored.root_hash != checkpoint.root_hash) {
+          return absl::DataLossError(
+              fmt::format("log {}: a checkpoint of size {} with another root is already stored",
+                          checkpoint.log_id, checkpoint.size));
+        }
+        continue;
+      }
+      RETURN_IF_ERROR(put);
     }
     return absl::OkStatus();
-  }));
+  });
+  if (absl::IsDataLoss(stored)) broken_ = stored;
+  RETURN_IF_ERROR(stored);
+  for (const store::CheckpointRecord& checkpoint : checkpoints) {
+    signed_heads_[checkpoint.log_id] = {checkpoint.size, checkpoint.root_hash};
+  }
+  RETURN_IF_ERROR(SaveSignedHeadsLocked());
   stats_.checkpoints += checkpoints.size();
   if (checkpoints_counter_ != nullptr) checkpoints_counter_->Increment({}, checkpoints.size());
   unsigned_.clear();

@@ -48,6 +48,11 @@ struct SequencerOptions {
   int batch_size = 16384;
   // How long the background thread waits after a round that emptied the outbox.
   absl::Duration interval = absl::Milliseconds(500);
+  // A file outside the store where the sequencer keeps the latest (size, root) it signed for
+  // each log, fsynced after every signing. Recover refuses a store that is behind it or
+  // disagrees with it (a database restored from an older copy would otherwise be signed over
+  // again, forking every log). Empty: no such check.
+  std::string signed_heads_path;
   // When set, the sequencer counts its work there: custos_log_events_sequenced_total,
   // custos_log_checkpoints_signed_total, custos_log_sequencer_failures_total.
   Metrics* metrics = nullptr;
@@ -98,6 +103,8 @@ class Sequencer {
   absl::Status RecoverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int> RunOnceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SignLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LoadSignedHeadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SaveSignedHeadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
 
   store::Store& store_;
@@ -113,6 +120,8 @@ class Sequencer {
   absl::Status broken_ ABSL_GUARDED_BY(mu_);  // set when Recover found an inconsistent log
   std::map<std::string, LogCursor> logs_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> unsigned_ ABSL_GUARDED_BY(mu_);  // logs whose state has no checkpoint
+  // log id -> (size, root) of the latest checkpoint signed, as in signed_heads_path.
+  std::map<std::string, std::pair<uint64_t, std::string>> signed_heads_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex stop_mu_;

@@ -204,6 +204,33 @@ TEST_F(SequencerTest, RefusesToSignOverATreeThatDisagreesWithItsCheckpoint) {
   EXPECT_EQ(OpenLatest("00oacme").size, 20u) << "nothing new signed";
 }
 
+TEST_F(SequencerTest, RefusesAStoreRestoredFromAnOlderCopy) {
+  const std::string heads = temp_->dir() + "/log-heads";
+  auto with_heads = [&] {
+    return std::make_unique<Sequencer>(
+        store(), *keys_, clock_,
+        SequencerOptions{.host = std::string(kHost), .signed_heads_path = heads});
+  };
+  AppendEvents("00oacme", 5);
+  ASSERT_TRUE(with_heads()->Drain().ok());
+  // The database is rolled back to an empty log (as a restore of an older copy would), then
+  // grows differently: the server must not sign a second history.
+  ExecSql("DELETE FROM log_checkpoints WHERE log_id = '00oacme'");
+  ExecSql("DELETE FROM log_tiles WHERE log_id = '00oacme'");
+  ExecSql("DELETE FROM log_states WHERE log_id = '00oacme'");
+  ExecSql("DELETE FROM log_entries WHERE log_id = '00oacme'");
+  ExecSql("DELETE FROM events WHERE tenant_id = '00oacme'");
+  ExecSql("UPDATE log_outbox SET sequenced_seq = (SELECT COALESCE(MAX(seq), 0) FROM events)");
+  AppendEvents("00oacme", 7);
+  auto restarted = with_heads();
+  absl::Status recovered = restarted->Recover();
+  EXPECT_TRUE(absl::IsDataLoss(recovered)) << recovered;
+  EXPECT_THAT(std::string(recovered.message()), HasSubstr("restored from an older copy"));
+  LogReader reader(store());
+  EXPECT_TRUE(absl::IsNotFound(reader.LatestCheckpoint("00oacme").status()))
+      << "nothing signed over the second history";
+}
+
 TEST_F(SequencerTest, ProofsFromTheReaderVerifyAgainstTheSignedRoot) {
   AppendEvents("00oacme", 600);
   ASSERT_TRUE(NewSequencer(/*batch_size=*/250)->Drain().ok());

@@ -79,7 +79,8 @@ absl::Status CreateParentDirectories(const fs::path& path) {
 
 absl::Status WriteFile(const fs::path& path, std::string_view data) {
   RETURN_IF_ERROR(CreateParentDirectories(path));
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // An export holds a tenant's events (logins, addresses): readable by its owner only.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError("cannot create", path.string(), errno);
   absl::Status written = WriteAll(fd, data, path.string());
   if (::close(fd) != 0 && written.ok()) written = ErrnoError("cannot write", path.string(), errno);
@@ -263,10 +264,37 @@ absl::StatusOr<std::string> DefaultStatePath(std::string_view origin) {
   return fmt::format("{}/custos/{}.json", base, name);
 }
 
+// The origin a log served at `url` must have: the URL without its scheme, query and final
+// "/log" (C2SP tlog-tiles: the origin is the log's prefix without the scheme).
+std::string ExpectedOrigin(std::string_view url) {
+  url.remove_prefix(url.find("://") + 3);
+  url = url.substr(0, url.find_first_of("?#"));
+  while (url.ends_with('/')) url.remove_suffix(1);
+  if (url.ends_with("/log")) url.remove_suffix(4);
+  return std::string(url);
+}
+
 int LogVerify(const LogVerifyFlags& flags, const LogCommandIo& io) {
   absl::StatusOr<std::unique_ptr<audit::LogSource>> opened = OpenSource(flags.source, flags.token);
   if (!opened.ok()) return Error(io, opened.status());
   PinnedCheckpointSource source(**opened);
+
+  // A checkpoint of another log (another tenant's, or one signed under a new name) must not
+  // pass for this one: it would be checked against another state file, or none.
+  const std::string expected_origin =
+      !flags.origin.empty() ? flags.origin
+                            : (IsUrl(flags.source) ? ExpectedOrigin(flags.source) : std::string());
+  if (!expected_origin.empty()) {
+    absl::StatusOr<std::string> note = source.Fetch("checkpoint");
+    if (note.ok() && OriginOf(*note) != expected_origin) {
+      fmt::print(io.err,
+                 "custos: log verification FAILED: the checkpoint is for the log '{}', but {} "
+                 "is the log '{}' (pass --origin if the server's public URL differs from "
+                 "the one you use)\n",
+                 OriginOf(*note), flags.source, expected_origin);
+      return kExitFailed;
+    }
+  }
 
   std::string state_path = flags.state_path;
   if (state_path.empty()) {

@@ -23,6 +23,10 @@ namespace custos::cli {
 
 struct LogVerifyFlags {
   std::string source;
+  // The origin the checkpoint must carry. Empty: for a URL source, the URL without its scheme
+  // and its final "/log" (https://id.example.com/t/acme/log -> id.example.com/t/acme); for a
+  // directory, no check beyond the state file's origin.
+  std::string origin;
   std::string state_path;  // empty: DefaultStatePath(origin)
   std::vector<std::string> vkeys;
   std::string token;  // empty: $CUSTOS_TOKEN

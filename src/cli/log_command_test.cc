@@ -171,6 +171,20 @@ TEST_F(LogCommandTest, DefaultStateFileIsNamedAfterTheOrigin) {
             (root_ / "xdg" / "custos" / "h_1_t_x.json").string());
 }
 
+TEST_F(LogCommandTest, ACheckpointOfAnotherLogFails) {
+  const fs::path log = root_ / "log";
+  WriteLog(log, Entries(3));  // origin log.example:8080/t/acme
+  LogVerifyFlags flags;
+  flags.source = log.string();
+  flags.state_path = (root_ / "state.json").string();
+  flags.origin = "log.example:8080/t/globex";
+  EXPECT_EQ(LogVerify(flags, io_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("the checkpoint is for the log 'log.example:8080/t/acme'"));
+  EXPECT_FALSE(fs::exists(root_ / "state.json"));
+  flags.origin = "log.example:8080/t/acme";
+  EXPECT_EQ(LogVerify(flags, io_), 0) << err_.text();
+}
+
 TEST_F(LogCommandTest, TamperedEntryFailsWithExitOneAndLeavesTheStateAlone) {
   const fs::path log = root_ / "log";
   std::vector<std::string> entries = Entries(600);

@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
       ->add_option("source", verify_flags.source,
                    "log URL (https://host/t/acme/log) or directory from `custos log export`")
       ->required();
+  log_verify->add_option("--origin", verify_flags.origin,
+                         "origin the checkpoint must carry (default: the URL without scheme and "
+                         "/log)");
   log_verify->add_option("--state", verify_flags.state_path,
                          "state file (default: $XDG_STATE_HOME/custos/<origin>.json)");
   log_verify->add_option("--vkey", verify_flags.vkeys, "trusted verifier key (repeatable)")

@@ -1,6 +1,12 @@
 #include "cli/serve.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include <fmt/format.h>
@@ -42,6 +48,16 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   auto runtime = OpenRuntime(*config);
   if (!runtime.ok()) return Fail("data directory", runtime.status());
   Runtime& rt = **runtime;
+  // One server per data directory: two sequencers would race for the same logs. Held until
+  // the process exits (the kernel drops it even after kill -9). `custos admin` does not take
+  // it: its writes go through the store like a request's.
+  const std::string lock_path = rt.config.data_dir + "/serve.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    return Fail("data directory", absl::FailedPreconditionError(fmt::format(
+                                      "another custos serve uses {} (lock {}: {})",
+                                      rt.config.data_dir, lock_path, std::strerror(errno))));
+  }
 
   Metrics metrics;
   http::StoreMetrics store_metrics(metrics);
@@ -66,14 +82,27 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
 
   // The log origins and the key name come from the public base URL, known once listening.
   const std::string log_host = api::LogHost(server.base_url());
+  if (rt.config.public_base_url.empty()) {
+    Log(LogLevel::kWarn,
+        "server.public_base_url is not set: new logs and a new signing key take their names "
+        "from the listen address; set it before customers verify logs",
+        {{"log_host", log_host}});
+  }
+  if (rt.config.store_synchronous != "full") {
+    Log(LogLevel::kWarn,
+        "store.synchronous is not full: after a power loss the log may lose entries that a "
+        "published checkpoint covers");
+  }
   if (absl::Status st = log_keys.EnsureKey(log_host); !st.ok()) {
     return Fail("checkpoint signing key", st);
   }
-  audit::Sequencer sequencer(services.store, log_keys, services.clock,
-                             audit::SequencerOptions{.host = log_host,
-                                                     .batch_size = rt.config.sequence_batch_size,
-                                                     .interval = rt.config.sequence_interval,
-                                                     .metrics = &metrics});
+  audit::Sequencer sequencer(
+      services.store, log_keys, services.clock,
+      audit::SequencerOptions{.host = log_host,
+                              .batch_size = rt.config.sequence_batch_size,
+                              .interval = rt.config.sequence_interval,
+                              .signed_heads_path = rt.config.data_dir + "/log-heads",
+                              .metrics = &metrics});
   if (absl::Status st = sequencer.Recover(); !st.ok()) {
     // Serving goes on (events stay durable in the outbox); nothing is signed until an operator
     // has looked at the store.

@@ -126,6 +126,10 @@ struct AuthnTransactionRecord {
 // Events of the provider log are EventRecords whose tenant_id is kProviderLogId.
 inline constexpr std::string_view kProviderLogId = "provider";
 
+// The longest event JSON the store accepts: a C2SP entry bundle gives each entry a 16-bit
+// length.
+inline constexpr size_t kMaxEventBytes = 65535;
+
 // A System Log event as appended by the domain modules. `seq` is assigned by the store at
 // append time, strictly increasing in commit order per store, and is the paging cursor.
 struct EventRecord {

@@ -161,7 +161,8 @@ class EventRepository {
  public:
   virtual ~EventRepository() = default;
   // Appends in the current transaction; assigns and returns `seq` (event.seq and
-  // event.log_index are ignored). kAlreadyExists when the uuid is taken. The tenant may be
+  // event.log_index are ignored). kAlreadyExists when the uuid is taken; kInvalidArgument when
+  // the json is longer than kMaxEventBytes (it could not be a log entry). The tenant may be
   // kProviderLogId (no tenant row needed); any other tenant must exist.
   virtual absl::StatusOr<int64_t> Append(const EventRecord& event) = 0;
   // Events of one log (a tenant, or kProviderLogId), each with its log_index when sequenced.

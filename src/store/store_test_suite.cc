@@ -1435,6 +1435,16 @@ TEST_P(StoreConformanceTest, EventUuidIsUnique) {
                       absl::StatusCode::kAlreadyExists));
 }
 
+TEST_P(StoreConformanceTest, EventTooLongForALogEntryIsRefused) {
+  EventRecord big = MakeEvent(tenant_a(), "big", At(0));
+  big.json = fmt::format(R"({{"x":"{}"}})", std::string(kMaxEventBytes, 'x'));
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Events().Append(big); }),
+                      absl::StatusCode::kInvalidArgument));
+  big.json = std::string(kMaxEventBytes, ' ');
+  EXPECT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Events().Append(big); })))
+      << "exactly the limit fits";
+}
+
 // Verifiable logs
 
 const TenantId kProviderLog{std::string(kProviderLogId)};

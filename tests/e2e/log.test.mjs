@@ -694,7 +694,7 @@ test('`custos log verify` catches every edit of the store and names the broken i
 
     // A customer verified the log (trusting its keys on first use) and kept the state.
     const state = path.join(scratch, 'acme-state.json');
-    const first = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', state);
+    const first = await verifyLog(`${tampered.orgUrl}/log`, '--origin', checkpoint.origin, '--token', token, '--state', state);
     assert.equal(first.code, 0, first.text);
     assert.match(first.stderr, /trusted on first use/, first.text);
     assert.doesNotMatch(first.stdout + first.stderr, new RegExp(token), 'the token is never printed');
@@ -778,7 +778,7 @@ test('`custos log verify` catches every edit of the store and names the broken i
       tampered = await serveDataDir(copy, { settings: FAST_LOG });
       const stateCopy = path.join(scratch, `state-${n}.json`);
       await cp(state, stateCopy);
-      const res = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', stateCopy);
+      const res = await verifyLog(`${tampered.orgUrl}/log`, '--origin', checkpoint.origin, '--token', token, '--state', stateCopy);
       assert.equal(res.code, 1, `${s.what}: ${res.text}`);
       assert.match(res.stderr, s.expect, `${s.what}: ${res.text}`);
       assert.equal(await readFile(stateCopy, 'utf8'), await readFile(state, 'utf8'), 'state untouched');
@@ -793,7 +793,7 @@ test('`custos log verify` catches every edit of the store and names the broken i
     const earlyNote = (await waitForCheckpoint(tampered.orgUrl, token)).note;
     const earlySize = parseCheckpoint(earlyNote).size;
     assert.ok(earlySize < checkpoint.size);
-    const rolledBack = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', state);
+    const rolledBack = await verifyLog(`${tampered.orgUrl}/log`, '--origin', checkpoint.origin, '--token', token, '--state', state);
     assert.equal(rolledBack.code, 1, rolledBack.text);
     assert.match(
       rolledBack.stderr,
@@ -809,7 +809,7 @@ test('`custos log verify` catches every edit of the store and names the broken i
       assert.equal((await request(`${tampered.orgUrl}/log/checkpoint`, { token: 'forged' })).status, 401);
     }
     for (const mode of [[], ['--incremental']]) {
-      const forked = await verifyLog(`${tampered.orgUrl}/log`, '--token', token, '--state', state, ...mode);
+      const forked = await verifyLog(`${tampered.orgUrl}/log`, '--origin', checkpoint.origin, '--token', token, '--state', state, ...mode);
       assert.equal(forked.code, 1, forked.text);
       assert.match(
         forked.stderr,

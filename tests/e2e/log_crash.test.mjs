@@ -340,11 +340,12 @@ async function checkEvents({ dbPath, tenantId, answered, events }) {
 }
 
 // (b) `custos log verify` with the state file of the previous run; returns its summary line.
-async function verifyLog({ logUrl, token, statePath, stateHome, events }) {
+async function verifyLog({ logUrl, origin, token, statePath, stateHome, events }) {
   let out;
   try {
     out = await execFileP(custosBin,
-      ['log', 'verify', logUrl, '--token', token, '--state', statePath],
+      // The server restarts on a new port each cycle; the log keeps the origin of its first start.
+      ['log', 'verify', logUrl, '--origin', origin, '--token', token, '--state', statePath],
       { env: { ...childEnv, XDG_STATE_HOME: stateHome }, timeout: 60_000 });
   } catch (err) {
     assert.fail(`custos log verify failed (exit ${err.code ?? err.signal}):\n${err.stderr}${err.stdout}`);
@@ -421,6 +422,7 @@ test(`${CYCLES} kill -9 during heavy appends lose, duplicate and fork nothing`,
 
     const started = Date.now();
     let server;
+    let firstOrigin;
     let ok = false;
     try {
       server = await serve(dataDir, output);
@@ -445,7 +447,8 @@ test(`${CYCLES} kill -9 during heavy appends lose, duplicate and fork nothing`,
         const { events, checkpoint } = await waitUntilLogged({ logUrl, auth, dbPath, tenantId });
         await checkEvents({ dbPath, tenantId, answered, events });
         const verifyStart = Date.now();
-        await verifyLog({ logUrl, token, statePath, stateHome: dataDir, events });
+        firstOrigin ??= checkpoint.origin;
+        await verifyLog({ logUrl, origin: firstOrigin, token, statePath, stateHome: dataDir, events });
         const verifyMs = Date.now() - verifyStart;
         await checkSeenCheckpoints({ logUrl, auth, keys, seen, latest: checkpoint });
 

@@ -98,7 +98,10 @@ absl::StatusOr<Response> ServeLog(audit::LogReader& reader, audit::LogKeys& keys
     Response r;
     r.body = std::move(bytes);
     r.AddHeader("Content-Type", "application/octet-stream");
-    r.AddHeader("Cache-Control", std::string(immutable));
+    // Entry bundles hold the events themselves (logins, addresses): never kept by shared
+    // caches, so that a log made private again stops being served at once.
+    r.AddHeader("Cache-Control",
+                parts.entries ? "private, max-age=31536000, immutable" : std::string(immutable));
     return r;
   }
   if (path == "proof/inclusion" || path == "proof/tlog-proof") {

@@ -1001,6 +1001,11 @@ class SqliteEvents final : public EventRepository {
   explicit SqliteEvents(Connection& conn) : conn_(conn) {}
 
   absl::StatusOr<int64_t> Append(const EventRecord& event) override {
+    if (event.json.size() > kMaxEventBytes) {
+      return absl::InvalidArgumentError(
+          fmt::format("appending event: {} bytes, more than a log entry may hold ({})",
+                      event.json.size(), kMaxEventBytes));
+    }
     // events has no foreign key to tenants, since the provider log has no tenant row; the
     // SELECT inserts nothing for a tenant that is neither.
     ASSIGN_OR_RETURN(Statement stmt,
