@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "audit/merkle.h"
 #include "common/json.h"
 #include "common/time_format.h"
 
@@ -199,6 +200,8 @@ store::EventRecord MakeEvent(const TenantId& tenant, const RequestContext& conte
   event["securityContext"] = SecurityContextJson();
 
   record.json = DumpJson(event);
+  // Hashed here, on the request's thread, rather than by the single sequencer.
+  record.leaf_hash = merkle::LeafHash(record.json);
   return record;
 }
 

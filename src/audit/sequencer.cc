@@ -230,19 +230,27 @@ absl::StatusOr<int> Sequencer::RunOnceLocked() {
   }));
   if (events.empty()) return 0;
 
+  // Checked before anything is appended: a refused round must leave the trees as they were.
+  for (const store::EventRecord& event : events) {
+    if (!event.leaf_hash.empty() && event.leaf_hash.size() != merkle::kHashSize) {
+      return absl::DataLossError(fmt::format("event {} has a stored leaf hash of {} bytes",
+                                             event.uuid, event.leaf_hash.size()));
+    }
+    if (event.json.size() > kMaxEntryBytes) {
+      // The store refuses such events, so this is a bug; stopping keeps the log consistent.
+      return absl::InternalError(fmt::format("event {} is {} bytes, more than a log entry may hold",
+                                             event.uuid, event.json.size()));
+    }
+  }
   std::vector<store::LogEntryRef> refs;
   refs.reserve(events.size());
   std::set<std::string> changed;
   for (const store::EventRecord& event : events) {
     const std::string& log_id = event.tenant_id.value();
-    if (event.json.size() > kMaxEntryBytes) {
-      // MakeEvent bounds every field, so this is a bug; stopping keeps the log consistent.
-      return absl::InternalError(fmt::format("event {} is {} bytes, more than a log entry may hold",
-                                             event.uuid, event.json.size()));
-    }
     LogCursor& log = logs_[log_id];
     refs.push_back({.seq = event.seq, .log_id = log_id, .index = log.tree.size()});
-    log.tree.Append(merkle::LeafHash(event.json));
+    // The hash made with the event; events stored before it was kept are hashed here.
+    log.tree.Append(event.leaf_hash.empty() ? merkle::LeafHash(event.json) : event.leaf_hash);
     changed.insert(log_id);
   }
 

@@ -139,6 +139,10 @@ struct EventRecord {
   absl::Time published;
   std::string event_type;
   std::string json;  // the event object, RFC 8785 canonical JSON: the log entry
+  // SHA-256(0x00 || json), the entry's Merkle leaf hash, set when the event is made (32 raw
+  // bytes); empty when unknown. LogRepository::Unsequenced returns it and leaves `json` empty
+  // when it is set.
+  std::string leaf_hash;
   // The event's index in its log once the sequencer has appended it; filled by reads, ignored
   // by Append.
   std::optional<uint64_t> log_index;

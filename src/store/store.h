@@ -197,7 +197,8 @@ class LogRepository {
   virtual ~LogRepository() = default;
 
   // Up to `limit` (> 0) events of any log that have no position yet, in commit order,
-  // oldest first. Reads across tenants (the sequencer is the only caller).
+  // oldest first. Reads across tenants (the sequencer is the only caller). An event stored with
+  // a leaf hash comes with it and with an empty json; one without, with its json.
   virtual absl::StatusOr<std::vector<EventRecord>> Unsequenced(int limit) = 0;
   // Records the positions of events returned by Unsequenced. `entries` must be exactly a
   // prefix of what Unsequenced returned, in the same order (kFailedPrecondition otherwise);

@@ -1520,6 +1520,29 @@ TEST_P(StoreConformanceTest, EventForAnUnknownTenantIsRefused) {
               IsEmpty());
 }
 
+TEST_P(StoreConformanceTest, UnsequencedCarriesTheLeafHashInsteadOfTheJson) {
+  EventRecord hashed = MakeEvent(tenant_a(), "hashed", At(0));
+  hashed.leaf_hash = std::string(32, '\x07');
+  EventRecord plain = MakeEvent(tenant_a(), "plain", At(1));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Events().Append(hashed).status());
+    return tx.Events().Append(plain).status();
+  })));
+  auto outbox = InRead(store(), [](Transaction& tx) { return tx.Logs().Unsequenced(10); });
+  ASSERT_TRUE(outbox.ok()) << outbox.status();
+  ASSERT_EQ(outbox->size(), 2u);
+  EXPECT_EQ((*outbox)[0].leaf_hash, hashed.leaf_hash);
+  EXPECT_EQ((*outbox)[0].json, "") << "the sequencer does not need it";
+  EXPECT_EQ((*outbox)[1].leaf_hash, "");
+  EXPECT_EQ((*outbox)[1].json, plain.json) << "without a hash the sequencer hashes the json";
+  // Ordinary reads still return the json.
+  auto events = InRead(store(), [&](Transaction& tx) {
+    return tx.Events().Query(tenant_a(), EventQuery{.limit = 10});
+  });
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ((*events)[0].json, hashed.json);
+}
+
 TEST_P(StoreConformanceTest, UnsequencedIsEveryLogInCommitOrder) {
   EXPECT_THAT(Uuids(Unsequenced(store(), 10)), IsEmpty());
   // Publication times go backwards: the outbox follows commit order.

@@ -222,9 +222,17 @@ CREATE TABLE log_keys (
 ) STRICT;
 )sql";
 
+// The leaf hash of each event's log entry, computed when the event is made, so that the
+// sequencer neither reads the event rows back nor hashes them. NULL for older rows: the
+// sequencer hashes those itself.
+constexpr std::string_view kSchemaV3 = R"sql(
+ALTER TABLE events ADD COLUMN leaf_hash BLOB;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
     {2, "verifiable log", kSchemaV2},
+    {3, "event leaf hashes", kSchemaV3},
 };
 
 absl::Status Exec(sqlite3* db, const std::string& sql, std::string_view what) {

@@ -1010,8 +1010,8 @@ class SqliteEvents final : public EventRepository {
     // SELECT inserts nothing for a tenant that is neither.
     ASSIGN_OR_RETURN(Statement stmt,
                      conn_.Prepare("INSERT INTO events (tenant_id, uuid, published, event_type, "
-                                   "json) SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?1 = ?6 OR EXISTS "
-                                   "(SELECT 1 FROM tenants WHERE id = ?1)",
+                                   "json, leaf_hash) SELECT ?1, ?2, ?3, ?4, ?5, ?7 WHERE ?1 = ?6 "
+                                   "OR EXISTS (SELECT 1 FROM tenants WHERE id = ?1)",
                                    "appending event"));
     stmt.BindText(1, event.tenant_id.value());
     stmt.BindText(2, event.uuid);
@@ -1019,6 +1019,7 @@ class SqliteEvents final : public EventRepository {
     stmt.BindText(4, event.event_type);
     stmt.BindText(5, event.json);
     stmt.BindText(6, kProviderLogId);
+    if (!event.leaf_hash.empty()) stmt.BindBlob(7, event.leaf_hash);
     ASSIGN_OR_RETURN(const int changed, stmt.Run());
     if (changed == 0) {
       return absl::NotFoundError("appending event: refers to a row that does not exist");
@@ -1116,9 +1117,11 @@ class SqliteLogs final : public LogRepository {
   // with every append, so no event with a smaller seq can commit after a larger one is seen.
   absl::StatusOr<std::vector<EventRecord>> Unsequenced(int limit) override {
     RETURN_IF_ERROR(CheckLimit(limit));
+    // The json only of events without a leaf hash: the sequencer needs nothing else.
     ASSIGN_OR_RETURN(Statement stmt,
-                     conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, json, "
-                                   "NULL FROM events WHERE seq > (SELECT sequenced_seq FROM "
+                     conn_.Prepare("SELECT seq, tenant_id, uuid, published, event_type, "
+                                   "CASE WHEN leaf_hash IS NULL THEN json ELSE '' END, NULL, "
+                                   "leaf_hash FROM events WHERE seq > (SELECT sequenced_seq FROM "
                                    "log_outbox WHERE id = 1) ORDER BY seq LIMIT ?1",
                                    "reading the log outbox"));
     stmt.BindInt(1, limit);
@@ -1127,7 +1130,9 @@ class SqliteLogs final : public LogRepository {
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());
       if (!row) break;
-      events.push_back(ReadEvent(stmt));
+      EventRecord event = ReadEvent(stmt);
+      if (!stmt.IsNull(7)) event.leaf_hash = stmt.Blob(7);
+      events.push_back(std::move(event));
     }
     return events;
   }
@@ -1475,6 +1480,35 @@ class ActiveStoreScope {
   }
 };
 
+// Hands the write connection to writers in the order they asked for it. A plain mutex lets a
+// thread that writes in a loop take it back at once, again and again, while another writer (the
+// log sequencer) waits indefinitely; in arrival order nobody waits behind more than the
+// writers that were already queued.
+class WriterQueue {
+ public:
+  // Blocks until every writer that arrived earlier has left.
+  void Enter() {
+    absl::MutexLock lock(&mu_);
+    Turn turn{&serving_, next_++};
+    mu_.Await(absl::Condition(&IsTurn, &turn));
+  }
+  void Leave() {
+    absl::MutexLock lock(&mu_);
+    ++serving_;
+  }
+
+ private:
+  struct Turn {
+    const uint64_t* serving;
+    uint64_t ticket;
+  };
+  static bool IsTurn(Turn* turn) { return *turn->serving == turn->ticket; }
+
+  absl::Mutex mu_;
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t serving_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
@@ -1488,6 +1522,8 @@ class SqliteStore final : public Store {
     if (ActiveStoreScope::Contains(this)) return NestedError();
     absl::Status status;
     {
+      writers_.Enter();
+      absl::Cleanup leave = [this] { writers_.Leave(); };
       absl::MutexLock lock(&write_mu_);
       if (writer_ == nullptr) return ClosedError();
       status = RunTransaction(*writer_, "BEGIN IMMEDIATE", fn);
@@ -1581,6 +1617,7 @@ class SqliteStore final : public Store {
     observer->OnTransaction(kind, absl::FromChrono(std::chrono::steady_clock::now() - start), ok);
   }
 
+  WriterQueue writers_;
   absl::Mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
 

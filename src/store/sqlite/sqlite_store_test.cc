@@ -361,7 +361,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseMigratesKeepingEveryRow) {
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2"));
+              ElementsAre("1", "2", "3"));
   EXPECT_THAT(db.Query("SELECT name, seq FROM sqlite_sequence ORDER BY name"),
               ElementsAre("events|6"));
   EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
