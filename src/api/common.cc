@@ -170,6 +170,7 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
   }
   if (!record.ok()) {
     if (!absl::IsNotFound(record.status())) return record.status();
+    RETURN_IF_ERROR(TakeRefusal(services, request));
     ctx.actor = {"unknown", "ApiToken", "unknown", "Unknown API token"};
     audit::EventSpec spec;
     spec.event_type = "system.api_token.verify";
@@ -208,6 +209,15 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
     });
   }
   return ctx;
+}
+
+absl::Status TakeRefusal(Services& services, const Request& request) {
+  if (services.refused_auth_limiter == nullptr) return absl::OkStatus();
+  RateLimitDecision decision = services.refused_auth_limiter->Acquire(request.remote_ip);
+  if (decision.allowed) return absl::OkStatus();
+  return ApiError(absl::StatusCode::kResourceExhausted, kErrRateLimit,
+                  "API call exceeded rate limit due to too many requests.",
+                  {"too many refused credentials from this address; retry later"});
 }
 
 std::string LogHost(std::string_view base_url) {

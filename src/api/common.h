@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/json.h"
+#include "common/rate_limiter.h"
 #include "crypto/password_hasher.h"
 #include "crypto/random.h"
 #include "crypto/sealer.h"
@@ -30,7 +31,15 @@ struct Services {
   crypto::Random& random;
   const crypto::PasswordHasher& hasher;
   const crypto::Sealer& sealer;
+  // Refused credentials (unknown API or provider tokens) per client address. Each refusal is a
+  // System Log event, and log entries are never deleted: beyond this limit a refusal is
+  // answered 429 without an event. nullptr: no limit.
+  RateLimiter* refused_auth_limiter = nullptr;
 };
+
+// kResourceExhausted (429 E0000047) when `request`'s address has used up its refusals;
+// OK otherwise (also when there is no limiter). Takes one refusal.
+absl::Status TakeRefusal(Services& services, const Request& request);
 
 // Looks up the tenant named by the {tenant} path parameter. kNotFound (E0000007) otherwise.
 absl::StatusOr<store::TenantRecord> ResolveTenant(Services& services, const Request& request);

@@ -21,6 +21,7 @@
 #include "cli/routes.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/rate_limiter.h"
 #include "crypto/password_hasher.h"
 #include "crypto/random.h"
 #include "directory/directory.h"
@@ -65,8 +66,12 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
 
   crypto::PasswordHasher hasher(
       crypto::Argon2Params{rt.config.argon2_memory_kib, rt.config.argon2_iterations});
-  api::Services services{*rt.store, rt.config, SystemClock::Get(), crypto::SystemRandom(),
-                         hasher,    *rt.sealer};
+  RateLimiter refused_auth({.rate_per_second = rt.config.refused_auth_per_minute_per_ip,
+                            .burst = rt.config.refused_auth_burst_per_ip,
+                            .per = absl::Minutes(1)},
+                           SystemClock::Get());
+  api::Services services{*rt.store, rt.config,  SystemClock::Get(), crypto::SystemRandom(),
+                         hasher,    *rt.sealer, &refused_auth};
   directory::Directory directory(services.store, services.config, services.clock, services.random,
                                  hasher, *rt.sealer);
   authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,

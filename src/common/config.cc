@@ -58,6 +58,13 @@ const std::vector<Setting>& Settings() {
       {{"server.authn_burst_per_ip",
         "Sign-in API requests per client address allowed in a burst above the rate."},
        &Config::authn_burst_per_ip},
+      {{"server.refused_auth_per_minute_per_ip",
+        "Refused API credentials per minute per client address that are answered and logged; "
+        "0 turns the limit off."},
+       &Config::refused_auth_per_minute_per_ip},
+      {{"server.refused_auth_burst_per_ip",
+        "Refused API credentials one client address may send at once before the rate applies."},
+       &Config::refused_auth_burst_per_ip},
       {{"store.data_dir", "Directory for the SQLite database and the sealing key."},
        &Config::data_dir},
       {{"store.synchronous",
@@ -188,6 +195,10 @@ absl::Status ValidateConfig(const Config& c) {
   RETURN_IF_ERROR(range("server.max_pending_requests", c.max_pending_requests, 1, 1'000'000));
   RETURN_IF_ERROR(range("server.authn_rate_per_ip", c.authn_rate_per_ip, 0, 1'000'000));
   RETURN_IF_ERROR(range("server.authn_burst_per_ip", c.authn_burst_per_ip, 1, 1'000'000));
+  RETURN_IF_ERROR(range("server.refused_auth_per_minute_per_ip", c.refused_auth_per_minute_per_ip,
+                        0, 1'000'000));
+  RETURN_IF_ERROR(
+      range("server.refused_auth_burst_per_ip", c.refused_auth_burst_per_ip, 1, 1'000'000));
   RETURN_IF_ERROR(range("password.argon2_memory_kib", c.argon2_memory_kib, 8, 4 << 20));
   RETURN_IF_ERROR(range("password.argon2_iterations", c.argon2_iterations, 1, 100));
   RETURN_IF_ERROR(range("password.min_length", c.password_min_length, 8, 1024));

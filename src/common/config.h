@@ -30,6 +30,9 @@ struct Config {
   int max_pending_requests = 256;
   int authn_rate_per_ip = 10;  // Sign-in requests per second per client address; 0: no limit.
   int authn_burst_per_ip = 20;
+  int refused_auth_per_minute_per_ip =
+      60;  // Refused API credentials logged per address; 0: no limit.
+  int refused_auth_burst_per_ip = 20;
 
   // [store]
   std::string data_dir = "./data";

@@ -36,7 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/errors.h"
 #include "common/logging.h"
-#include "http/rate_limiter.h"
+#include "common/rate_limiter.h"
 #include "http/router.h"
 
 namespace custos::http {

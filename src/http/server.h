@@ -16,7 +16,7 @@
 // - a request that would make more than `max_pending_requests` handler calls wait for or run on
 //   the worker pool gets 503 E0000009 "Service Unavailable" with Retry-After: 1 at once;
 // - requests to routes whose pattern starts with one of `rate_limited_route_prefixes` take a
-//   token from their client address's bucket (http/rate_limiter.h; IPv6 clients by /64
+//   token from their client address's bucket (common/rate_limiter.h; IPv6 clients by /64
 //   prefix); without one they get 429 E0000047 with Retry-After, X-Rate-Limit-Limit,
 //   X-Rate-Limit-Remaining, X-Rate-Limit-Reset (epoch seconds) and Date, and the handler is
 //   not called.

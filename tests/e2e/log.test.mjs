@@ -585,6 +585,34 @@ test('the log needs a token with admin or log.read scope, unless the tenant make
 
 // --- A log longer than one tile -----------------------------------------------------------------
 
+test('refused tokens beyond the per-address limit get 429 and add nothing to the log', async () => {
+  // Each refusal is a permanent log entry; the limit keeps one address from flooding the log.
+  const limited = await startServer({
+    tenants: ['acme'],
+    settings: { ...FAST_LOG, 'server.refused_auth_per_minute_per_ip': 1,
+      'server.refused_auth_burst_per_ip': 3 },
+  });
+  try {
+    const { orgUrl, token } = limited;
+    const before = (await allEvents(orgUrl, token)).length;
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      statuses.push((await request(`${orgUrl}/log/checkpoint`, { token: 'cst_forged' })).status);
+    }
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429]);
+    const limitedAnswer = await request(`${orgUrl}/api/v1/users`, { token: 'cst_forged' });
+    assert.equal(limitedAnswer.status, 429, limitedAnswer.text);
+    assert.equal(limitedAnswer.json.errorCode, 'E0000047');
+    const refusals = (await allEvents(orgUrl, token)).slice(before)
+      .filter((e) => e.eventType === 'system.api_token.verify');
+    assert.equal(refusals.length, 3, 'one event per answered refusal, none for the 429s');
+    // A valid token is never limited.
+    await waitForCheckpoint(orgUrl, token);
+  } finally {
+    await limited.stop();
+  }
+});
+
 test('past 256 entries: full and partial tiles, the level-1 tile, and an incremental verify', async () => {
   const { token, orgUrl } = server;
   const logUrl = `${orgUrl}/log`;

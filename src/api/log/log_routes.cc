@@ -160,6 +160,7 @@ absl::Status AuthorizeProvider(Services& services, const Request& request) {
   }
   if (record.ok()) return absl::OkStatus();
   if (!absl::IsNotFound(record.status())) return record.status();
+  RETURN_IF_ERROR(TakeRefusal(services, request));
   audit::RequestContext ctx = ContextFor(request);
   ctx.actor = {"unknown", "ProviderToken", "unknown", "Unknown provider token"};
   audit::EventSpec spec{.event_type = "system.provider_token.verify",

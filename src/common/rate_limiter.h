@@ -28,11 +28,14 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 
-namespace custos::http {
+namespace custos {
 
 struct RateLimitOptions {
   int rate_per_second = 0;  // 0 (or less) turns the limiter off: every request is allowed
   int burst = 1;            // bucket size; values below 1 count as 1
+  // The time `rate_per_second` tokens take to come back: 1 s by default; one minute makes the
+  // rate per minute.
+  absl::Duration per = absl::Seconds(1);
   size_t max_keys = 100'000;
 };
 
@@ -84,4 +87,4 @@ class RateLimiter {
   std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace custos::http
+}  // namespace custos

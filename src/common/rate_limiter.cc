@@ -1,16 +1,25 @@
-#include "http/rate_limiter.h"
+#include "common/rate_limiter.h"
 
 #include <algorithm>
 #include <cmath>
 
-namespace custos::http {
+namespace custos {
+namespace {
+
+double TokensPerSecond(const RateLimitOptions& options) {
+  const double seconds = absl::ToDoubleSeconds(options.per);
+  return seconds > 0 ? options.rate_per_second / seconds : options.rate_per_second;
+}
+
+}  // namespace
 
 RateLimiter::RateLimiter(const RateLimitOptions& options, const Clock& clock)
     : options_(options),
       clock_(clock),
       capacity_(std::max(options.burst, 1)),
-      refill_time_(options.rate_per_second > 0 ? absl::Seconds(capacity_ / options.rate_per_second)
-                                               : absl::ZeroDuration()) {}
+      refill_time_(options.rate_per_second > 0
+                       ? capacity_ / TokensPerSecond(options) * absl::Seconds(1)
+                       : absl::ZeroDuration()) {}
 
 RateLimitDecision RateLimiter::Acquire(std::string_view key) {
   RateLimitDecision d;
@@ -20,7 +29,7 @@ RateLimitDecision RateLimiter::Acquire(std::string_view key) {
     return d;
   }
   const absl::Time now = clock_.Now();
-  const double rate = options_.rate_per_second;
+  const double rate = TokensPerSecond(options_);
 
   absl::MutexLock lock(&mu_);
   EvictLocked(now);
@@ -73,4 +82,4 @@ void RateLimiter::EvictLocked(absl::Time now) {
   }
 }
 
-}  // namespace custos::http
+}  // namespace custos

@@ -1,4 +1,4 @@
-#include "http/rate_limiter.h"
+#include "common/rate_limiter.h"
 
 #include <atomic>
 #include <string>
@@ -10,7 +10,7 @@
 #include "common/clock.h"
 #include "gtest/gtest.h"
 
-namespace custos::http {
+namespace custos {
 namespace {
 
 int AllowedOf(RateLimiter& limiter, std::string_view key, int attempts) {
@@ -138,5 +138,17 @@ TEST(RateLimiterTest, ConcurrentCallersShareOneBucket) {
   EXPECT_EQ(allowed, 100);
 }
 
+TEST(RateLimiterTest, RateCanBePerMinute) {
+  FakeClock clock;
+  RateLimiter limiter({.rate_per_second = 60, .burst = 2, .per = absl::Minutes(1)}, clock);
+  EXPECT_TRUE(limiter.Acquire("a").allowed);
+  EXPECT_TRUE(limiter.Acquire("a").allowed);
+  EXPECT_FALSE(limiter.Acquire("a").allowed);
+  clock.Advance(absl::Milliseconds(500));
+  EXPECT_FALSE(limiter.Acquire("a").allowed) << "60 per minute is one per second";
+  clock.Advance(absl::Milliseconds(600));
+  EXPECT_TRUE(limiter.Acquire("a").allowed);
+}
+
 }  // namespace
-}  // namespace custos::http
+}  // namespace custos
