@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
@@ -32,6 +33,13 @@ namespace custos::cli {
 namespace {
 
 constexpr absl::Duration kSweepInterval = absl::Minutes(5);
+
+// This binary's path, for commands printed to paste; "custos" when it cannot be read.
+std::string SelfPath() {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("custos") : self.string();
+}
 
 int Fail(std::string_view what, const absl::Status& status) {
   fmt::print(stderr, "custos serve: {}: {}\n", what, std::string(status.message()));
@@ -126,9 +134,10 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
         "  System Log:              curl -H 'Authorization: SSWS {}' {}/api/v1/logs\n"
         "  Sign in:                 curl -H 'Content-Type: application/json' -d "
         "'{{\"username\":\"{}\",\"password\":\"{}\"}}' {}/api/v1/authn\n"
+        "  Verify its log:          {} log verify {}/log --token {}\n"
         "  Health and metrics:      {}/healthz  {}/metrics\n\n",
         demo->tenant, demo->api_token, org, demo->api_token, org, demo->login, demo->password, org,
-        server.base_url(), server.base_url());
+        SelfPath(), org, demo->api_token, server.base_url(), server.base_url());
   }
   fmt::print("custos listening on {}\n", server.base_url());
   std::fflush(stdout);
