@@ -150,18 +150,25 @@ audit::RequestContext ContextFor(const Request& request) {
   return ctx;
 }
 
+std::string SswsToken(const Request& request) {
+  const std::string header = request.Header("authorization");
+  if (header.size() <= kSswsPrefix.size() ||
+      !absl::StartsWithIgnoreCase(header, std::string(kSswsPrefix))) {
+    return "";
+  }
+  std::string token = header.substr(kSswsPrefix.size());
+  // Our tokens are 47 characters; anything this long is not one, and is not worth a lookup.
+  return token.size() <= 256 ? token : "";
+}
+
 absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
                                                         const store::TenantRecord& tenant,
                                                         std::string_view scope) {
   audit::RequestContext ctx = ContextFor(request);
   std::string header = request.Header("authorization");
-  std::string token;
-  if (header.size() > kSswsPrefix.size() &&
-      absl::StartsWithIgnoreCase(header, std::string(kSswsPrefix))) {
-    token = header.substr(kSswsPrefix.size());
-  }
+  const std::string token = SswsToken(request);
   absl::StatusOr<store::ApiTokenRecord> record = absl::NotFoundError("no token");
-  if (!token.empty() && token.size() <= 256) {
+  if (!token.empty()) {
     std::string hash = crypto::Sha256Hex(token);
     RETURN_IF_ERROR(services.store.Read([&](store::Transaction& tx) {
       record = tx.ApiTokens().FindByHash(tenant.id, hash);

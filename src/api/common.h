@@ -47,6 +47,10 @@ absl::StatusOr<store::TenantRecord> ResolveTenant(Services& services, const Requ
 // The request context for events: ip, user agent, request id, url (query dropped).
 audit::RequestContext ContextFor(const Request& request);
 
+// The token of `Authorization: SSWS <token>` (scheme matched without regard to case); empty when
+// the header is missing, of another scheme, or longer than any token could be.
+std::string SswsToken(const Request& request);
+
 // Checks `Authorization: SSWS <token>` against the tenant's API tokens. On success returns the
 // context with the token as actor. On failure records a refused-attempt event and returns
 // kUnauthenticated (E0000011 "Invalid token provided"). `scope` is what the call needs: an

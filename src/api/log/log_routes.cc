@@ -17,8 +17,6 @@
 namespace custos::api::log {
 namespace {
 
-constexpr std::string_view kSswsPrefix = "SSWS ";
-
 // Messages of the log reader are written for clients (what is missing, which parameter is
 // wrong); give them the management API's error codes so that they reach the client.
 absl::Status Visible(absl::Status status) {
@@ -146,13 +144,9 @@ absl::StatusOr<Response> ServeLog(audit::LogReader& reader, audit::LogKeys& keys
 absl::Status AuthorizeProvider(Services& services, const Request& request) {
   if (services.config.provider_log_public) return absl::OkStatus();
   const std::string header = request.Header("authorization");
-  std::string token;
-  if (header.size() > kSswsPrefix.size() &&
-      absl::StartsWithIgnoreCase(header, std::string(kSswsPrefix))) {
-    token = header.substr(kSswsPrefix.size());
-  }
+  const std::string token = SswsToken(request);
   absl::StatusOr<store::ProviderTokenRecord> record = absl::NotFoundError("no token");
-  if (!token.empty() && token.size() <= 256) {
+  if (!token.empty()) {
     const std::string hash = crypto::Sha256Hex(token);
     record = store::ReadResult(services.store, [&](store::Transaction& tx) {
       return tx.ProviderTokens().FindByHash(hash);

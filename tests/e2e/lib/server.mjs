@@ -100,131 +100,29 @@ export async function startServer({
   extraArgs = [],
   signInRateLimit = false,
 } = {}) {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'custos-e2e-'));
-  const tenantInfo = new Map();
-  for (const name of tenants) {
-    const id = await runAdmin(['create-tenant', name, '--data-dir', dataDir]);
-    const token = await runAdmin([
-      'create-api-token', '--tenant', name, '--data-dir', dataDir, '--name', 'e2e',
-    ]);
+  const data = await createDataDir({ tenants });
+  for (const { token } of data.tenants) {
     if (!/^\S+$/.test(token)) {
       throw new Error(`create-api-token printed more than a token: ${JSON.stringify(token)}`);
     }
-    tenantInfo.set(name, { name, id, token });
   }
-
-  const defaults = { ...FAST_HASHING, ...(signInRateLimit ? {} : NO_SIGNIN_RATE_LIMIT) };
-  const setArgs = Object.entries({ ...defaults, ...settings }).flatMap(([key, value]) => [
-    '--set',
-    `${key}=${value}`,
-  ]);
-  const args = [
-    'serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--port', '0', ...setArgs, ...extraArgs,
-  ];
-  const child = spawn(custosBin, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: childEnv,
-    cwd: dataDir,
-  });
-  running.add(child);
-  const stdout = new LineTail(LOG_TAIL_LINES);
-  const stderr = new LineTail(LOG_TAIL_LINES);
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk) => stderr.push(chunk));
-
-  const exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      running.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  let exitStatus = null;
-  exited.then((status) => {
-    exitStatus = status;
-  });
-
-  const logTail = () =>
-    `--- custos ${args.join(' ')}\n--- stdout (tail):\n${stdout.text()}\n` +
-    `--- stderr (tail):\n${stderr.text()}\n---`;
-
-  const baseUrl = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`custos did not print its listening line in ${START_TIMEOUT_MS} ms\n${logTail()}`));
-    }, START_TIMEOUT_MS);
-    let seen = '';
-    const onData = (chunk) => {
-      stdout.push(chunk);
-      seen += chunk;
-      const m = /custos listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        child.stdout.on('data', (c) => stdout.push(c));
-        resolve(m[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot start ${custosBin}: ${err.message}`));
-    });
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`custos exited before listening (code ${code}, signal ${signal})\n${logTail()}`));
-    });
-  });
-
-  for (const info of tenantInfo.values()) info.orgUrl = `${baseUrl}/t/${info.name}`;
-  const first = tenantInfo.get(tenants[0]);
+  const server = await serveDataDir(data, { settings, extraArgs, signInRateLimit });
   let failed = false;
-
-  const server = {
-    baseUrl,
-    dataDir,
-    dbPath: path.join(dataDir, 'custos.db'),
-    orgUrl: first?.orgUrl,
-    token: first?.token,
-    tenantId: first?.id,
-    tenant(name) {
-      const info = tenantInfo.get(name);
-      if (!info) throw new Error(`no tenant ${name} on this server`);
-      return info;
-    },
-    // Exit status once the process has ended, else null.
-    get exitStatus() {
-      return exitStatus;
-    },
-    logTail,
-    // Prints the server's output; called when a test fails.
-    reportFailure(what) {
-      failed = true;
-      const status = exitStatus ? ` (server exited: code ${exitStatus.code}, signal ${exitStatus.signal})` : '';
-      process.stderr.write(`\n=== custos output, ${what}${status}\n${logTail()}\n`);
-    },
-    // SIGTERM, then waits for the exit; SIGKILL after STOP_TIMEOUT_MS. Returns { code, signal,
-    // ms, killed }.
-    async stop() {
-      const started = Date.now();
-      let killed = false;
-      if (!exitStatus) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          killed = true;
-          child.kill('SIGKILL');
-        }, STOP_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-      }
-      const status = { ...(await exited), ms: Date.now() - started, killed };
-      if (!failed && !process.env.KEEP_E2E_DATA) {
-        await rm(dataDir, { recursive: true, force: true });
-      } else {
-        process.stderr.write(`(custos data kept in ${dataDir})\n`);
-      }
-      return status;
-    },
+  const { reportFailure, stop } = server;
+  // Unlike serveDataDir's, this server owns its directory: stop() removes it, unless a test
+  // failed (reportFailure) or KEEP_E2E_DATA is set.
+  server.reportFailure = (what) => {
+    failed = true;
+    reportFailure(what);
+  };
+  server.stop = async () => {
+    const status = await stop();
+    if (!failed && !process.env.KEEP_E2E_DATA) {
+      await rm(data.dataDir, { recursive: true, force: true });
+    } else {
+      process.stderr.write(`(custos data kept in ${data.dataDir})\n`);
+    }
+    return status;
   };
   return server;
 }
