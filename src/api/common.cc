@@ -220,7 +220,8 @@ absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, cons
 
 absl::Status TakeRefusal(Services& services, const Request& request) {
   if (services.refused_auth_limiter == nullptr) return absl::OkStatus();
-  RateLimitDecision decision = services.refused_auth_limiter->Acquire(request.remote_ip);
+  RateLimitDecision decision =
+      services.refused_auth_limiter->Acquire(RateLimitKeyOf(request.remote_ip));
   if (decision.allowed) return absl::OkStatus();
   return ApiError(absl::StatusCode::kResourceExhausted, kErrRateLimit,
                   "API call exceeded rate limit due to too many requests.",

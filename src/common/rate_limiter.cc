@@ -1,5 +1,8 @@
 #include "common/rate_limiter.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -12,6 +15,19 @@ double TokensPerSecond(const RateLimitOptions& options) {
 }
 
 }  // namespace
+
+std::string RateLimitKeyOf(std::string_view address) {
+  const std::string text(address);
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return text;
+  char out[INET6_ADDRSTRLEN] = {};
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    return ::inet_ntop(AF_INET, &v6.s6_addr[12], out, sizeof(out)) != nullptr ? out : text;
+  }
+  std::fill(std::begin(v6.s6_addr) + 8, std::end(v6.s6_addr), 0);
+  if (::inet_ntop(AF_INET6, &v6, out, sizeof(out)) == nullptr) return text;
+  return std::string(out) + "/64";
+}
 
 RateLimiter::RateLimiter(const RateLimitOptions& options, const Clock& clock)
     : options_(options),

@@ -30,6 +30,12 @@
 
 namespace custos {
 
+// The key that limits one client: its address as text, except that an IPv6 client is keyed by
+// its /64 prefix ("2001:db8:1:2::/64"), the block a single site or host is usually given (else
+// each of its 2^64 addresses would get its own bucket), and an IPv4-mapped IPv6 address by its
+// IPv4 form. Text that is not an address is its own key.
+std::string RateLimitKeyOf(std::string_view address);
+
 struct RateLimitOptions {
   int rate_per_second = 0;  // 0 (or less) turns the limiter off: every request is allowed
   int burst = 1;            // bucket size; values below 1 count as 1

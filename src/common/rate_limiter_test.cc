@@ -138,6 +138,15 @@ TEST(RateLimiterTest, ConcurrentCallersShareOneBucket) {
   EXPECT_EQ(allowed, 100);
 }
 
+TEST(RateLimiterTest, KeysIpv6ClientsByTheirSlash64) {
+  EXPECT_EQ(RateLimitKeyOf("203.0.113.7"), "203.0.113.7");
+  EXPECT_EQ(RateLimitKeyOf("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(RateLimitKeyOf("2001:db8:1:2::1"), RateLimitKeyOf("2001:db8:1:2:ffff::9"));
+  EXPECT_NE(RateLimitKeyOf("2001:db8:1:2::1"), RateLimitKeyOf("2001:db8:1:3::1"));
+  EXPECT_EQ(RateLimitKeyOf("::ffff:198.51.100.4"), "198.51.100.4");
+  EXPECT_EQ(RateLimitKeyOf("not an address"), "not an address");
+}
+
 TEST(RateLimiterTest, RateCanBePerMinute) {
   FakeClock clock;
   RateLimiter limiter({.rate_per_second = 60, .burst = 2, .per = absl::Minutes(1)}, clock);

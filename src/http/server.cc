@@ -102,20 +102,6 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// The rate-limit key of a client: its address, except that an IPv6 client is keyed by its /64
-// prefix, the block a single site or host is usually given (else each of its 2^64 addresses
-// would get its own bucket).
-std::string RateLimitKey(const asio::ip::address& address) {
-  if (address.is_v4()) return address.to_string();
-  asio::ip::address_v6 v6 = address.to_v6();
-  if (v6.is_v4_mapped()) {
-    return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
-  }
-  asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
-  std::fill(bytes.begin() + 8, bytes.end(), 0);
-  return asio::ip::address_v6(bytes).to_string() + "/64";
-}
-
 // RFC 9110 IMF-fixdate, which clients compare with X-Rate-Limit-Reset.
 std::string HttpDate(absl::Time t) {
   return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", t, absl::UTCTimeZone());
@@ -462,7 +448,7 @@ class Server::Impl {
       tcp::endpoint peer = connection->stream.socket().remote_endpoint(ec);
       if (!ec) {
         connection->remote_ip = peer.address().to_string();
-        connection->rate_limit_key = RateLimitKey(peer.address());
+        connection->rate_limit_key = RateLimitKeyOf(peer.address().to_string());
       }
       Register(connection);
       asio::co_spawn(connection->stream.get_executor(), Serve(connection), asio::detached);
