@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -1509,10 +1510,55 @@ class WriterQueue {
   uint64_t serving_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Copies committed pages from the WAL into the database file on its own thread and connection,
+// so that commits do not do it (SQLite's default is that the commit that crosses
+// wal_autocheckpoint pages does the copy and the fsync, stalling its caller). PASSIVE
+// checkpoints never block writers; when the WAL grows past kRestartFrames anyway (writers
+// outpacing the copy), a RESTART checkpoint waits for a quiet moment so the WAL starts over.
+class Checkpointer {
+ public:
+  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { Run(); }) {}
+  ~Checkpointer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+    sqlite3_close_v2(db_);
+  }
+
+ private:
+  static constexpr int kRestartFrames = 16384;  // 64 MiB of 4 KiB pages
+  static constexpr absl::Duration kInterval = absl::Milliseconds(20);
+
+  void Run() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kInterval)) return;
+      }
+      int frames = 0;
+      int copied = 0;
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+      if (frames > kRestartFrames) {
+        sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_RESTART, &frames, &copied);
+      }
+    }
+  }
+
+  sqlite3* const db_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers)
-      : writer_(std::move(writer)), readers_(std::move(readers)) {
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
+              std::unique_ptr<Checkpointer> checkpointer)
+      : checkpointer_(std::move(checkpointer)),
+        writer_(std::move(writer)),
+        readers_(std::move(readers)) {
     for (auto& reader : readers_) idle_.push_back(reader.get());
   }
   ~SqliteStore() override { Close(); }
@@ -1552,6 +1598,7 @@ class SqliteStore final : public Store {
   }
 
   void Close() override {
+    checkpointer_.reset();  // stopped before the connections it works beside
     {
       absl::MutexLock lock(&pool_mu_);
       closed_ = true;
@@ -1617,6 +1664,7 @@ class SqliteStore final : public Store {
     observer->OnTransaction(kind, absl::FromChrono(std::chrono::steady_clock::now() - start), ok);
   }
 
+  std::unique_ptr<Checkpointer> checkpointer_;
   WriterQueue writers_;
   absl::Mutex write_mu_;
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
@@ -1671,7 +1719,24 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& opti
                                       options.writer_cache_mib));
     readers.push_back(std::move(reader));
   }
-  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers));
+  // Commits leave the WAL to the checkpointer.
+  if (const int rc =
+          sqlite3_exec(writer->db(), "PRAGMA wal_autocheckpoint=0", nullptr, nullptr, nullptr);
+      rc != SQLITE_OK) {
+    return ErrorFromSqlite(writer->db(), rc, "handing WAL checkpoints to their own thread");
+  }
+  sqlite3* checkpoint_db = nullptr;
+  if (const int rc = sqlite3_open_v2(options.path.c_str(), &checkpoint_db,
+                                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+      rc != SQLITE_OK) {
+    absl::Status error = ErrorFromSqlite(checkpoint_db, rc, "opening the checkpoint connection");
+    sqlite3_close_v2(checkpoint_db);
+    return error;
+  }
+  // A RESTART checkpoint holds new writers back while it waits for readers: never for long.
+  sqlite3_busy_timeout(checkpoint_db, 100);
+  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers),
+                                       std::make_unique<Checkpointer>(checkpoint_db));
 }
 
 }  // namespace custos::store
