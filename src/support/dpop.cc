@@ -157,7 +157,7 @@ std::string_view DpopErrorCode(DpopError error) {
 }
 
 std::optional<DpopError> DpopErrorOf(const absl::Status& status) {
-  std::optional<absl::Cord> payload = status.GetPayload(kReasonUrl);
+  absl::optional<absl::Cord> payload = status.GetPayload(kReasonUrl);
   if (!payload) return std::nullopt;
   const std::string code(*payload);
   for (const auto& [e, c] : kCodes) {
@@ -239,8 +239,8 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   }
   const size_t dot1 = proof_jwt.find('.');
   const size_t dot2 = dot1 == std::string_view::npos ? dot1 : proof_jwt.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos ||
-      proof_jwt.find('.', dot2 + 1) != std::string_view::npos || dot1 == 0 || dot2 == dot1 + 1) {
+  if (dot2 == std::string_view::npos || proof_jwt.find('.', dot2 + 1) != std::string_view::npos ||
+      dot1 == 0 || dot2 == dot1 + 1) {
     return Refuse(DpopError::kMalformed, "proof is not a compact JWS of three parts");
   }
   const std::string_view header_b64 = proof_jwt.substr(0, dot1);
@@ -256,8 +256,7 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
 
   // RFC 7515 4.1.9: a typ without "/" means "application/" + typ; media types ignore case.
   const std::string* typ = StringClaim(*header, "typ");
-  if (typ == nullptr ||
-      (Lower(*typ) != "dpop+jwt" && Lower(*typ) != "application/dpop+jwt")) {
+  if (typ == nullptr || (Lower(*typ) != "dpop+jwt" && Lower(*typ) != "application/dpop+jwt")) {
     return Refuse(DpopError::kBadTyp, "header typ is not dpop+jwt");
   }
   const std::string* alg = StringClaim(*header, "alg");
@@ -294,8 +293,9 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   std::optional<absl::Time> iat;
   if (iat_it != claims->end()) iat = NumericDate(*iat_it);
   if (jti == nullptr || htm == nullptr || htu == nullptr || !iat) {
-    return Refuse(DpopError::kMissingClaim, "claims jti, htm, htu (strings) and iat (number) are "
-                                            "required");
+    return Refuse(DpopError::kMissingClaim,
+                  "claims jti, htm, htu (strings) and iat (number) are "
+                  "required");
   }
   if (jti->empty() || jti->size() > kMaxJtiLength) {
     return Refuse(DpopError::kBadJti, fmt::format("jti must be 1 to {} bytes", kMaxJtiLength));
@@ -328,7 +328,8 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   }
 
   DpopResult result{.jkt = Thumbprint(*key), .jti = *jti, .iat = *iat};
-  if (std::optional<DpopError> refused = Remember(result.jkt, result.jti, *iat + options_.max_age)) {
+  if (std::optional<DpopError> refused =
+          Remember(result.jkt, result.jti, *iat + options_.max_age)) {
     return Refuse(*refused, *refused == DpopError::kReplayed
                                 ? "this key already used this jti"
                                 : "too many recent proofs to remember another");

@@ -37,25 +37,25 @@ namespace custos::support {
 // Why a proof was refused. The codes (DpopErrorCode) are stable: logs and clients may rely on
 // them.
 enum class DpopError {
-  kMultipleProofs,     // dpop_multiple_proofs: more than one DPoP header (joined with ",")
-  kMalformed,          // dpop_malformed: empty, too long, or not three dot-separated parts
-  kBadEncoding,        // dpop_bad_encoding: a part is not base64url, or not a JSON object
-  kBadTyp,             // dpop_bad_typ: header typ is not "dpop+jwt"
-  kBadAlg,             // dpop_bad_alg: alg absent, "none", symmetric or not ES256/EdDSA
-  kUnsupportedCrit,    // dpop_unsupported_crit: header has "crit" (no extension is understood)
-  kBadJwk,             // dpop_bad_jwk: jwk absent, not an accepted public key, or not for alg
-  kPrivateJwk,         // dpop_private_jwk: jwk holds private key material
-  kBadSignature,       // dpop_bad_signature: signature does not verify with the jwk
-  kMissingClaim,       // dpop_missing_claim: jti, htm, htu or iat absent or of the wrong type
-  kBadJti,             // dpop_bad_jti: jti empty or longer than kMaxJtiLength
-  kHtmMismatch,        // dpop_htm_mismatch: htm is not the request method
-  kHtuMismatch,        // dpop_htu_mismatch: htu is not the request URL
-  kIatTooOld,          // dpop_iat_too_old: iat before now - max_age
-  kIatInFuture,        // dpop_iat_in_future: iat after now + max_clock_skew
-  kAthMissing,         // dpop_ath_missing: access token presented, proof has no ath
-  kAthMismatch,        // dpop_ath_mismatch: ath is not the hash of the access token
-  kReplayed,           // dpop_replayed: this key already used this jti within the window
-  kReplayCacheFull,    // dpop_replay_cache_full: too many live proofs to remember another
+  kMultipleProofs,   // dpop_multiple_proofs: more than one DPoP header (joined with ",")
+  kMalformed,        // dpop_malformed: empty, too long, or not three dot-separated parts
+  kBadEncoding,      // dpop_bad_encoding: a part is not base64url, or not a JSON object
+  kBadTyp,           // dpop_bad_typ: header typ is not "dpop+jwt"
+  kBadAlg,           // dpop_bad_alg: alg absent, "none", symmetric or not ES256/EdDSA
+  kUnsupportedCrit,  // dpop_unsupported_crit: header has "crit" (no extension is understood)
+  kBadJwk,           // dpop_bad_jwk: jwk absent, not an accepted public key, or not for alg
+  kPrivateJwk,       // dpop_private_jwk: jwk holds private key material
+  kBadSignature,     // dpop_bad_signature: signature does not verify with the jwk
+  kMissingClaim,     // dpop_missing_claim: jti, htm, htu or iat absent or of the wrong type
+  kBadJti,           // dpop_bad_jti: jti empty or longer than kMaxJtiLength bytes
+  kHtmMismatch,      // dpop_htm_mismatch: htm is not the request method
+  kHtuMismatch,      // dpop_htu_mismatch: htu is not the request URL
+  kIatTooOld,        // dpop_iat_too_old: iat before now - max_age
+  kIatInFuture,      // dpop_iat_in_future: iat after now + max_clock_skew
+  kAthMissing,       // dpop_ath_missing: access token presented, proof has no ath
+  kAthMismatch,      // dpop_ath_mismatch: ath is not the hash of the access token
+  kReplayed,         // dpop_replayed: this key already used this jti within the window
+  kReplayCacheFull,  // dpop_replay_cache_full: too many live proofs to remember another
 };
 
 // The stable code, e.g. "dpop_htu_mismatch".

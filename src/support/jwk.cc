@@ -61,7 +61,8 @@ Pkey P256Key(std::string_view x, std::string_view y) {
   std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
   if (!params) return nullptr;
 
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(
+      EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return nullptr;
   EVP_PKEY* raw = nullptr;
   if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) return nullptr;
@@ -93,8 +94,7 @@ std::string Es256SignatureToDer(std::string_view raw) {
   return out;
 }
 
-bool VerifyEs256(const PublicJwk& key, std::string_view signing_input,
-                 std::string_view signature) {
+bool VerifyEs256(const PublicJwk& key, std::string_view signing_input, std::string_view signature) {
   if (signature.size() != kEs256SignatureSize) return false;
   Pkey pkey = P256Key(key.x, key.y);
   if (!pkey) return false;
@@ -109,9 +109,7 @@ bool VerifyEs256(const PublicJwk& key, std::string_view signing_input,
                           signing_input.size()) == 1;
 }
 
-absl::Status Invalid(std::string message) {
-  return absl::InvalidArgumentError(std::move(message));
-}
+absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
 // A required member that must be a string.
 absl::StatusOr<std::string> StringMember(const Json& jwk, const char* name) {
@@ -130,8 +128,8 @@ absl::StatusOr<std::string> Coordinate(const Json& jwk, const char* name) {
     return Invalid(fmt::format("jwk \"{}\" is not base64url without padding", name));
   }
   if (raw->size() != kP256CoordinateSize) {
-    return Invalid(fmt::format("jwk \"{}\" is {} bytes, not {}", name, raw->size(),
-                               kP256CoordinateSize));
+    return Invalid(
+        fmt::format("jwk \"{}\" is {} bytes, not {}", name, raw->size(), kP256CoordinateSize));
   }
   return *std::move(raw);
 }
@@ -173,8 +171,8 @@ absl::StatusOr<PublicJwk> ParsePublicJwk(const Json& jwk) {
     if (jwk.contains("y")) return Invalid("jwk of kty OKP has a \"y\"");
     key.x = *std::move(x);
   } else {
-    return Invalid(fmt::format("jwk kty \"{}\" crv \"{}\" is not supported (EC P-256 or OKP Ed25519)",
-                               *kty, *crv));
+    return Invalid(fmt::format(
+        "jwk kty \"{}\" crv \"{}\" is not supported (EC P-256 or OKP Ed25519)", *kty, *crv));
   }
   return key;
 }

@@ -158,7 +158,8 @@ TEST(ParsePublicJwk, RefusesPointOffTheCurve) {
 // RFC 7515 appendix A.3: an ES256 JWS and its key.
 constexpr std::string_view kEs256SigningInput =
     "eyJhbGciOiJFUzI1NiJ9."
-    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlf"
+    "Q";
 constexpr std::string_view kEs256Signature =
     "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q";
 const Json kRfc7515Ec = {{"kty", "EC"},
@@ -182,7 +183,7 @@ TEST(VerifyJwsSignature, AcceptsPublishedEs256Example) {
   flipped[40] ^= 0x01;
   EXPECT_FALSE(VerifyJwsSignature(*key, "ES256", kEs256SigningInput, flipped));
   std::string input(kEs256SigningInput);
-  input.back() = 'Q';
+  input.back() = 'R';  // was 'Q'
   EXPECT_FALSE(VerifyJwsSignature(*key, "ES256", input, sig));
   EXPECT_FALSE(VerifyJwsSignature(*key, "ES256", kEs256SigningInput, sig.substr(0, 63)));
   EXPECT_FALSE(VerifyJwsSignature(*key, "ES256", kEs256SigningInput, sig + '\0'));
