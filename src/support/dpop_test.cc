@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "support/jwk.h"
+#include "support/test_data.h"
 
 namespace custos::support {
 namespace {
@@ -33,18 +34,6 @@ constexpr std::string_view kUrl = "https://custos.example/provider/api/v1/suppor
 // The access token of RFC 9449's examples; its ath is published there too.
 constexpr std::string_view kAccessToken = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
 constexpr std::string_view kAth = "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo";
-
-std::filesystem::path SourceDir() {
-  if (const char* src = std::getenv("CUSTOS_SOURCE_DIR"); src != nullptr) return src;
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-}
-
-Json ReadJson(const std::string& name) {
-  std::ifstream in(SourceDir() / "tests/testdata/dpop" / name);
-  std::stringstream text;
-  text << in.rdbuf();
-  return Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-}
 
 // A device key that signs in the test, with OpenSSL (P-256) or libsodium (Ed25519).
 class TestKey {

@@ -8,24 +8,12 @@
 #include "crypto/encoding.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "support/test_data.h"
 
 namespace custos::support {
 namespace {
 
 using ::testing::HasSubstr;
-
-// CUSTOS_SOURCE_DIR (set by ctest), else the tree this file was compiled from.
-std::filesystem::path SourceDir() {
-  if (const char* src = std::getenv("CUSTOS_SOURCE_DIR"); src != nullptr) return src;
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-}
-
-Json ReadJson(const std::string& name) {
-  std::ifstream in(SourceDir() / "tests/testdata/dpop" / name);
-  std::stringstream text;
-  text << in.rdbuf();
-  return Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-}
 
 // RFC 7517 appendix A.1 (EC).
 const Json kRfc7517Ec = {{"kty", "EC"},
