@@ -416,9 +416,10 @@ absl::StatusOr<VerifyReport> VerifyLog(LogSource& source, const VerifyOptions& o
       std::optional<std::string_view> entry = reader.Next();
       if (!entry) {
         return LogVerificationFailure(
-            fmt::format("index {}: {} {} before this entry: entries from index {} to {} are "
-                        "missing",
-                        i, bundle_path, reader.truncated() ? "is cut off" : "ends", i,
+            fmt::format("index {}: the entry is missing: {} {} before it (it should hold the "
+                        "entries up to index {}; the server stops a bundle at the first "
+                        "missing event, so later ones may be there)",
+                        i, bundle_path, reader.truncated() ? "is cut off" : "ends",
                         first + width - 1),
             i);
       }

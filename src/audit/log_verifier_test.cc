@@ -283,7 +283,7 @@ TEST_F(LogVerifierTest, ShortBundleNamesTheFirstMissingIndex) {
   std::vector<std::string> entries = Entries(600);
   MemorySource source(ServeLog(entries));
   ReplaceBundle(source, 2, 88, {entries.begin() + 512, entries.begin() + 598});
-  ExpectFailureAt(Verify(source), 598, "entries from index 598 to 599 are missing");
+  ExpectFailureAt(Verify(source), 598, "index 598: the entry is missing");
 
   std::string& cut = source.files()[tiles::EntriesPath(2, 88)];
   cut = tiles::EncodeEntryBundle({entries.begin() + 512, entries.end()}).value();
