@@ -585,6 +585,50 @@ test('the log needs a token with admin or log.read scope, unless the tenant make
 
 // --- A log longer than one tile -----------------------------------------------------------------
 
+test('bad log requests get 400 naming the problem, and change nothing', async () => {
+  const { orgUrl, token } = server;
+  await waitForCheckpoint(orgUrl, token);
+  const bad = [
+    ['proof/inclusion?index=abc', /index must be a non-negative decimal integer/],
+    ['proof/inclusion?index=99999999999999999999', /index must be a non-negative decimal integer/],
+    ['proof/inclusion?index=007', /index must be a non-negative decimal integer/],
+    ['proof/inclusion?index=0&uuid=x', /either index or uuid/],
+    ['proof/inclusion', /either index or uuid/],
+    ['proof/inclusion?index=0&size=0', /size must be between 1 and/],
+    ['proof/consistency', /from is required/],
+    ['proof/consistency?from=0', /from must be between 1 and/],
+    ['proof/consistency?from=1&to=999999999', /to must be at most/],
+    ['tile/0/1', /tile/],
+    ['tile/0/000.p/300', /width|tile/],
+    ['tile/64/000', /level|tile/],
+  ];
+  for (const [p, message] of bad) {
+    const res = await request(`${orgUrl}/log/${p}`, { token });
+    assert.equal(res.status, 400, `${p}: ${res.text}`);
+    assert.equal(res.json.errorCode, 'E0000001', p);
+    assert.match(`${res.json.errorSummary} ${JSON.stringify(res.json.errorCauses)}`, message, p);
+  }
+  assert.equal((await request(`${orgUrl}/log/nothing-here`, { token })).status, 404);
+
+  // Settings: bad bodies are refused, and the log stays private with no settings event.
+  const before = (await allEvents(orgUrl, token)).length;
+  for (const [body, code] of [[{ public: 'yes' }, 'E0000001'], [{}, 'E0000001'],
+    [[true], 'E0000001']]) {
+    const res = await request(`${orgUrl}/api/v1/log/settings`, { method: 'PUT', token, body });
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.errorCode, code);
+  }
+  const notJson = await request(`${orgUrl}/api/v1/log/settings`,
+    { method: 'PUT', token, raw: '{"public": tru' });
+  assert.equal(notJson.status, 400, notJson.text);
+  assert.equal(notJson.json.errorCode, 'E0000003');
+  const settings = await request(`${orgUrl}/api/v1/log/settings`, { token });
+  assert.equal(settings.json.public, false);
+  const after = await allEvents(orgUrl, token);
+  assert.ok(!after.slice(before).some((e) => e.eventType === 'log.settings.update'),
+    'no settings event for a refused change');
+});
+
 test('refused tokens beyond the per-address limit get 429 and add nothing to the log', async () => {
   // Each refusal is a permanent log entry; the limit keeps one address from flooding the log.
   const limited = await startServer({
