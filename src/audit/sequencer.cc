@@ -17,6 +17,7 @@
 #include "audit/checkpoint.h"
 #include "audit/merkle.h"
 #include "audit/note.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "crypto/encoding.h"
@@ -34,25 +35,6 @@ std::string FormatHeads(const std::map<std::string, std::pair<uint64_t, std::str
     out += fmt::format("{} {} {}\n", log_id, head.first, crypto::Base64Encode(head.second));
   }
   return out;
-}
-
-absl::Status WriteFileDurably(const std::string& path, std::string_view data) {
-  const std::string temp = path + ".tmp";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::InternalError(fmt::format("{}: {}", temp, std::strerror(errno)));
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = ::fsync(fd) == 0 && ok;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(fmt::format("writing {}: {}", path, std::strerror(errno)));
-  }
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  if (const int dir_fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
-      dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -108,7 +90,7 @@ absl::Status Sequencer::LoadSignedHeadsLocked() {
 
 absl::Status Sequencer::SaveSignedHeadsLocked() {
   if (options_.signed_heads_path.empty()) return absl::OkStatus();
-  return WriteFileDurably(options_.signed_heads_path, FormatHeads(signed_heads_));
+  return WriteFileAtomically(options_.signed_heads_path, FormatHeads(signed_heads_));
 }
 
 absl::Status Sequencer::RecoverLocked() {

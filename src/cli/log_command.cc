@@ -17,6 +17,7 @@
 #include "audit/log_verifier.h"
 #include "audit/tiles.h"
 #include "cli/http_fetch.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "common/time_format.h"
 #include "crypto/encoding.h"
@@ -87,31 +88,10 @@ absl::Status WriteFile(const fs::path& path, std::string_view data) {
   return written;
 }
 
-// Replaces `path` in one step: a reader (or a crash) sees the old state or the new one, never a
-// half-written file.
-absl::Status WriteFileAtomically(const fs::path& path, std::string_view data) {
+// Creates the state file's directory, then replaces the file in one step.
+absl::Status WriteStateFile(const fs::path& path, std::string_view data) {
   RETURN_IF_ERROR(CreateParentDirectories(path));
-  const std::string temp = fmt::format("{}.tmp-{}", path.string(), ::getpid());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("cannot create", temp, errno);
-  absl::Status st = WriteAll(fd, data, temp);
-  if (st.ok() && ::fsync(fd) != 0) st = ErrnoError("cannot sync", temp, errno);
-  if (::close(fd) != 0 && st.ok()) st = ErrnoError("cannot write", temp, errno);
-  if (st.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
-    st = ErrnoError("cannot replace", path.string(), errno);
-  }
-  if (!st.ok()) {
-    ::unlink(temp.c_str());
-    return st;
-  }
-  // Make the rename itself durable.
-  const std::string dir = path.has_parent_path() ? path.parent_path().string() : ".";
-  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path.string(), data);
 }
 
 bool IsUrl(std::string_view source) {
@@ -339,7 +319,7 @@ int LogVerify(const LogVerifyFlags& flags, const LogCommandIo& io) {
   }
 
   PrintTrustOnFirstUse(io, *report, fmt::format("they are kept in {}", state_path));
-  if (absl::Status st = WriteFileAtomically(state_path, audit::FormatVerifyState(report->state));
+  if (absl::Status st = WriteStateFile(state_path, audit::FormatVerifyState(report->state));
       !st.ok()) {
     return Error(
         io, absl::Status(st.code(),
