@@ -110,11 +110,15 @@ Response ErrorResponse(const absl::Status& status, const Request& request) {
       causes.push_back({{"errorSummary", cause}});
     }
   }
-  Response r = Response::MakeJson(http, {{"errorCode", code},
-                                         {"errorSummary", summary},
-                                         {"errorLink", code},
-                                         {"errorId", error_id},
-                                         {"errorCauses", causes}});
+  Json body = {{"errorCode", code},
+               {"errorSummary", summary},
+               {"errorLink", code},
+               {"errorId", error_id},
+               {"errorCauses", causes}};
+  if (const std::string reason = ReasonOf(status); !reason.empty() && http < 500) {
+    body["reason"] = reason;
+  }
+  Response r = Response::MakeJson(http, body);
   if (http == 401) r.AddHeader("WWW-Authenticate", "SSWS realm=\"custos\"");
   if (http == 503) r.AddHeader("Retry-After", "1");
   return r;

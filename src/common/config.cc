@@ -101,6 +101,47 @@ const std::vector<Setting>& Settings() {
        &Config::recovery_token_lifetime},
       {{"authn.totp_skew_steps", "TOTP time steps accepted either side of now (0 to 2)."},
        &Config::totp_skew_steps},
+      {{"support.enrollment_token_lifetime", "Validity of a single-use device enrolment token."},
+       &Config::enrollment_token_lifetime},
+      {{"support.operator_token_lifetime", "Lifetime of a device-bound operator access token."},
+       &Config::operator_token_lifetime},
+      {{"support.dpop_max_age",
+        "A DPoP proof is accepted this long after its iat (and this far ahead of the clock)."},
+       &Config::dpop_max_age},
+      {{"support.access_request_lifetime", "A pending access request expires after this long."},
+       &Config::access_request_lifetime},
+      {{"support.grant_default_duration", "Grant length when the request names none."},
+       &Config::grant_default_duration},
+      {{"support.grant_max_duration", "Longest grant a request, approval or extension may give."},
+       &Config::grant_max_duration},
+      {{"support.confirmation_lifetime",
+        "A guarded-action confirmation lapses this long after it was asked for."},
+       &Config::confirmation_lifetime},
+      {{"support.posture_max_age",
+        "Device policy default: a posture report older than this makes the device non-compliant."},
+       &Config::posture_max_age},
+      {{"support.required_posture",
+        "Device policy default: comma-separated signals that must be true (disk_encrypted, "
+        "screen_lock, edr_running); empty requires none."},
+       &Config::required_posture},
+      {{"support.max_patch_age",
+        "Device policy default: the last patch must be this recent; 0 does not check it."},
+       &Config::max_patch_age},
+      {{"support.anomaly_max_tenants",
+        "Alert when one operator reaches more tenants than this within the window; 0 is off."},
+       &Config::anomaly_max_tenants},
+      {{"support.anomaly_window", "Time window of the anomaly rules that count."},
+       &Config::anomaly_window},
+      {{"support.anomaly_max_refused_actions",
+        "Alert when one operator has this many guarded actions refused within the window; 0 is "
+        "off."},
+       &Config::anomaly_max_refused_actions},
+      {{"support.anomaly_new_device_or_network",
+        "Alert when an operator works from a device or network (/24, /64) not seen before."},
+       &Config::anomaly_new_device_or_network},
+      {{"support.anomaly_suspend_operator",
+        "Suspend an operator (sessions and tokens end) when an anomaly rule fires."},
+       &Config::anomaly_suspend_operator},
   };
   return *settings;
 }
@@ -205,6 +246,25 @@ absl::Status ValidateConfig(const Config& c) {
   RETURN_IF_ERROR(range("password.max_length", c.password_max_length, 64, 4096));
   RETURN_IF_ERROR(range("authn.lockout_threshold", c.lockout_threshold, 1, 100));
   RETURN_IF_ERROR(range("authn.totp_skew_steps", c.totp_skew_steps, 0, 2));
+  RETURN_IF_ERROR(range("support.anomaly_max_tenants", c.anomaly_max_tenants, 0, 100'000));
+  RETURN_IF_ERROR(
+      range("support.anomaly_max_refused_actions", c.anomaly_max_refused_actions, 0, 100'000));
+  if (c.grant_default_duration <= absl::ZeroDuration() ||
+      c.grant_default_duration > c.grant_max_duration) {
+    return absl::InvalidArgumentError(
+        "support.grant_default_duration must be positive and at most support.grant_max_duration");
+  }
+  for (auto [key, d] : {std::pair{"support.enrollment_token_lifetime", c.enrollment_token_lifetime},
+                        {"support.operator_token_lifetime", c.operator_token_lifetime},
+                        {"support.dpop_max_age", c.dpop_max_age},
+                        {"support.access_request_lifetime", c.access_request_lifetime},
+                        {"support.confirmation_lifetime", c.confirmation_lifetime},
+                        {"support.posture_max_age", c.posture_max_age},
+                        {"support.anomaly_window", c.anomaly_window}}) {
+    if (d <= absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(fmt::format("setting {} must be positive", key));
+    }
+  }
   RETURN_IF_ERROR(range("system_log.batch_size", c.sequence_batch_size, 1, 1'000'000));
   RETURN_IF_ERROR(range("system_log.tile_cache", c.tile_cache, 0, 10'000'000));
   if (c.sequence_interval < absl::Milliseconds(10) || c.sequence_interval > absl::Seconds(60)) {

@@ -61,6 +61,25 @@ struct Config {
   absl::Duration state_token_lifetime = absl::Minutes(5);
   absl::Duration recovery_token_lifetime = absl::Hours(1);
   int totp_skew_steps = 1;
+
+  // [support] the support access plane
+  absl::Duration enrollment_token_lifetime = absl::Hours(24);
+  absl::Duration operator_token_lifetime = absl::Minutes(15);
+  absl::Duration dpop_max_age = absl::Seconds(60);  // DPoP proof iat window (and clock skew)
+  absl::Duration access_request_lifetime = absl::Hours(12);
+  absl::Duration grant_default_duration = absl::Hours(8);
+  absl::Duration grant_max_duration = absl::Hours(24);
+  absl::Duration confirmation_lifetime = absl::Hours(1);
+  // Device policy defaults (the provider API may replace them).
+  absl::Duration posture_max_age = absl::Hours(24);
+  std::string required_posture = "disk_encrypted,screen_lock,edr_running";
+  absl::Duration max_patch_age = absl::Hours(24 * 30);  // 0: patch date not checked
+  // Anomaly rules.
+  int anomaly_max_tenants = 5;  // distinct tenants per operator within the window; 0: off
+  absl::Duration anomaly_window = absl::Minutes(60);
+  int anomaly_max_refused_actions = 3;  // refused guarded actions within the window; 0: off
+  bool anomaly_new_device_or_network = true;
+  bool anomaly_suspend_operator = false;
 };
 
 // One documented setting.

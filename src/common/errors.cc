@@ -9,6 +9,7 @@ namespace {
 
 constexpr char kCodeUrl[] = "custos/error-code";
 constexpr char kCausesUrl[] = "custos/error-causes";
+constexpr char kReasonUrl[] = "custos/error-reason";
 
 }  // namespace
 
@@ -28,6 +29,16 @@ absl::Status ValidationError(std::string summary, std::vector<std::string> cause
 absl::Status NotFoundError(std::string what) {
   return ApiError(absl::StatusCode::kNotFound, kErrNotFound,
                   "Not found: Resource not found: " + what);
+}
+
+absl::Status WithReason(absl::Status status, std::string_view reason) {
+  status.SetPayload(kReasonUrl, absl::Cord(std::string(reason)));
+  return status;
+}
+
+std::string ReasonOf(const absl::Status& status) {
+  auto p = status.GetPayload(kReasonUrl);
+  return p ? std::string(*p) : std::string();
 }
 
 std::string ErrorCodeOf(const absl::Status& status) {

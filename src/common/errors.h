@@ -36,6 +36,12 @@ absl::Status ApiError(absl::StatusCode code, std::string_view error_code, std::s
 absl::Status ValidationError(std::string summary, std::vector<std::string> causes = {});
 absl::Status NotFoundError(std::string what);
 
+// Adds a machine-readable reason ("device_noncompliant", "dpop_replayed", ...) that the error
+// body carries as "reason", for clients that act on it. Returns the status.
+absl::Status WithReason(absl::Status status, std::string_view reason);
+// Empty when the status carries no reason.
+std::string ReasonOf(const absl::Status& status);
+
 // Empty when the status carries no code.
 std::string ErrorCodeOf(const absl::Status& status);
 std::vector<std::string> ErrorCausesOf(const absl::Status& status);

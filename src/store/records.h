@@ -6,17 +6,27 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/time/time.h"
 #include "common/ids.h"
 
 namespace custos::store {
 
+// Tenant support policies (support access plane).
+inline constexpr std::string_view kSupportPolicyBlocked = "blocked";
+inline constexpr std::string_view kSupportPolicyApprovalRequired = "approval_required";
+// Read-only access for cases the tenant opened is approved without an admin; anything else
+// still needs one.
+inline constexpr std::string_view kSupportPolicyAutoApproveRead = "auto_approve_read";
+
 struct TenantRecord {
   TenantId id;
   std::string name;  // URL name, unique: [a-z0-9-]{2,63}
   absl::Time created;
   bool log_public = false;  // the tenant's verifiable log may be read without credentials
+  // Who may reach the tenant through the support plane: kSupportPolicy* below.
+  std::string support_policy = std::string(kSupportPolicyApprovalRequired);
 };
 
 // API token scopes. An admin token may do everything in its tenant; a log-read token may only
@@ -185,6 +195,186 @@ struct LogKeyRecord {
   std::string sealed_seed;
   absl::Time created;
   std::optional<absl::Time> retired;  // set when a newer key took over signing
+};
+
+// ---- Support access plane (support/) ----
+//
+// The provider's own staff and contractors are operators: users of the built-in provider tenant
+// (id kProviderLogId, name "provider"), each employed by a vendor, each working from managed
+// devices. Ids are a three-character prefix and 17 base62 characters, like the other ids.
+
+inline constexpr std::string_view kVendorIdPrefix = "vnd";
+inline constexpr std::string_view kDeviceIdPrefix = "dev";
+inline constexpr std::string_view kEnrollmentTokenIdPrefix = "det";
+inline constexpr std::string_view kOperatorTokenIdPrefix = "oat";
+inline constexpr std::string_view kCaseIdPrefix = "cas";
+inline constexpr std::string_view kAccessRequestIdPrefix = "sar";
+inline constexpr std::string_view kGrantIdPrefix = "sgr";
+inline constexpr std::string_view kConfirmationIdPrefix = "scf";
+
+// Statuses shared by vendors and operators.
+inline constexpr std::string_view kStatusActive = "ACTIVE";
+inline constexpr std::string_view kStatusSuspended = "SUSPENDED";
+
+struct VendorRecord {
+  std::string id;
+  std::string name;              // unique, e.g. "Acme Support Ltd"
+  std::string employing_entity;  // the legal employer of its operators
+  std::string country;           // ISO 3166-1 alpha-2, upper case
+  std::string status;            // kStatusActive or kStatusSuspended
+  absl::Time created;
+  absl::Time status_changed;
+};
+
+// An operator: a user of the provider tenant who works for a vendor.
+struct OperatorRecord {
+  UserId user_id;  // the provider tenant's user
+  std::string vendor_id;
+  std::string status;  // kStatusActive or kStatusSuspended
+  absl::Time created;
+  absl::Time status_changed;
+};
+
+inline constexpr std::string_view kDeviceActive = "ACTIVE";
+inline constexpr std::string_view kDeviceLocked = "LOCKED";    // reversible
+inline constexpr std::string_view kDeviceRevoked = "REVOKED";  // final
+
+// A managed device, known by its public key.
+struct DeviceRecord {
+  std::string id;
+  std::string vendor_id;
+  std::string name;
+  std::string public_jwk;  // the device's public JWK, JSON text (support/jwk.h)
+  std::string jkt;         // RFC 7638 thumbprint of public_jwk, base64url; unique
+  std::string status;      // kDevice*
+  absl::Time enrolled;
+  absl::Time status_changed;
+  std::string posture_json;  // the last accepted posture report's claims; empty before one
+  std::optional<absl::Time> posture_reported;  // when the device made that report (its iat)
+};
+
+// A single-use device enrolment token. Only its SHA-256 (hex) is stored.
+struct EnrollmentTokenRecord {
+  std::string id;
+  std::string token_hash;
+  std::string vendor_id;    // the device will belong to this vendor
+  std::string device_name;  // the name the device gets
+  absl::Time created;
+  absl::Time expires;
+  std::optional<absl::Time> used;  // set once, when a device enrolled with it
+  std::string device_id;           // that device
+};
+
+// An operator access token, bound to a device key (DPoP, cnf.jkt). Only its SHA-256 (hex) is
+// stored.
+struct OperatorTokenRecord {
+  std::string id;
+  std::string token_hash;
+  UserId operator_id;
+  std::string vendor_id;
+  std::string device_id;
+  std::string jkt;        // the device key's thumbprint at issue time
+  SessionId session_id;   // the provider-tenant session it was exchanged for
+  // That session's token hash (as SessionRecord::token_hash): the token ends with the session.
+  std::string session_token_hash;
+  absl::Time created;
+  absl::Time expires;
+  std::optional<absl::Time> revoked;
+};
+
+inline constexpr std::string_view kCaseOpen = "OPEN";
+inline constexpr std::string_view kCaseClosed = "CLOSED";
+inline constexpr std::string_view kOpenedByTenant = "tenant";
+inline constexpr std::string_view kOpenedByProvider = "provider";
+
+// A support case about one tenant. Grants name a case and end when it closes.
+struct SupportCaseRecord {
+  std::string id;
+  TenantId tenant_id;
+  std::string subject;
+  std::string opened_by;     // kOpenedByTenant or kOpenedByProvider
+  std::string opened_by_id;  // the API token or operator that opened it
+  std::string status;        // kCaseOpen or kCaseClosed
+  absl::Time created;
+  std::optional<absl::Time> closed;
+};
+
+inline constexpr std::string_view kRequestPending = "PENDING";
+inline constexpr std::string_view kRequestApproved = "APPROVED";
+inline constexpr std::string_view kRequestDenied = "DENIED";
+inline constexpr std::string_view kRequestExpired = "EXPIRED";
+
+// An operator's request for access to one tenant.
+struct AccessRequestRecord {
+  std::string id;
+  TenantId tenant_id;
+  UserId operator_id;
+  std::string vendor_id;
+  std::string device_id;  // the device the request came from; the grant binds it
+  std::string case_id;
+  std::string justification;  // CUSTOMER_INITIATED_SUPPORT, PROVIDER_INITIATED_REVIEW, ...
+  std::string scope;          // space-separated: "read", "password_reset", "mfa_reset", ...
+  absl::Duration duration;    // asked for
+  std::string status;         // kRequest*
+  absl::Time created;
+  absl::Time expires;        // a pending request expires then
+  std::string decided_by;    // who approved or denied ("policy" for auto-approval)
+  std::optional<absl::Time> decided;
+  std::string reason;        // the approver's or the system's words
+  std::string grant_id;      // when approved
+};
+
+inline constexpr std::string_view kGrantActive = "ACTIVE";
+inline constexpr std::string_view kGrantRevoked = "REVOKED";  // by the tenant or the kill switch
+inline constexpr std::string_view kGrantEnded = "ENDED";      // its case closed
+
+// Access granted to one operator on one device for one case of one tenant. Expiry is not a
+// status: a grant past `expires` is simply no longer valid.
+struct GrantRecord {
+  std::string id;
+  TenantId tenant_id;
+  std::string request_id;
+  UserId operator_id;
+  std::string vendor_id;
+  std::string device_id;
+  std::string case_id;
+  std::string justification;
+  std::string scope;  // space-separated, as the request (never wider)
+  absl::Time created;
+  absl::Time expires;
+  std::string status;  // kGrant*
+  std::optional<absl::Time> ended;
+  std::string end_reason;
+  std::optional<absl::Time> first_used;  // the first request the gate allowed with it
+};
+
+inline constexpr std::string_view kConfirmationPending = "PENDING";
+inline constexpr std::string_view kConfirmationConfirmed = "CONFIRMED";
+inline constexpr std::string_view kConfirmationDenied = "DENIED";
+inline constexpr std::string_view kConfirmationUsed = "USED";
+
+// A tenant admin's confirmation of one guarded action (one action on one target under one
+// grant): the second person.
+struct ConfirmationRecord {
+  std::string id;
+  TenantId tenant_id;
+  std::string grant_id;
+  UserId operator_id;
+  std::string action;  // "password_reset", "mfa_reset", "config_change"
+  std::string target;  // a user id, or the setting's name
+  std::string status;  // kConfirmation*
+  absl::Time created;
+  absl::Time expires;  // a pending or confirmed, unused confirmation lapses then
+  std::string decided_by;
+  std::optional<absl::Time> decided;
+};
+
+// Anomaly rules remember what they have seen of an operator ("device" or "network" values).
+struct SightingRecord {
+  UserId operator_id;
+  std::string kind;   // "device" or "network"
+  std::string value;  // a device id, or a network such as "203.0.113.0/24"
+  absl::Time first_seen;
 };
 
 }  // namespace custos::store

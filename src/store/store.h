@@ -40,7 +40,7 @@ class TenantRepository {
   virtual absl::StatusOr<TenantRecord> GetByName(std::string_view name) = 0;
   // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<TenantRecord>> List() = 0;
-  // Replaces the mutable fields (log_public). kNotFound when the tenant does not exist.
+  // Replaces the mutable fields (log_public, support_policy). kNotFound when the tenant does not exist.
   virtual absl::Status Update(const TenantRecord& tenant) = 0;
 };
 
@@ -240,6 +240,123 @@ class LogRepository {
   virtual absl::Status RetireKey(std::string_view id, absl::Time when) = 0;
 };
 
+// Which operator tokens RevokeOperatorTokens ends: every unrevoked token matching all the set
+// fields (at least one must be set).
+struct OperatorTokenFilter {
+  std::optional<std::string> vendor_id;
+  std::optional<UserId> operator_id;
+  std::optional<std::string> device_id;
+  std::optional<SessionId> session_id;
+};
+
+// The support access plane's records (records.h). Tenant-scoped records (cases, requests,
+// grants, confirmations) are read per tenant, except by the methods named "...AcrossTenants",
+// which the provider side uses for one operator or vendor. Lists are ordered by id, ascending,
+// unless they say otherwise. Update* replaces every mutable field of the row with the same id
+// (and tenant); kNotFound when there is none.
+class SupportRepository {
+ public:
+  virtual ~SupportRepository() = default;
+
+  // Vendors. kAlreadyExists when the id or the name is taken.
+  virtual absl::Status InsertVendor(const VendorRecord& vendor) = 0;
+  virtual absl::Status UpdateVendor(const VendorRecord& vendor) = 0;
+  virtual absl::StatusOr<VendorRecord> GetVendor(std::string_view id) = 0;
+  virtual absl::StatusOr<std::vector<VendorRecord>> ListVendors() = 0;
+
+  // Operators, by their provider-tenant user id. kAlreadyExists when the user is already one;
+  // kNotFound when the vendor does not exist.
+  virtual absl::Status InsertOperator(const OperatorRecord& op) = 0;
+  virtual absl::Status UpdateOperator(const OperatorRecord& op) = 0;
+  virtual absl::StatusOr<OperatorRecord> GetOperator(const UserId& user_id) = 0;
+  // Every operator, or only the vendor's when `vendor_id` is set; by user id.
+  virtual absl::StatusOr<std::vector<OperatorRecord>> ListOperators(
+      std::optional<std::string> vendor_id) = 0;
+
+  // Devices. kAlreadyExists when the id or the jkt is taken; kNotFound for an unknown vendor.
+  virtual absl::Status InsertDevice(const DeviceRecord& device) = 0;
+  virtual absl::Status UpdateDevice(const DeviceRecord& device) = 0;
+  virtual absl::StatusOr<DeviceRecord> GetDevice(std::string_view id) = 0;
+  virtual absl::StatusOr<DeviceRecord> GetDeviceByJkt(std::string_view jkt) = 0;
+  virtual absl::StatusOr<std::vector<DeviceRecord>> ListDevices(
+      std::optional<std::string> vendor_id) = 0;
+
+  // Enrolment tokens. kAlreadyExists when the id or hash is taken.
+  virtual absl::Status InsertEnrollmentToken(const EnrollmentTokenRecord& token) = 0;
+  virtual absl::StatusOr<EnrollmentTokenRecord> FindEnrollmentTokenByHash(
+      std::string_view token_hash) = 0;
+  virtual absl::Status UpdateEnrollmentToken(const EnrollmentTokenRecord& token) = 0;
+
+  // Operator access tokens. kAlreadyExists when the id or hash is taken.
+  virtual absl::Status InsertOperatorToken(const OperatorTokenRecord& token) = 0;
+  virtual absl::StatusOr<OperatorTokenRecord> FindOperatorTokenByHash(
+      std::string_view token_hash) = 0;
+  // Sets `revoked = when` on every unrevoked token matching `filter`; returns how many.
+  // kInvalidArgument when no field of the filter is set.
+  virtual absl::StatusOr<int> RevokeOperatorTokens(const OperatorTokenFilter& filter,
+                                                   absl::Time when) = 0;
+
+  // Support cases. kNotFound (insert) when the tenant does not exist.
+  virtual absl::Status InsertCase(const SupportCaseRecord& support_case) = 0;
+  virtual absl::Status UpdateCase(const SupportCaseRecord& support_case) = 0;
+  virtual absl::StatusOr<SupportCaseRecord> GetCase(const TenantId& tenant,
+                                                    std::string_view id) = 0;
+  virtual absl::StatusOr<std::vector<SupportCaseRecord>> ListCases(const TenantId& tenant) = 0;
+
+  // Access requests.
+  virtual absl::Status InsertAccessRequest(const AccessRequestRecord& request) = 0;
+  virtual absl::Status UpdateAccessRequest(const AccessRequestRecord& request) = 0;
+  virtual absl::StatusOr<AccessRequestRecord> GetAccessRequest(const TenantId& tenant,
+                                                               std::string_view id) = 0;
+  // The tenant's requests, only those with `status` when set.
+  virtual absl::StatusOr<std::vector<AccessRequestRecord>> ListAccessRequests(
+      const TenantId& tenant, std::optional<std::string> status) = 0;
+  // One operator's requests in every tenant.
+  virtual absl::StatusOr<std::vector<AccessRequestRecord>> ListAccessRequestsOfOperatorAcrossTenants(
+      const UserId& operator_id) = 0;
+
+  // Grants.
+  virtual absl::Status InsertGrant(const GrantRecord& grant) = 0;
+  virtual absl::Status UpdateGrant(const GrantRecord& grant) = 0;
+  virtual absl::StatusOr<GrantRecord> GetGrant(const TenantId& tenant, std::string_view id) = 0;
+  // The tenant's grants, only those with `status` when set.
+  virtual absl::StatusOr<std::vector<GrantRecord>> ListGrants(
+      const TenantId& tenant, std::optional<std::string> status) = 0;
+  // Every ACTIVE grant of the tenant for this case.
+  virtual absl::StatusOr<std::vector<GrantRecord>> ListActiveGrantsOfCase(
+      const TenantId& tenant, std::string_view case_id) = 0;
+  // Every grant (any status) of one operator, in every tenant.
+  virtual absl::StatusOr<std::vector<GrantRecord>> ListGrantsOfOperatorAcrossTenants(
+      const UserId& operator_id) = 0;
+  // Every ACTIVE grant of the vendor's operators, in every tenant (the kill switch).
+  virtual absl::StatusOr<std::vector<GrantRecord>> ListActiveGrantsOfVendorAcrossTenants(
+      std::string_view vendor_id) = 0;
+
+  // Confirmations of guarded actions.
+  virtual absl::Status InsertConfirmation(const ConfirmationRecord& confirmation) = 0;
+  virtual absl::Status UpdateConfirmation(const ConfirmationRecord& confirmation) = 0;
+  virtual absl::StatusOr<ConfirmationRecord> GetConfirmation(const TenantId& tenant,
+                                                             std::string_view id) = 0;
+  // The tenant's confirmations, only those with `status` when set.
+  virtual absl::StatusOr<std::vector<ConfirmationRecord>> ListConfirmations(
+      const TenantId& tenant, std::optional<std::string> status) = 0;
+  // The newest confirmation (largest created, then id) for this grant, action and target
+  // whatever its status; kNotFound when there is none.
+  virtual absl::StatusOr<ConfirmationRecord> FindConfirmation(const TenantId& tenant,
+                                                              std::string_view grant_id,
+                                                              std::string_view action,
+                                                              std::string_view target) = 0;
+
+  // Records a sighting. When (operator, kind, value) is new, returns how many other values of
+  // that operator and kind were known before it; -1 when it was already known (nothing changes).
+  virtual absl::StatusOr<int> AddSighting(const SightingRecord& sighting) = 0;
+
+  // Provider-wide settings of the support plane (e.g. "device_policy", a JSON text). kNotFound
+  // when never set; PutSetting inserts or replaces.
+  virtual absl::StatusOr<std::string> GetSetting(std::string_view key) = 0;
+  virtual absl::Status PutSetting(std::string_view key, std::string_view value) = 0;
+};
+
 // One transaction. Repositories obtained from it are valid only inside the callback that
 // received it. Not thread-safe: a transaction belongs to the thread that runs the callback.
 class Transaction {
@@ -255,6 +372,7 @@ class Transaction {
   virtual EventRepository& Events() = 0;
   virtual ProviderTokenRepository& ProviderTokens() = 0;
   virtual LogRepository& Logs() = 0;
+  virtual SupportRepository& Support() = 0;
 };
 
 // Observes store latency (for /metrics). Thread-safe implementations only.
