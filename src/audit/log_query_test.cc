@@ -72,6 +72,7 @@ class FakeTransaction final : public store::Transaction {
   store::EventRepository& Events() override { return events_; }
   store::ProviderTokenRepository& ProviderTokens() override { std::abort(); }
   store::LogRepository& Logs() override { std::abort(); }
+  store::SupportRepository& Support() override { std::abort(); }
 
  private:
   FakeEvents& events_;

@@ -1,4 +1,4 @@
-// custos: the Custos identity provider. Subcommands: serve, admin, log, version.
+// custos: the Custos identity provider. Subcommands: serve, admin, log, device, version.
 
 #include <cstdio>
 #include <string>
@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/admin.h"
+#include "cli/device_command.h"
 #include "cli/log_command.h"
 #include "cli/serve.h"
 
@@ -102,12 +103,62 @@ int main(int argc, char** argv) {
   log_verify_proof->add_option("--entry", proof_flags.entry_path,
                                "file holding the entry (default: the proof's extra line)");
 
+  CLI::App* device_group = app.add_subcommand(
+      "device",
+      "the managed device of a support operator: enrol it, report its posture, get a "
+      "device-bound token, call the support API");
+  device_group->require_subcommand(1);
+  const std::string device_dir_help =
+      "device directory (default: $CUSTOS_DEVICE_DIR, else ~/.config/custos/device)";
+  custos::cli::DeviceEnrollFlags enroll_flags;
+  CLI::App* device_enroll = device_group->add_subcommand(
+      "enroll", "make this device's key and register it with an enrolment token");
+  device_enroll
+      ->add_option("--server", enroll_flags.server, "server URL, e.g. https://id.example.com")
+      ->required();
+  device_enroll
+      ->add_option("--token", enroll_flags.token,
+                   "enrolment token from a provider admin; - reads it from the input")
+      ->required();
+  device_enroll->add_option("--dir", enroll_flags.dir, device_dir_help);
+  custos::cli::DeviceReportFlags report_flags;
+  CLI::App* device_report = device_group->add_subcommand(
+      "report", "collect this device's posture, sign it with the device key and send it");
+  device_report->add_option("--dir", report_flags.dir, device_dir_help);
+  device_report->add_option("--posture-file", report_flags.posture_file,
+                            "JSON object of posture members that override what was collected "
+                            "(an MDM or EDR agent's answer)");
+  device_report
+      ->add_option("--edr-process", report_flags.edr_processes,
+                   "comma-separated names of EDR agent processes")
+      ->default_str(report_flags.edr_processes);
+  custos::cli::DeviceTokenFlags device_token_flags;
+  CLI::App* device_token = device_group->add_subcommand(
+      "token", "exchange a provider session token for an access token bound to this device");
+  device_token->add_option("--dir", device_token_flags.dir, device_dir_help);
+  device_token->add_option("--session-token", device_token_flags.session_token,
+                           "provider session token (default: read from the input, which keeps it "
+                           "out of the process list)");
+  custos::cli::DeviceCallFlags call_flags;
+  CLI::App* device_call = device_group->add_subcommand(
+      "call", "send one request with the device-bound token and a DPoP proof, print the answer");
+  device_call->add_option("method", call_flags.method, "GET, POST, PUT, PATCH or DELETE")
+      ->required();
+  device_call->add_option("path", call_flags.path, "e.g. /provider/api/v1/support/me")->required();
+  device_call->add_option("--data", call_flags.data, "JSON request body");
+  device_call->add_option("--dir", call_flags.dir, device_dir_help);
+  custos::cli::DeviceShowFlags show_flags;
+  CLI::App* device_show =
+      device_group->add_subcommand("show", "print the enrolled device and its key thumbprint");
+  device_show->add_option("--dir", show_flags.dir, device_dir_help);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    // The log commands promise exit 2 for usage errors (1 means the log failed a check).
-    return code != 0 && log_group->parsed() ? 2 : code;
+    // The log and device commands promise exit 2 for usage errors (1 means a check failed or
+    // the server refused).
+    return code != 0 && (log_group->parsed() || device_group->parsed()) ? 2 : code;
   }
 
   if (!listen.empty()) config_flags.sets.push_back("server.listen_address=" + listen);
@@ -124,5 +175,10 @@ int main(int argc, char** argv) {
   if (log_verify->parsed()) return custos::cli::LogVerify(verify_flags);
   if (log_export->parsed()) return custos::cli::LogExport(export_flags);
   if (log_verify_proof->parsed()) return custos::cli::LogVerifyProof(proof_flags);
+  if (device_enroll->parsed()) return custos::cli::DeviceEnroll(enroll_flags);
+  if (device_report->parsed()) return custos::cli::DeviceReport(report_flags);
+  if (device_token->parsed()) return custos::cli::DeviceToken(device_token_flags);
+  if (device_call->parsed()) return custos::cli::DeviceCall(call_flags);
+  if (device_show->parsed()) return custos::cli::DeviceShow(show_flags);
   return 2;
 }

@@ -303,6 +303,7 @@ class OpenApiTest : public ::testing::Test {
         std::make_unique<authn::SignIn>(*store_, config_, clock_, random_, *hasher_, *sealer_);
     log_keys_ = std::make_unique<audit::LogKeys>(*store_, *sealer_, clock_, random_);
     log_reader_ = std::make_unique<audit::LogReader>(*store_);
+    support_ = std::make_unique<SupportStack>(*services_);
 
     const char* source_dir = std::getenv("CUSTOS_SOURCE_DIR");
     ASSERT_NE(source_dir, nullptr) << "CUSTOS_SOURCE_DIR is not set (custos_test sets it)";
@@ -325,7 +326,7 @@ class OpenApiTest : public ::testing::Test {
   std::vector<std::string> ServedRoutes() {
     std::vector<std::string> out;
     for (const api::Route& r :
-         ApiRoutes(*services_, *directory_, *sign_in_, *log_reader_, *log_keys_)) {
+         ApiRoutes(*services_, *directory_, *sign_in_, *log_reader_, *log_keys_, *support_)) {
       out.push_back(Key(r.method, r.pattern));
     }
     for (const auto& [method, path] : kServerRoutes) out.push_back(Key(method, path));
@@ -344,6 +345,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<authn::SignIn> sign_in_;
   std::unique_ptr<audit::LogKeys> log_keys_;
   std::unique_ptr<audit::LogReader> log_reader_;
+  std::unique_ptr<SupportStack> support_;
   OpenApiDoc doc_;
 };
 

@@ -5,15 +5,31 @@
 #include "api/authn/authn_handlers.h"
 #include "api/log/log_routes.h"
 #include "api/management/management_routes.h"
+#include "api/support/support_routes.h"
 
 namespace custos::cli {
 
+SupportStack::SupportStack(api::Services& services)
+    : plane(services.store, services.config, services.clock, services.random),
+      dpop(services.clock, support::DpopOptions{.max_age = services.config.dpop_max_age,
+                                                .max_clock_skew = services.config.dpop_max_age}),
+      anomalies(support::AnomalyRules{
+          .max_tenants = services.config.anomaly_max_tenants,
+          .window = services.config.anomaly_window,
+          .max_refused_actions = services.config.anomaly_max_refused_actions}),
+      gate(services.store, services.config, services.clock, services.random, plane, dpop, anomalies,
+           services.refused_auth_limiter) {}
+
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
                                   authn::SignIn& sign_in, audit::LogReader& log_reader,
-                                  audit::LogKeys& log_keys) {
+                                  audit::LogKeys& log_keys, SupportStack& support) {
   std::vector<api::Route> routes = api::management::ManagementRoutes(services, directory);
   for (api::Route& r : api::authn::AuthnRoutes(services, sign_in)) routes.push_back(std::move(r));
   for (api::Route& r : api::log::LogRoutes(services, log_reader, log_keys)) {
+    routes.push_back(std::move(r));
+  }
+  for (api::Route& r : api::support::SupportRoutes(services, directory, support.plane, support.gate,
+                                                   support.dpop)) {
     routes.push_back(std::move(r));
   }
   return routes;

@@ -11,11 +11,24 @@
 #include "audit/log_reader.h"
 #include "authn/sign_in.h"
 #include "directory/directory.h"
+#include "support/access_gate.h"
+#include "support/anomaly.h"
+#include "support/dpop.h"
+#include "support/plane.h"
 
 namespace custos::cli {
 
+// The support plane's long-lived parts, built from the services (which must outlive it).
+struct SupportStack {
+  explicit SupportStack(api::Services& services);
+  support::SupportPlane plane;
+  support::DpopVerifier dpop;  // its replay cache is shared by every operator request
+  support::AnomalyDetector anomalies;
+  support::AccessGate gate;
+};
+
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
                                   authn::SignIn& sign_in, audit::LogReader& log_reader,
-                                  audit::LogKeys& log_keys);
+                                  audit::LogKeys& log_keys, SupportStack& support);
 
 }  // namespace custos::cli

@@ -8,6 +8,7 @@
 
 #include "common/status_macros.h"
 #include "store/sqlite/sqlite_store.h"
+#include "support/plane.h"
 
 namespace custos::cli {
 
@@ -48,6 +49,9 @@ absl::StatusOr<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   options.path = config.data_dir + "/custos.db";
   options.synchronous_full = config.store_synchronous == "full";
   ASSIGN_OR_RETURN(runtime->store, store::OpenSqliteStore(options));
+  // The provider realm (operators of the support plane) exists in every store.
+  RETURN_IF_ERROR(
+      support::EnsureProviderTenant(*runtime->store, SystemClock::Get(), crypto::SystemRandom()));
   return runtime;
 }
 

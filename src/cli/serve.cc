@@ -32,7 +32,8 @@
 namespace custos::cli {
 namespace {
 
-constexpr absl::Duration kSweepInterval = absl::Minutes(5);
+// Expired support requests and grants get their events within about this long.
+constexpr absl::Duration kSweepInterval = absl::Minutes(1);
 
 // This binary's path, for commands printed to paste; "custos" when it cannot be read.
 std::string SelfPath() {
@@ -87,7 +88,9 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
 
   audit::LogKeys log_keys(services.store, *rt.sealer, services.clock, services.random);
   audit::LogReader log_reader(services.store, static_cast<size_t>(rt.config.tile_cache));
-  std::vector<api::Route> routes = ApiRoutes(services, directory, sign_in, log_reader, log_keys);
+  SupportStack support(services);
+  std::vector<api::Route> routes =
+      ApiRoutes(services, directory, sign_in, log_reader, log_keys, support);
 
   http::Server server(http::ServerOptionsFromConfig(rt.config), std::move(routes), metrics);
   server.SetReadinessCheck([&rt] { return rt.store->Ping(); });
@@ -154,6 +157,13 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
             {{"error", std::string(swept.status().message())}});
       } else if (*swept > 0) {
         Log(LogLevel::kInfo, "swept expired sessions", {{"rows", *swept}});
+      }
+      absl::StatusOr<int> ended = support.plane.SweepExpired();
+      if (!ended.ok()) {
+        Log(LogLevel::kWarn, "sweep of expired support requests and grants failed",
+            {{"error", std::string(ended.status().message())}});
+      } else if (*ended > 0) {
+        Log(LogLevel::kInfo, "expired support requests and grants", {{"rows", *ended}});
       }
     }
   });

@@ -273,8 +273,8 @@ struct OperatorTokenRecord {
   UserId operator_id;
   std::string vendor_id;
   std::string device_id;
-  std::string jkt;        // the device key's thumbprint at issue time
-  SessionId session_id;   // the provider-tenant session it was exchanged for
+  std::string jkt;       // the device key's thumbprint at issue time
+  SessionId session_id;  // the provider-tenant session it was exchanged for
   // That session's token hash (as SessionRecord::token_hash): the token ends with the session.
   std::string session_token_hash;
   absl::Time created;
@@ -317,11 +317,11 @@ struct AccessRequestRecord {
   absl::Duration duration;    // asked for
   std::string status;         // kRequest*
   absl::Time created;
-  absl::Time expires;        // a pending request expires then
-  std::string decided_by;    // who approved or denied ("policy" for auto-approval)
+  absl::Time expires;      // a pending request expires then
+  std::string decided_by;  // who approved or denied ("policy" for auto-approval)
   std::optional<absl::Time> decided;
-  std::string reason;        // the approver's or the system's words
-  std::string grant_id;      // when approved
+  std::string reason;    // the approver's or the system's words
+  std::string grant_id;  // when approved
 };
 
 inline constexpr std::string_view kGrantActive = "ACTIVE";

@@ -40,7 +40,8 @@ class TenantRepository {
   virtual absl::StatusOr<TenantRecord> GetByName(std::string_view name) = 0;
   // Ordered by id, ascending.
   virtual absl::StatusOr<std::vector<TenantRecord>> List() = 0;
-  // Replaces the mutable fields (log_public, support_policy). kNotFound when the tenant does not exist.
+  // Replaces the mutable fields (log_public, support_policy). kNotFound when the tenant does not
+  // exist.
   virtual absl::Status Update(const TenantRecord& tenant) = 0;
 };
 
@@ -312,8 +313,8 @@ class SupportRepository {
   virtual absl::StatusOr<std::vector<AccessRequestRecord>> ListAccessRequests(
       const TenantId& tenant, std::optional<std::string> status) = 0;
   // One operator's requests in every tenant.
-  virtual absl::StatusOr<std::vector<AccessRequestRecord>> ListAccessRequestsOfOperatorAcrossTenants(
-      const UserId& operator_id) = 0;
+  virtual absl::StatusOr<std::vector<AccessRequestRecord>>
+  ListAccessRequestsOfOperatorAcrossTenants(const UserId& operator_id) = 0;
 
   // Grants.
   virtual absl::Status InsertGrant(const GrantRecord& grant) = 0;

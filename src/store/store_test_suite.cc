@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -144,8 +145,8 @@ std::string Hex(std::string_view bytes) {
 }
 
 std::string Describe(const TenantRecord& t) {
-  return fmt::format("tenant{{id={} name={} created={} log_public={}}}", t.id.value(), t.name,
-                     Micros(t.created), t.log_public);
+  return fmt::format("tenant{{id={} name={} created={} log_public={} support_policy={}}}",
+                     t.id.value(), t.name, Micros(t.created), t.log_public, t.support_policy);
 }
 std::string Describe(const ApiTokenRecord& t) {
   return fmt::format(
@@ -214,6 +215,70 @@ std::string Describe(const LogKeyRecord& k) {
   return fmt::format("log_key{{id={} name={} public={} seed={} created={} retired={}}}", k.id,
                      k.name, Hex(k.public_key), Hex(k.sealed_seed), Micros(k.created),
                      Micros(k.retired));
+}
+std::string Describe(const VendorRecord& v) {
+  return fmt::format(
+      "vendor{{id={} name={} employer={} country={} status={} created={} status_changed={}}}", v.id,
+      v.name, v.employing_entity, v.country, v.status, Micros(v.created), Micros(v.status_changed));
+}
+std::string Describe(const OperatorRecord& o) {
+  return fmt::format("operator{{user={} vendor={} status={} created={} status_changed={}}}",
+                     o.user_id.value(), o.vendor_id, o.status, Micros(o.created),
+                     Micros(o.status_changed));
+}
+std::string Describe(const DeviceRecord& d) {
+  return fmt::format(
+      "device{{id={} vendor={} name={} jwk={} jkt={} status={} enrolled={} status_changed={} "
+      "posture={} posture_reported={}}}",
+      d.id, d.vendor_id, d.name, d.public_jwk, d.jkt, d.status, Micros(d.enrolled),
+      Micros(d.status_changed), d.posture_json, Micros(d.posture_reported));
+}
+std::string Describe(const EnrollmentTokenRecord& t) {
+  return fmt::format(
+      "enrollment_token{{id={} hash={} vendor={} device_name={} created={} expires={} used={} "
+      "device={}}}",
+      t.id, t.token_hash, t.vendor_id, t.device_name, Micros(t.created), Micros(t.expires),
+      Micros(t.used), t.device_id);
+}
+std::string Describe(const OperatorTokenRecord& t) {
+  return fmt::format(
+      "operator_token{{id={} hash={} operator={} vendor={} device={} jkt={} session={} "
+      "session_hash={} created={} expires={} revoked={}}}",
+      t.id, t.token_hash, t.operator_id.value(), t.vendor_id, t.device_id, t.jkt,
+      t.session_id.value(), t.session_token_hash, Micros(t.created), Micros(t.expires),
+      Micros(t.revoked));
+}
+std::string Describe(const SupportCaseRecord& c) {
+  return fmt::format(
+      "case{{id={} tenant={} subject={} opened_by={} opened_by_id={} status={} created={} "
+      "closed={}}}",
+      c.id, c.tenant_id.value(), c.subject, c.opened_by, c.opened_by_id, c.status,
+      Micros(c.created), Micros(c.closed));
+}
+std::string Describe(const AccessRequestRecord& r) {
+  return fmt::format(
+      "request{{id={} tenant={} operator={} vendor={} device={} case={} justification={} "
+      "scope={} duration_us={} status={} created={} expires={} decided_by={} decided={} "
+      "reason={} grant={}}}",
+      r.id, r.tenant_id.value(), r.operator_id.value(), r.vendor_id, r.device_id, r.case_id,
+      r.justification, r.scope, absl::ToInt64Microseconds(r.duration), r.status, Micros(r.created),
+      Micros(r.expires), r.decided_by, Micros(r.decided), r.reason, r.grant_id);
+}
+std::string Describe(const GrantRecord& g) {
+  return fmt::format(
+      "grant{{id={} tenant={} request={} operator={} vendor={} device={} case={} "
+      "justification={} scope={} created={} expires={} status={} ended={} end_reason={} "
+      "first_used={}}}",
+      g.id, g.tenant_id.value(), g.request_id, g.operator_id.value(), g.vendor_id, g.device_id,
+      g.case_id, g.justification, g.scope, Micros(g.created), Micros(g.expires), g.status,
+      Micros(g.ended), g.end_reason, Micros(g.first_used));
+}
+std::string Describe(const ConfirmationRecord& c) {
+  return fmt::format(
+      "confirmation{{id={} tenant={} grant={} operator={} action={} target={} status={} "
+      "created={} expires={} decided_by={} decided={}}}",
+      c.id, c.tenant_id.value(), c.grant_id, c.operator_id.value(), c.action, c.target, c.status,
+      Micros(c.created), Micros(c.expires), c.decided_by, Micros(c.decided));
 }
 template <typename Record>
 std::vector<std::string> Describe(const std::vector<Record>& records) {
@@ -1900,6 +1965,1007 @@ TEST_P(StoreConformanceTest, LogKeysInsertListAndRetire) {
   EXPECT_TRUE(HasCode(
       InWrite(store(), [&](Transaction& tx) { return tx.Logs().RetireKey("lk_nope", At(101)); }),
       absl::StatusCode::kNotFound));
+}
+
+// Support access plane
+
+constexpr std::string_view kVendorA = "vndAAAAAAAAAAAAAAAAA";
+constexpr std::string_view kVendorB = "vndBBBBBBBBBBBBBBBBB";
+
+VendorRecord MakeVendor(std::string_view id, std::string name) {
+  return VendorRecord{.id = std::string(id),
+                      .name = std::move(name),
+                      .employing_entity = "Acme Outsourcing plc",
+                      .country = "GB",
+                      .status = std::string(kStatusActive),
+                      .created = At(0),
+                      .status_changed = At(1)};
+}
+
+absl::Status InsertVendors(Store& store) {
+  return store.Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().InsertVendor(MakeVendor(kVendorA, "Acme Support Ltd")));
+    return tx.Support().InsertVendor(MakeVendor(kVendorB, "Bravo Helpdesk GmbH"));
+  });
+}
+
+OperatorRecord MakeOperator(std::string user_id, std::string_view vendor_id) {
+  return OperatorRecord{.user_id = UserId(std::move(user_id)),
+                        .vendor_id = std::string(vendor_id),
+                        .status = std::string(kStatusActive),
+                        .created = At(2),
+                        .status_changed = At(3)};
+}
+
+// A device that has reported its posture; `bare` clears what a new device does not have yet.
+DeviceRecord MakeDevice(std::string id, std::string_view vendor_id, std::string jkt) {
+  return DeviceRecord{.id = std::move(id),
+                      .vendor_id = std::string(vendor_id),
+                      .name = "support-laptop-17",
+                      .public_jwk = R"({"kty":"EC","crv":"P-256","x":"f83O","y":"x_FE"})",
+                      .jkt = std::move(jkt),
+                      .status = std::string(kDeviceActive),
+                      .enrolled = At(4),
+                      .status_changed = At(5),
+                      .posture_json = R"({"os":"debian","disk_encrypted":true})",
+                      .posture_reported = At(6)};
+}
+
+OperatorTokenRecord MakeOperatorToken(std::string id, std::string hash, std::string op,
+                                      std::string_view vendor, std::string device,
+                                      std::string session) {
+  return OperatorTokenRecord{.id = std::move(id),
+                             .token_hash = std::move(hash),
+                             .operator_id = UserId(std::move(op)),
+                             .vendor_id = std::string(vendor),
+                             .device_id = std::move(device),
+                             .jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+                             .session_id = SessionId(std::move(session)),
+                             .session_token_hash = "5e884898da28047151d0e56f8dc62927",
+                             .created = At(7),
+                             .expires = At(7 + 3600)};
+}
+
+SupportCaseRecord MakeCase(const TenantId& tenant, std::string id) {
+  return SupportCaseRecord{.id = std::move(id),
+                           .tenant_id = tenant,
+                           .subject = "SSO to the payroll app fails",
+                           .opened_by = std::string(kOpenedByTenant),
+                           .opened_by_id = "00TTOKEN1",
+                           .status = std::string(kCaseOpen),
+                           .created = At(8)};
+}
+
+// A request that has been decided, so every optional field is set.
+AccessRequestRecord MakeRequest(const TenantId& tenant, std::string id, std::string op) {
+  return AccessRequestRecord{.id = std::move(id),
+                             .tenant_id = tenant,
+                             .operator_id = UserId(std::move(op)),
+                             .vendor_id = std::string(kVendorA),
+                             .device_id = "devDEVICE1",
+                             .case_id = "casCASE1",
+                             .justification = "CUSTOMER_INITIATED_SUPPORT",
+                             .scope = "read password_reset",
+                             // Not a whole second, to show the duration keeps microseconds.
+                             .duration = absl::Hours(8) + absl::Microseconds(1),
+                             .status = std::string(kRequestApproved),
+                             .created = At(9),
+                             .expires = At(9 + 12 * 3600),
+                             .decided_by = "00uADMIN1",
+                             .decided = At(10),
+                             .reason = "ticket 4711",
+                             .grant_id = "sgrGRANT1"};
+}
+
+// An active grant with nothing optional set yet.
+GrantRecord MakeGrant(const TenantId& tenant, std::string id, std::string op,
+                      std::string_view vendor, std::string case_id) {
+  return GrantRecord{.id = std::move(id),
+                     .tenant_id = tenant,
+                     .request_id = "sarREQUEST1",
+                     .operator_id = UserId(std::move(op)),
+                     .vendor_id = std::string(vendor),
+                     .device_id = "devDEVICE1",
+                     .case_id = std::move(case_id),
+                     .justification = "CUSTOMER_INITIATED_SUPPORT",
+                     .scope = "read",
+                     .created = At(11),
+                     .expires = At(11 + 8 * 3600),
+                     .status = std::string(kGrantActive)};
+}
+
+// A pending confirmation (nothing decided yet).
+ConfirmationRecord MakeConfirmation(const TenantId& tenant, std::string id, std::string target,
+                                    absl::Time created) {
+  return ConfirmationRecord{.id = std::move(id),
+                            .tenant_id = tenant,
+                            .grant_id = "sgrGRANT1",
+                            .operator_id = UserId("00uOPERATOR1"),
+                            .action = "password_reset",
+                            .target = std::move(target),
+                            .status = std::string(kConfirmationPending),
+                            .created = created,
+                            .expires = created + absl::Minutes(15)};
+}
+
+// "tenant/id" of each record, in the order given.
+template <typename Record>
+std::vector<std::string> TenantIds(const std::vector<Record>& records) {
+  std::vector<std::string> out;
+  for (const Record& r : records) out.push_back(fmt::format("{}/{}", r.tenant_id.value(), r.id));
+  return out;
+}
+
+TEST_P(StoreConformanceTest, TenantSupportPolicyDefaultsAndIsUpdated) {
+  absl::StatusOr<TenantRecord> before =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(tenant_a()); });
+  ASSERT_TRUE(Ok(before));
+  EXPECT_EQ(before->support_policy, kSupportPolicyApprovalRequired)
+      << "support needs the tenant's approval unless it says otherwise";
+
+  TenantRecord changed = *before;
+  changed.support_policy = std::string(kSupportPolicyBlocked);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Tenants().Update(changed); })));
+  absl::StatusOr<TenantRecord> by_name =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().GetByName("acme"); });
+  ASSERT_TRUE(Ok(by_name));
+  EXPECT_EQ(Describe(*by_name), Describe(changed));
+  absl::StatusOr<std::vector<TenantRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().List(); });
+  ASSERT_TRUE(Ok(all));
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].support_policy, kSupportPolicyBlocked);
+  EXPECT_EQ((*all)[1].support_policy, kSupportPolicyApprovalRequired)
+      << "the other tenant is unchanged";
+
+  const TenantRecord opted_in{.id = TenantId("00oTENANTCCCCCCCCCC"),
+                              .name = "initech",
+                              .created = At(0),
+                              .support_policy = std::string(kSupportPolicyAutoApproveRead)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Tenants().Insert(opted_in); })));
+  absl::StatusOr<TenantRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Tenants().Get(opted_in.id); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(opted_in));
+}
+
+TEST_P(StoreConformanceTest, VendorsRoundTripListUpdateAndClash) {
+  // Inserted out of id order, to show that the list is ordered by id.
+  const VendorRecord b = MakeVendor(kVendorB, "Bravo Helpdesk GmbH");
+  const VendorRecord a = MakeVendor(kVendorA, "Acme Support Ltd");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().InsertVendor(b));
+    return tx.Support().InsertVendor(a);
+  })));
+  absl::StatusOr<VendorRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetVendor(kVendorA); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(a));
+  absl::StatusOr<std::vector<VendorRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListVendors(); });
+  ASSERT_TRUE(Ok(all));
+  EXPECT_THAT(Describe(*all), ElementsAre(Describe(a), Describe(b)));
+
+  VendorRecord suspended = a;
+  suspended.name = "Acme Support Ltd (in administration)";
+  suspended.employing_entity = "Acme Holdings";
+  suspended.country = "IE";
+  suspended.status = std::string(kStatusSuspended);
+  suspended.status_changed = At(100);
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateVendor(suspended); })));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Support().GetVendor(kVendorA); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(suspended));
+
+  VendorRecord same_id = MakeVendor(kVendorA, "Another name");
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertVendor(same_id); }),
+              absl::StatusCode::kAlreadyExists));
+  VendorRecord same_name = MakeVendor("vndCCCCCCCCCCCCCCCCC", b.name);
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertVendor(same_name); }),
+      absl::StatusCode::kAlreadyExists));
+  VendorRecord renamed_onto_b = suspended;
+  renamed_onto_b.name = b.name;
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateVendor(renamed_onto_b); }),
+      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().UpdateVendor(
+                                    MakeVendor("vndNOPE", "Nobody Ltd"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Support().GetVendor("vndNOPE"); }),
+              absl::StatusCode::kNotFound));
+  all = InRead(store(), [&](Transaction& tx) { return tx.Support().ListVendors(); });
+  ASSERT_TRUE(Ok(all));
+  EXPECT_THAT(Describe(*all), ElementsAre(Describe(suspended), Describe(b)))
+      << "refused writes changed nothing";
+}
+
+TEST_P(StoreConformanceTest, OperatorsRoundTripListByVendorAndNeedTheirVendor) {
+  ASSERT_TRUE(Ok(InsertVendors(store())));
+  const OperatorRecord ada = MakeOperator("00uOPERATOR2", kVendorA);
+  const OperatorRecord bob = MakeOperator("00uOPERATOR1", kVendorB);
+  const OperatorRecord cy = MakeOperator("00uOPERATOR3", kVendorA);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().InsertOperator(ada));
+    RETURN_IF_ERROR(tx.Support().InsertOperator(bob));
+    return tx.Support().InsertOperator(cy);
+  })));
+  absl::StatusOr<OperatorRecord> found = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().GetOperator(UserId("00uOPERATOR2")); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(ada));
+
+  absl::StatusOr<std::vector<OperatorRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListOperators(std::nullopt); });
+  ASSERT_TRUE(Ok(all));
+  EXPECT_THAT(Describe(*all), ElementsAre(Describe(bob), Describe(ada), Describe(cy)));
+  absl::StatusOr<std::vector<OperatorRecord>> of_a = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().ListOperators(std::string(kVendorA)); });
+  ASSERT_TRUE(Ok(of_a));
+  EXPECT_THAT(Describe(*of_a), ElementsAre(Describe(ada), Describe(cy)));
+  absl::StatusOr<std::vector<OperatorRecord>> of_none =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListOperators("vndNOPE"); });
+  ASSERT_TRUE(Ok(of_none));
+  EXPECT_THAT(*of_none, IsEmpty());
+
+  OperatorRecord moved = ada;
+  moved.vendor_id = std::string(kVendorB);
+  moved.status = std::string(kStatusSuspended);
+  moved.status_changed = At(100);
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateOperator(moved); })));
+  found = InRead(store(),
+                 [&](Transaction& tx) { return tx.Support().GetOperator(UserId("00uOPERATOR2")); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(moved));
+  of_a = InRead(store(),
+                [&](Transaction& tx) { return tx.Support().ListOperators(std::string(kVendorA)); });
+  ASSERT_TRUE(Ok(of_a));
+  EXPECT_THAT(Describe(*of_a), ElementsAre(Describe(cy)));
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertOperator(
+                                    MakeOperator("00uOPERATOR1", kVendorA));
+                              }),
+                      absl::StatusCode::kAlreadyExists))
+      << "a user is an operator of one vendor";
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertOperator(
+                                    MakeOperator("00uOPERATOR9", "vndNOPE"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  OperatorRecord to_unknown_vendor = cy;
+  to_unknown_vendor.vendor_id = "vndNOPE";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Support().UpdateOperator(to_unknown_vendor); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().UpdateOperator(
+                                    MakeOperator("00uOPERATOR9", kVendorA));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Support().GetOperator(UserId("00uOPERATOR9")); }),
+      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, DevicesRoundTripByIdAndKeyAndNeedTheirVendor) {
+  ASSERT_TRUE(Ok(InsertVendors(store())));
+  const DeviceRecord reported = MakeDevice("devDEVICE2", kVendorA, "jkt-two");
+  DeviceRecord fresh = MakeDevice("devDEVICE1", kVendorB, "jkt-one");
+  fresh.posture_json.clear();
+  fresh.posture_reported.reset();
+  const DeviceRecord third = MakeDevice("devDEVICE3", kVendorA, "jkt-three");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().InsertDevice(reported));
+    RETURN_IF_ERROR(tx.Support().InsertDevice(fresh));
+    return tx.Support().InsertDevice(third);
+  })));
+
+  absl::StatusOr<DeviceRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetDevice("devDEVICE2"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(reported));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Support().GetDeviceByJkt("jkt-one"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(fresh));
+  EXPECT_FALSE(found->posture_reported.has_value());
+
+  absl::StatusOr<std::vector<DeviceRecord>> all =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListDevices(std::nullopt); });
+  ASSERT_TRUE(Ok(all));
+  EXPECT_THAT(Describe(*all), ElementsAre(Describe(fresh), Describe(reported), Describe(third)));
+  absl::StatusOr<std::vector<DeviceRecord>> of_a = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().ListDevices(std::string(kVendorA)); });
+  ASSERT_TRUE(Ok(of_a));
+  EXPECT_THAT(Describe(*of_a), ElementsAre(Describe(reported), Describe(third)));
+
+  DeviceRecord now_reported = fresh;
+  now_reported.name = "renamed";
+  now_reported.status = std::string(kDeviceLocked);
+  now_reported.status_changed = At(100);
+  now_reported.posture_json = R"({"os":"macos"})";
+  now_reported.posture_reported = At(99);
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateDevice(now_reported); })));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Support().GetDevice("devDEVICE1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(now_reported));
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertDevice(
+                                    MakeDevice("devDEVICE2", kVendorA, "jkt-new"));
+                              }),
+                      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertDevice(
+                                    MakeDevice("devDEVICE9", kVendorA, "jkt-two"));
+                              }),
+                      absl::StatusCode::kAlreadyExists))
+      << "one key is one device";
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertDevice(
+                                    MakeDevice("devDEVICE9", "vndNOPE", "jkt-nine"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().UpdateDevice(
+                                    MakeDevice("devDEVICE9", kVendorA, "jkt-nine"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Support().GetDevice("devNOPE"); }),
+              absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetDeviceByJkt("jkt-nine"); }),
+      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, EnrollmentTokenFoundByHashAndMarkedUsed) {
+  const EnrollmentTokenRecord token{.id = "detTOKEN1",
+                                    .token_hash = "e3b0c442",
+                                    .vendor_id = std::string(kVendorA),
+                                    .device_name = "support-laptop-17",
+                                    .created = At(0),
+                                    .expires = At(86400)};
+  ASSERT_TRUE(Ok(InWrite(
+      store(), [&](Transaction& tx) { return tx.Support().InsertEnrollmentToken(token); })));
+  absl::StatusOr<EnrollmentTokenRecord> found = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().FindEnrollmentTokenByHash("e3b0c442"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(token));
+  EXPECT_FALSE(found->used.has_value());
+
+  EnrollmentTokenRecord used = token;
+  used.used = At(60);
+  used.device_id = "devDEVICE1";
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateEnrollmentToken(used); })));
+  found = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().FindEnrollmentTokenByHash("e3b0c442"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(used));
+
+  EnrollmentTokenRecord same_id = token;
+  same_id.token_hash = "ffff";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(),
+                      [&](Transaction& tx) { return tx.Support().InsertEnrollmentToken(same_id); }),
+              absl::StatusCode::kAlreadyExists));
+  EnrollmentTokenRecord same_hash = token;
+  same_hash.id = "detTOKEN2";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Support().InsertEnrollmentToken(same_hash); }),
+      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Support().FindEnrollmentTokenByHash("ffff"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Support().UpdateEnrollmentToken(same_hash); }),
+      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, OperatorTokenFoundByHashAndUnique) {
+  const OperatorTokenRecord live =
+      MakeOperatorToken("oatTOKEN1", "hash1", "00uOPERATOR1", kVendorA, "devD1", "102S1");
+  OperatorTokenRecord revoked =
+      MakeOperatorToken("oatTOKEN2", "hash2", "00uOPERATOR1", kVendorA, "devD1", "102S1");
+  revoked.revoked = At(30);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().InsertOperatorToken(live));
+    return tx.Support().InsertOperatorToken(revoked);
+  })));
+  for (const OperatorTokenRecord* token :
+       std::initializer_list<const OperatorTokenRecord*>{&live, &revoked}) {
+    absl::StatusOr<OperatorTokenRecord> found = InRead(store(), [&](Transaction& tx) {
+      return tx.Support().FindOperatorTokenByHash(token->token_hash);
+    });
+    ASSERT_TRUE(Ok(found));
+    EXPECT_EQ(Describe(*found), Describe(*token));
+  }
+
+  OperatorTokenRecord same_id = live;
+  same_id.token_hash = "hash9";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertOperatorToken(same_id); }),
+      absl::StatusCode::kAlreadyExists));
+  OperatorTokenRecord same_hash = live;
+  same_hash.id = "oatTOKEN9";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(),
+                      [&](Transaction& tx) { return tx.Support().InsertOperatorToken(same_hash); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Support().FindOperatorTokenByHash("hash9"); }),
+      absl::StatusCode::kNotFound));
+}
+
+// Tokens for the revocation tests: o1..o6 with hashes h1..h6; o5 was revoked at At(-5).
+//        vendor  operator  device  session
+//   o1   A       OP1       D1      S1
+//   o2   A       OP1       D2      S2
+//   o3   A       OP2       D3      S3
+//   o4   B       OP3       D4      S4
+//   o5   A       OP1       D1      S1      (revoked)
+//   o6   A       OP1       D1      S1
+absl::Status InsertRevocationTokens(Store& store) {
+  return store.Write([&](Transaction& tx) -> absl::Status {
+    SupportRepository& support = tx.Support();
+    RETURN_IF_ERROR(support.InsertOperatorToken(
+        MakeOperatorToken("o1", "h1", "00uOP1", kVendorA, "devD1", "102S1")));
+    RETURN_IF_ERROR(support.InsertOperatorToken(
+        MakeOperatorToken("o2", "h2", "00uOP1", kVendorA, "devD2", "102S2")));
+    RETURN_IF_ERROR(support.InsertOperatorToken(
+        MakeOperatorToken("o3", "h3", "00uOP2", kVendorA, "devD3", "102S3")));
+    RETURN_IF_ERROR(support.InsertOperatorToken(
+        MakeOperatorToken("o4", "h4", "00uOP3", kVendorB, "devD4", "102S4")));
+    OperatorTokenRecord revoked =
+        MakeOperatorToken("o5", "h5", "00uOP1", kVendorA, "devD1", "102S1");
+    revoked.revoked = At(-5);
+    RETURN_IF_ERROR(support.InsertOperatorToken(revoked));
+    return support.InsertOperatorToken(
+        MakeOperatorToken("o6", "h6", "00uOP1", kVendorA, "devD1", "102S1"));
+  });
+}
+
+struct Revocation {
+  int count = 0;
+  std::vector<std::string> revoked_now;  // ids of the tokens whose `revoked` is `when`
+};
+
+// Revokes by `filter` at At(1000) inside a write that is then rolled back, so that each filter
+// sees the same tokens; reports what the call returned and which tokens it revoked.
+absl::StatusOr<Revocation> RevokeAndRollBack(Store& store, const OperatorTokenFilter& filter) {
+  Revocation result;
+  const absl::Status status = store.Write([&](Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(result.count, tx.Support().RevokeOperatorTokens(filter, At(1000)));
+    for (int i = 1; i <= 6; ++i) {
+      ASSIGN_OR_RETURN(OperatorTokenRecord token,
+                       tx.Support().FindOperatorTokenByHash(fmt::format("h{}", i)));
+      if (token.revoked == At(1000)) result.revoked_now.push_back(token.id);
+    }
+    return absl::AbortedError("rolled back on purpose");
+  });
+  if (status.code() != absl::StatusCode::kAborted) return status;
+  return result;
+}
+
+TEST_P(StoreConformanceTest, RevokeOperatorTokensMatchesEverySetField) {
+  ASSERT_TRUE(Ok(InsertRevocationTokens(store())));
+  struct Case {
+    std::string what;
+    OperatorTokenFilter filter;
+    std::vector<std::string> revoked;
+  };
+  const std::vector<Case> cases = {
+      {"vendor", {.vendor_id = std::string(kVendorA)}, {"o1", "o2", "o3", "o6"}},
+      {"other vendor", {.vendor_id = std::string(kVendorB)}, {"o4"}},
+      {"operator", {.operator_id = UserId("00uOP1")}, {"o1", "o2", "o6"}},
+      {"device", {.device_id = "devD1"}, {"o1", "o6"}},
+      {"session", {.session_id = SessionId("102S2")}, {"o2"}},
+      {"vendor and operator",
+       {.vendor_id = std::string(kVendorA), .operator_id = UserId("00uOP2")},
+       {"o3"}},
+      {"operator and device", {.operator_id = UserId("00uOP1"), .device_id = "devD2"}, {"o2"}},
+      {"device and session",
+       {.device_id = "devD1", .session_id = SessionId("102S1")},
+       {"o1", "o6"}},
+      {"fields that no token has together",
+       {.vendor_id = std::string(kVendorB), .operator_id = UserId("00uOP1")},
+       {}},
+      {"device of another session", {.device_id = "devD1", .session_id = SessionId("102S2")}, {}},
+      {"unknown session", {.session_id = SessionId("102NOPE")}, {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    absl::StatusOr<Revocation> revocation = RevokeAndRollBack(store(), c.filter);
+    ASSERT_TRUE(Ok(revocation));
+    EXPECT_EQ(revocation->count, static_cast<int>(c.revoked.size()));
+    EXPECT_EQ(revocation->revoked_now, c.revoked);
+  }
+}
+
+TEST_P(StoreConformanceTest, RevokeOperatorTokensCountsEachTokenOnce) {
+  ASSERT_TRUE(Ok(InsertRevocationTokens(store())));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Support().RevokeOperatorTokens({}, At(1000)); }),
+      absl::StatusCode::kInvalidArgument))
+      << "an empty filter would revoke every token";
+
+  absl::StatusOr<int> first = InWrite(store(), [&](Transaction& tx) {
+    return tx.Support().RevokeOperatorTokens({.session_id = SessionId("102S1")}, At(1000));
+  });
+  ASSERT_TRUE(Ok(first));
+  EXPECT_EQ(*first, 2);
+  absl::StatusOr<int> vendor = InWrite(store(), [&](Transaction& tx) {
+    return tx.Support().RevokeOperatorTokens({.vendor_id = std::string(kVendorA)}, At(2000));
+  });
+  ASSERT_TRUE(Ok(vendor));
+  EXPECT_EQ(*vendor, 2) << "o2 and o3; o1, o5 and o6 were revoked already";
+  absl::StatusOr<int> again = InWrite(store(), [&](Transaction& tx) {
+    return tx.Support().RevokeOperatorTokens({.vendor_id = std::string(kVendorA)}, At(3000));
+  });
+  ASSERT_TRUE(Ok(again));
+  EXPECT_EQ(*again, 0);
+
+  const std::vector<std::pair<std::string, std::optional<absl::Time>>> expected = {
+      {"h1", At(1000)},     {"h2", At(2000)}, {"h3", At(2000)},
+      {"h4", std::nullopt}, {"h5", At(-5)},   {"h6", At(1000)}};
+  for (const auto& [hash, revoked] : expected) {
+    absl::StatusOr<OperatorTokenRecord> token = InRead(
+        store(), [&](Transaction& tx) { return tx.Support().FindOperatorTokenByHash(hash); });
+    ASSERT_TRUE(Ok(token));
+    EXPECT_EQ(Micros(token->revoked), Micros(revoked))
+        << hash << ": a token keeps the time it was first revoked";
+  }
+}
+
+TEST_P(StoreConformanceTest, SupportCasesRoundTripAndStayInTheirTenant) {
+  const SupportCaseRecord open = MakeCase(tenant_a(), "casCASE2");
+  SupportCaseRecord closed = MakeCase(tenant_a(), "casCASE1");
+  closed.opened_by = std::string(kOpenedByProvider);
+  closed.opened_by_id = "00uOPERATOR1";
+  closed.status = std::string(kCaseClosed);
+  closed.closed = At(50);
+  const SupportCaseRecord same_id_in_b = MakeCase(tenant_b(), "casCASE2");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().InsertCase(open));
+    RETURN_IF_ERROR(tx.Support().InsertCase(closed));
+    return tx.Support().InsertCase(same_id_in_b);
+  })));
+
+  absl::StatusOr<SupportCaseRecord> found = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().GetCase(tenant_a(), "casCASE2"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(open));
+  EXPECT_FALSE(found->closed.has_value());
+  absl::StatusOr<std::vector<SupportCaseRecord>> of_a =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListCases(tenant_a()); });
+  ASSERT_TRUE(Ok(of_a));
+  EXPECT_THAT(Describe(*of_a), ElementsAre(Describe(closed), Describe(open)));
+  absl::StatusOr<std::vector<SupportCaseRecord>> of_b =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListCases(tenant_b()); });
+  ASSERT_TRUE(Ok(of_b));
+  EXPECT_THAT(Describe(*of_b), ElementsAre(Describe(same_id_in_b)));
+
+  SupportCaseRecord now_closed = open;
+  now_closed.subject = "SSO fixed";
+  now_closed.status = std::string(kCaseClosed);
+  now_closed.closed = At(60);
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateCase(now_closed); })));
+  found = InRead(store(),
+                 [&](Transaction& tx) { return tx.Support().GetCase(tenant_a(), "casCASE2"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(now_closed));
+  found = InRead(store(),
+                 [&](Transaction& tx) { return tx.Support().GetCase(tenant_b(), "casCASE2"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(same_id_in_b)) << "tenant B's case of the same id";
+
+  EXPECT_TRUE(
+      HasCode(InRead(store(),
+                     [&](Transaction& tx) { return tx.Support().GetCase(tenant_b(), "casCASE1"); }),
+              absl::StatusCode::kNotFound));
+  SupportCaseRecord in_wrong_tenant = closed;
+  in_wrong_tenant.tenant_id = tenant_b();
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateCase(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertCase(open); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertCase(
+                                    MakeCase(TenantId("00oNOPE"), "casCASE3"));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, AccessRequestsRoundTripFilterAndCrossTenantsOnlyByName) {
+  const AccessRequestRecord approved = MakeRequest(tenant_a(), "sarREQUEST2", "00uOP1");
+  AccessRequestRecord pending = MakeRequest(tenant_a(), "sarREQUEST1", "00uOP1");
+  pending.status = std::string(kRequestPending);
+  pending.decided_by.clear();
+  pending.decided.reset();
+  pending.reason.clear();
+  pending.grant_id.clear();
+  const AccessRequestRecord other_operator = MakeRequest(tenant_a(), "sarREQUEST3", "00uOP2");
+  const AccessRequestRecord in_b = MakeRequest(tenant_b(), "sarREQUEST0", "00uOP1");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const AccessRequestRecord* r : std::initializer_list<const AccessRequestRecord*>{
+             &approved, &pending, &other_operator, &in_b}) {
+      RETURN_IF_ERROR(tx.Support().InsertAccessRequest(*r));
+    }
+    return absl::OkStatus();
+  })));
+
+  for (const AccessRequestRecord* r :
+       std::initializer_list<const AccessRequestRecord*>{&approved, &pending}) {
+    absl::StatusOr<AccessRequestRecord> found = InRead(
+        store(), [&](Transaction& tx) { return tx.Support().GetAccessRequest(tenant_a(), r->id); });
+    ASSERT_TRUE(Ok(found));
+    EXPECT_EQ(Describe(*found), Describe(*r));
+  }
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Support().GetAccessRequest(tenant_b(), "sarREQUEST1");
+                             }),
+                      absl::StatusCode::kNotFound))
+      << "tenant B cannot read tenant A's request";
+
+  absl::StatusOr<std::vector<AccessRequestRecord>> of_a = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().ListAccessRequests(tenant_a(), {}); });
+  ASSERT_TRUE(Ok(of_a));
+  EXPECT_THAT(Describe(*of_a),
+              ElementsAre(Describe(pending), Describe(approved), Describe(other_operator)));
+  absl::StatusOr<std::vector<AccessRequestRecord>> pending_of_a =
+      InRead(store(), [&](Transaction& tx) {
+        return tx.Support().ListAccessRequests(tenant_a(), std::string(kRequestPending));
+      });
+  ASSERT_TRUE(Ok(pending_of_a));
+  EXPECT_THAT(Describe(*pending_of_a), ElementsAre(Describe(pending)));
+  absl::StatusOr<std::vector<AccessRequestRecord>> pending_of_b =
+      InRead(store(), [&](Transaction& tx) {
+        return tx.Support().ListAccessRequests(tenant_b(), std::string(kRequestPending));
+      });
+  ASSERT_TRUE(Ok(pending_of_b));
+  EXPECT_THAT(*pending_of_b, IsEmpty());
+
+  absl::StatusOr<std::vector<AccessRequestRecord>> of_op1 = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListAccessRequestsOfOperatorAcrossTenants(UserId("00uOP1"));
+  });
+  ASSERT_TRUE(Ok(of_op1));
+  EXPECT_THAT(Describe(*of_op1),
+              ElementsAre(Describe(in_b), Describe(pending), Describe(approved)));
+
+  AccessRequestRecord denied = pending;
+  denied.status = std::string(kRequestDenied);
+  denied.decided_by = "00uADMIN2";
+  denied.decided = At(70);
+  denied.reason = "not now";
+  denied.duration = absl::Hours(1);
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateAccessRequest(denied); })));
+  absl::StatusOr<AccessRequestRecord> found = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().GetAccessRequest(tenant_a(), "sarREQUEST1");
+  });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(denied));
+
+  AccessRequestRecord in_wrong_tenant = denied;
+  in_wrong_tenant.tenant_id = tenant_b();
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Support().UpdateAccessRequest(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertAccessRequest(approved); }),
+      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertAccessRequest(
+                                    MakeRequest(TenantId("00oNOPE"), "sarREQUEST9", "00uOP1"));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, GrantsRoundTripFilterAndCrossTenantsOnlyByName) {
+  const GrantRecord g1 = MakeGrant(tenant_a(), "sgrG1", "00uOP1", kVendorA, "casC1");
+  GrantRecord g2 = MakeGrant(tenant_a(), "sgrG2", "00uOP2", kVendorA, "casC1");
+  g2.status = std::string(kGrantRevoked);
+  g2.ended = At(40);
+  g2.end_reason = "revoked by the tenant";
+  g2.first_used = At(20);
+  const GrantRecord g3 = MakeGrant(tenant_a(), "sgrG3", "00uOP1", kVendorA, "casC2");
+  // Tenant B has a case of the same id, and its own grants.
+  const GrantRecord g4 = MakeGrant(tenant_b(), "sgrG4", "00uOP1", kVendorA, "casC1");
+  const GrantRecord g5 = MakeGrant(tenant_b(), "sgrG5", "00uOP3", kVendorB, "casC1");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    // Not in id order, to show that lists are ordered by id.
+    for (const GrantRecord* g :
+         std::initializer_list<const GrantRecord*>{&g5, &g3, &g1, &g4, &g2}) {
+      RETURN_IF_ERROR(tx.Support().InsertGrant(*g));
+    }
+    return absl::OkStatus();
+  })));
+
+  for (const GrantRecord* g : std::initializer_list<const GrantRecord*>{&g1, &g2}) {
+    absl::StatusOr<GrantRecord> found =
+        InRead(store(), [&](Transaction& tx) { return tx.Support().GetGrant(tenant_a(), g->id); });
+    ASSERT_TRUE(Ok(found));
+    EXPECT_EQ(Describe(*found), Describe(*g));
+  }
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetGrant(tenant_b(), "sgrG1"); }),
+      absl::StatusCode::kNotFound))
+      << "a grant of tenant A is not visible through tenant B";
+
+  absl::StatusOr<std::vector<GrantRecord>> list =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListGrants(tenant_a(), {}); });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g1), Describe(g2), Describe(g3)));
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListGrants(tenant_a(), std::string(kGrantActive));
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(TenantIds(*list), ElementsAre(fmt::format("{}/sgrG1", tenant_a().value()),
+                                            fmt::format("{}/sgrG3", tenant_a().value())));
+  list = InRead(store(), [&](Transaction& tx) { return tx.Support().ListGrants(tenant_b(), {}); });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g4), Describe(g5)));
+
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListActiveGrantsOfCase(tenant_a(), "casC1");
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g1)))
+      << "not the revoked one, nor tenant B's for its own case of the same id";
+
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListGrantsOfOperatorAcrossTenants(UserId("00uOP1"));
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g1), Describe(g3), Describe(g4)));
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListGrantsOfOperatorAcrossTenants(UserId("00uOP2"));
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g2))) << "whatever its status";
+
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListActiveGrantsOfVendorAcrossTenants(kVendorA);
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g1), Describe(g3), Describe(g4)));
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListActiveGrantsOfVendorAcrossTenants(kVendorB);
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g5)));
+
+  GrantRecord ended = g1;
+  ended.status = std::string(kGrantEnded);
+  ended.ended = At(90);
+  ended.end_reason = "case closed";
+  ended.first_used = At(15);
+  ended.expires = At(100);
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateGrant(ended); })));
+  absl::StatusOr<GrantRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetGrant(tenant_a(), "sgrG1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(ended));
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListActiveGrantsOfVendorAcrossTenants(kVendorA);
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(g3), Describe(g4)));
+
+  GrantRecord in_wrong_tenant = g3;
+  in_wrong_tenant.tenant_id = tenant_b();
+  in_wrong_tenant.status = std::string(kGrantRevoked);
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateGrant(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  found =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetGrant(tenant_a(), "sgrG3"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(g3)) << "tenant B cannot revoke tenant A's grant";
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertGrant(g2); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertGrant(MakeGrant(
+                                    TenantId("00oNOPE"), "sgrG9", "00uOP1", kVendorA, "casC1"));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, ConfirmationsRoundTripListAndFindTheNewest) {
+  // Three for the same grant, action and target: the newest is the latest created, and of two
+  // created together the larger id; the oldest has the largest id of all.
+  const ConfirmationRecord oldest = MakeConfirmation(tenant_a(), "scfZ", "00uUSER1", At(0));
+  ConfirmationRecord decided = MakeConfirmation(tenant_a(), "scfB", "00uUSER1", At(10));
+  decided.status = std::string(kConfirmationConfirmed);
+  decided.decided_by = "00uADMIN1";
+  decided.decided = At(12);
+  const ConfirmationRecord newest = MakeConfirmation(tenant_a(), "scfC", "00uUSER1", At(10));
+  ConfirmationRecord other_target = MakeConfirmation(tenant_a(), "scfD", "00uUSER2", At(20));
+  ConfirmationRecord other_action = MakeConfirmation(tenant_a(), "scfE", "00uUSER1", At(30));
+  other_action.action = "mfa_reset";
+  ConfirmationRecord other_grant = MakeConfirmation(tenant_a(), "scfF", "00uUSER1", At(40));
+  other_grant.grant_id = "sgrGRANT2";
+  const ConfirmationRecord in_b = MakeConfirmation(tenant_b(), "scfA", "00uUSER1", At(50));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const ConfirmationRecord* c : std::initializer_list<const ConfirmationRecord*>{
+             &newest, &in_b, &decided, &oldest, &other_target, &other_action, &other_grant}) {
+      RETURN_IF_ERROR(tx.Support().InsertConfirmation(*c));
+    }
+    return absl::OkStatus();
+  })));
+
+  for (const ConfirmationRecord* c :
+       std::initializer_list<const ConfirmationRecord*>{&decided, &oldest}) {
+    absl::StatusOr<ConfirmationRecord> found = InRead(
+        store(), [&](Transaction& tx) { return tx.Support().GetConfirmation(tenant_a(), c->id); });
+    ASSERT_TRUE(Ok(found));
+    EXPECT_EQ(Describe(*found), Describe(*c));
+  }
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Support().GetConfirmation(tenant_b(), "scfZ"); }),
+      absl::StatusCode::kNotFound));
+
+  absl::StatusOr<ConfirmationRecord> found = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().FindConfirmation(tenant_a(), "sgrGRANT1", "password_reset", "00uUSER1");
+  });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(newest));
+  found = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().FindConfirmation(tenant_b(), "sgrGRANT1", "password_reset", "00uUSER1");
+  });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(in_b)) << "each tenant finds only its own";
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Support().FindConfirmation(tenant_a(), "sgrGRANT1",
+                                                                    "mfa_reset", "00uUSER2");
+                             }),
+                      absl::StatusCode::kNotFound));
+
+  absl::StatusOr<std::vector<ConfirmationRecord>> list = InRead(
+      store(), [&](Transaction& tx) { return tx.Support().ListConfirmations(tenant_a(), {}); });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list),
+              ElementsAre(Describe(decided), Describe(newest), Describe(other_target),
+                          Describe(other_action), Describe(other_grant), Describe(oldest)));
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListConfirmations(tenant_a(), std::string(kConfirmationConfirmed));
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(Describe(*list), ElementsAre(Describe(decided)));
+  list = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().ListConfirmations(tenant_b(), std::string(kConfirmationConfirmed));
+  });
+  ASSERT_TRUE(Ok(list));
+  EXPECT_THAT(*list, IsEmpty());
+
+  ConfirmationRecord used = newest;
+  used.status = std::string(kConfirmationUsed);
+  used.decided_by = "00uADMIN1";
+  used.decided = At(11);
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Support().UpdateConfirmation(used); })));
+  found = InRead(store(), [&](Transaction& tx) {
+    return tx.Support().FindConfirmation(tenant_a(), "sgrGRANT1", "password_reset", "00uUSER1");
+  });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(used)) << "found whatever its status";
+
+  ConfirmationRecord in_wrong_tenant = oldest;
+  in_wrong_tenant.tenant_id = tenant_b();
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Support().UpdateConfirmation(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Support().InsertConfirmation(decided); }),
+      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Support().InsertConfirmation(MakeConfirmation(
+                                    TenantId("00oNOPE"), "scfX", "00uUSER1", At(0)));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, SightingsCountTheValuesSeenBefore) {
+  const auto add = [&](std::string op, std::string kind, std::string value) {
+    return InWrite(store(), [&](Transaction& tx) {
+      return tx.Support().AddSighting(
+          {.operator_id = UserId(op), .kind = kind, .value = value, .first_seen = At(0)});
+    });
+  };
+  const auto expect = [&](std::string op, std::string kind, std::string value, int want) {
+    absl::StatusOr<int> got = add(op, kind, value);
+    ASSERT_TRUE(Ok(got));
+    EXPECT_EQ(*got, want) << op << " " << kind << " " << value;
+  };
+  expect("00uOP1", "device", "devD1", 0);
+  expect("00uOP1", "device", "devD1", -1);
+  expect("00uOP1", "device", "devD2", 1);
+  expect("00uOP1", "network", "203.0.113.0/24", 0);  // each kind counts apart
+  expect("00uOP2", "device", "devD1", 0);
+  expect("00uOP1", "device", "devD3", 2);
+  expect("00uOP1", "device", "devD2", -1);
+  expect("00uOP1", "network", "198.51.100.0/24", 1);
+}
+
+TEST_P(StoreConformanceTest, SupportSettingsArePutReplacedAndRead) {
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetSetting("device_policy"); }),
+      absl::StatusCode::kNotFound));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Support().PutSetting("device_policy", R"({"max_age_s":86400})"));
+    return tx.Support().PutSetting("empty", "");
+  })));
+  absl::StatusOr<std::string> value =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetSetting("device_policy"); });
+  ASSERT_TRUE(Ok(value));
+  EXPECT_EQ(*value, R"({"max_age_s":86400})");
+  value = InRead(store(), [&](Transaction& tx) { return tx.Support().GetSetting("empty"); });
+  ASSERT_TRUE(Ok(value));
+  EXPECT_EQ(*value, "") << "an empty value is a value";
+
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Support().PutSetting("device_policy", R"({"max_age_s":3600})");
+  })));
+  value =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().GetSetting("device_policy"); });
+  ASSERT_TRUE(Ok(value));
+  EXPECT_EQ(*value, R"({"max_age_s":3600})");
+  value = InRead(store(), [&](Transaction& tx) { return tx.Support().GetSetting("empty"); });
+  ASSERT_TRUE(Ok(value));
+  EXPECT_EQ(*value, "") << "other keys are unchanged";
+}
+
+TEST_P(StoreConformanceTest, SupportWritesInAReadAreRefused) {
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Support().InsertVendor(
+                                   MakeVendor(kVendorA, "Acme Support Ltd"));
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(
+      HasCode(InRead(store(), [&](Transaction& tx) { return tx.Support().PutSetting("k", "v"); }),
+              absl::StatusCode::kFailedPrecondition));
+  absl::StatusOr<std::vector<VendorRecord>> vendors =
+      InRead(store(), [&](Transaction& tx) { return tx.Support().ListVendors(); });
+  ASSERT_TRUE(Ok(vendors));
+  EXPECT_THAT(*vendors, IsEmpty());
 }
 
 // Transactions

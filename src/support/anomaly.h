@@ -14,10 +14,13 @@
 // dropped back below it. State is in memory: a restart forgets the windows (the events remain).
 // Thread-safe.
 
+#include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -53,15 +56,31 @@ class AnomalyDetector {
   std::optional<Alert> OnRefusedAction(std::string_view operator_id, absl::Time now);
 
  private:
-  struct OperatorState;
+  // One operator's windows. Each rule keeps only what its threshold needs, so the state stays
+  // small however busy the operator is: the max_tenants + 1 most recently reached tenants (more
+  // than max_tenants are within the window exactly when all of those are) and the
+  // max_refused_actions most recent refusals. Entries leave when they fall out of the window, on
+  // the operator's next call.
+  struct OperatorState {
+    absl::flat_hash_map<std::string, absl::Time> last_access;      // tenant -> latest access
+    std::set<std::pair<absl::Time, std::string>> tenants_by_time;  // the same, oldest first
+    bool tenant_spread_armed = true;  // false from firing until the count is back below
+    std::deque<absl::Time> refused;   // oldest first
+    bool refused_actions_armed = true;
+  };
+
+  OperatorState& StateOf(std::string_view operator_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const AnomalyRules rules_;
   absl::Mutex mu_;
-  // operator id -> its windows. (Define OperatorState in the .cc or here as you see fit.)
+  // operator id -> its windows.
   absl::flat_hash_map<std::string, std::unique_ptr<OperatorState>> operators_ ABSL_GUARDED_BY(mu_);
 };
 
 // The network an address belongs to for the new-network rule: "203.0.113.0/24" for IPv4,
 // "2001:db8:1:2::/64" for IPv6 (canonical text), the address itself when it parses as neither.
+// An IPv4-mapped IPv6 address (::ffff:203.0.113.7, as a dual-stack listener sees IPv4 clients)
+// counts as IPv4.
 std::string NetworkOf(std::string_view ip);
 
 }  // namespace custos::support

@@ -11,6 +11,7 @@
 #include "crypto/hash.h"
 #include "fmt/format.h"
 #include "support/jwk.h"
+#include "support/jws.h"
 
 namespace custos::support {
 namespace {
@@ -132,15 +133,6 @@ std::optional<absl::Time> NumericDate(const Json& value) {
   return std::nullopt;
 }
 
-// Decodes one part of the compact JWS into a JSON object.
-std::optional<Json> DecodeObject(std::string_view part) {
-  std::optional<std::string> raw = crypto::Base64UrlDecode(part);
-  if (!raw) return std::nullopt;
-  absl::StatusOr<Json> json = ParseJson(*raw);
-  if (!json.ok() || !json->is_object()) return std::nullopt;
-  return *std::move(json);
-}
-
 const std::string* StringClaim(const Json& object, const char* name) {
   auto it = object.find(name);
   if (it == object.end() || !it->is_string()) return nullptr;
@@ -237,21 +229,14 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   if (proof_jwt.empty() || proof_jwt.size() > kMaxProofLength) {
     return Refuse(DpopError::kMalformed, "proof is empty or too long");
   }
-  const size_t dot1 = proof_jwt.find('.');
-  const size_t dot2 = dot1 == std::string_view::npos ? dot1 : proof_jwt.find('.', dot1 + 1);
-  if (dot2 == std::string_view::npos || proof_jwt.find('.', dot2 + 1) != std::string_view::npos ||
-      dot1 == 0 || dot2 == dot1 + 1) {
-    return Refuse(DpopError::kMalformed, "proof is not a compact JWS of three parts");
-  }
-  const std::string_view header_b64 = proof_jwt.substr(0, dot1);
-  const std::string_view payload_b64 = proof_jwt.substr(dot1 + 1, dot2 - dot1 - 1);
-  const std::string_view signature_b64 = proof_jwt.substr(dot2 + 1);
+  const std::optional<CompactJwsParts> parts = SplitCompactJws(proof_jwt);
+  if (!parts) return Refuse(DpopError::kMalformed, "proof is not a compact JWS of three parts");
 
-  const std::optional<Json> header = DecodeObject(header_b64);
+  const std::optional<Json> header = DecodeJwsObject(parts->header);
   if (!header) return Refuse(DpopError::kBadEncoding, "header is not base64url JSON object");
-  const std::optional<Json> claims = DecodeObject(payload_b64);
+  const std::optional<Json> claims = DecodeJwsObject(parts->payload);
   if (!claims) return Refuse(DpopError::kBadEncoding, "payload is not base64url JSON object");
-  const std::optional<std::string> signature = crypto::Base64UrlDecode(signature_b64);
+  const std::optional<std::string> signature = crypto::Base64UrlDecode(parts->signature);
   if (!signature) return Refuse(DpopError::kBadEncoding, "signature is not base64url");
 
   // RFC 7515 4.1.9: a typ without "/" means "application/" + typ; media types ignore case.
@@ -281,8 +266,7 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   if (JwsAlgorithmFor(*key) != *alg) {
     return Refuse(DpopError::kBadJwk, fmt::format("jwk is not a key for alg {}", *alg));
   }
-  const std::string_view signing_input = proof_jwt.substr(0, dot2);
-  if (!VerifyJwsSignature(*key, *alg, signing_input, *signature)) {
+  if (!VerifyJwsSignature(*key, *alg, parts->signing_input, *signature)) {
     return Refuse(DpopError::kBadSignature, "signature does not verify with the jwk");
   }
 

@@ -98,8 +98,7 @@ SupportFacts FactsOf(const OperatorContext& op);
 // tenantName, and the request's ip and user agent stay in client of both. `spec.debug_data` is
 // added to both. When `tenant` is the provider tenant itself, one event is appended.
 absl::Status AppendTransparencyEvents(store::Transaction& tx, const Clock& clock,
-                                      crypto::Random& random,
-                                      const store::TenantRecord* tenant,
+                                      crypto::Random& random, const store::TenantRecord* tenant,
                                       const audit::RequestContext& context,
                                       const SupportFacts& facts, audit::EventSpec spec);
 
@@ -157,8 +156,8 @@ Json ConfirmationView(const store::ConfirmationRecord& confirmation);
 struct NewAccessRequest {
   std::string tenant_name;
   std::string case_id;
-  std::string justification;       // one of the kJustification* codes
-  std::vector<std::string> scope;  // kScopeRead and/or kAction*; non-empty, no repeats
+  std::string justification;               // one of the kJustification* codes
+  std::vector<std::string> scope;          // kScopeRead and/or kAction*; non-empty, no repeats
   std::optional<absl::Duration> duration;  // default grant_default_duration; max grant_max
 };
 

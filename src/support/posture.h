@@ -67,7 +67,7 @@ inline constexpr std::string_view kSignalEdrRunning = "edr_running";
 // The provider's device policy.
 struct DevicePolicy {
   absl::Duration max_posture_age = absl::Hours(24);
-  std::vector<std::string> required_signals;       // subset of the kSignal* names
+  std::vector<std::string> required_signals;            // subset of the kSignal* names
   absl::Duration max_patch_age = absl::ZeroDuration();  // zero: last_patch not checked
 };
 
@@ -75,8 +75,8 @@ struct DevicePolicy {
 // as absl::FormatDuration text; "0s" for max_patch_age off.
 Json DevicePolicyToJson(const DevicePolicy& policy);
 // Refuses unknown members, unknown signals, repeated signals, non-positive max_posture_age, a
-// negative max_patch_age and malformed durations (kInvalidArgument naming the member). Missing
-// members keep their value from `defaults`.
+// negative max_patch_age and malformed or infinite durations (kInvalidArgument naming the
+// member). Missing members keep their value from `defaults`.
 absl::StatusOr<DevicePolicy> ParseDevicePolicy(const Json& json, const DevicePolicy& defaults);
 // From the comma-separated config text ("disk_encrypted,screen_lock"); empty gives none.
 absl::StatusOr<std::vector<std::string>> ParseSignalList(std::string_view text);

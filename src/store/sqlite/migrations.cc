@@ -229,10 +229,175 @@ constexpr std::string_view kSchemaV3 = R"sql(
 ALTER TABLE events ADD COLUMN leaf_hash BLOB;
 )sql";
 
+// The support access plane. Vendors, operators, devices and their tokens are the provider's;
+// cases, requests, grants and confirmations are tenant data, keyed and referenced like the rest.
+// Operators and devices reference their vendor, so that none is stored for an unknown one.
+// Operator tokens are looked up for revocation by vendor, operator, device or session, and only
+// unrevoked ones matter there, so those indexes are partial. access_requests.duration is in
+// microseconds.
+constexpr std::string_view kSchemaV4 = R"sql(
+ALTER TABLE tenants ADD COLUMN support_policy TEXT NOT NULL DEFAULT 'approval_required';
+
+CREATE TABLE vendors (
+  id TEXT NOT NULL PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  employing_entity TEXT NOT NULL,
+  country TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  status_changed INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE operators (
+  user_id TEXT NOT NULL PRIMARY KEY,
+  vendor_id TEXT NOT NULL REFERENCES vendors (id),
+  status TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  status_changed INTEGER NOT NULL
+) STRICT;
+CREATE INDEX operators_by_vendor ON operators (vendor_id, user_id);
+
+CREATE TABLE devices (
+  id TEXT NOT NULL PRIMARY KEY,
+  vendor_id TEXT NOT NULL REFERENCES vendors (id),
+  name TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  jkt TEXT NOT NULL UNIQUE,
+  status TEXT NOT NULL,
+  enrolled INTEGER NOT NULL,
+  status_changed INTEGER NOT NULL,
+  posture_json TEXT NOT NULL,
+  posture_reported INTEGER
+) STRICT;
+CREATE INDEX devices_by_vendor ON devices (vendor_id, id);
+
+CREATE TABLE enrollment_tokens (
+  id TEXT NOT NULL PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  vendor_id TEXT NOT NULL,
+  device_name TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  used INTEGER,
+  device_id TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE operator_tokens (
+  id TEXT NOT NULL PRIMARY KEY,
+  token_hash TEXT NOT NULL UNIQUE,
+  operator_id TEXT NOT NULL,
+  vendor_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  jkt TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  session_token_hash TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  revoked INTEGER
+) STRICT;
+CREATE INDEX operator_tokens_unrevoked_by_vendor ON operator_tokens (vendor_id)
+  WHERE revoked IS NULL;
+CREATE INDEX operator_tokens_unrevoked_by_operator ON operator_tokens (operator_id)
+  WHERE revoked IS NULL;
+CREATE INDEX operator_tokens_unrevoked_by_device ON operator_tokens (device_id)
+  WHERE revoked IS NULL;
+CREATE INDEX operator_tokens_unrevoked_by_session ON operator_tokens (session_id)
+  WHERE revoked IS NULL;
+
+CREATE TABLE support_cases (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  opened_by TEXT NOT NULL,
+  opened_by_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  closed INTEGER,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+
+CREATE TABLE access_requests (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  operator_id TEXT NOT NULL,
+  vendor_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  case_id TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  duration INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  decided_by TEXT NOT NULL,
+  decided INTEGER,
+  reason TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX access_requests_by_status ON access_requests (tenant_id, status, id);
+CREATE INDEX access_requests_by_operator ON access_requests (operator_id, id, tenant_id);
+
+CREATE TABLE grants (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  operator_id TEXT NOT NULL,
+  vendor_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  case_id TEXT NOT NULL,
+  justification TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  ended INTEGER,
+  end_reason TEXT NOT NULL,
+  first_used INTEGER,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX grants_by_status ON grants (tenant_id, status, id);
+CREATE INDEX grants_by_case ON grants (tenant_id, case_id, status, id);
+CREATE INDEX grants_by_operator ON grants (operator_id, id, tenant_id);
+CREATE INDEX grants_by_vendor ON grants (vendor_id, status, id, tenant_id);
+
+CREATE TABLE confirmations (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  operator_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  decided_by TEXT NOT NULL,
+  decided INTEGER,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX confirmations_by_status ON confirmations (tenant_id, status, id);
+CREATE INDEX confirmations_by_action ON confirmations (tenant_id, grant_id, action, target,
+  created, id);
+
+CREATE TABLE sightings (
+  operator_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  value TEXT NOT NULL,
+  first_seen INTEGER NOT NULL,
+  PRIMARY KEY (operator_id, kind, value)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE support_settings (
+  key TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},
     {2, "verifiable log", kSchemaV2},
     {3, "event leaf hashes", kSchemaV3},
+    {4, "support access plane", kSchemaV4},
 };
 
 absl::Status Exec(sqlite3* db, const std::string& sql, std::string_view what) {

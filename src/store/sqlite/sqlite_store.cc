@@ -269,20 +269,23 @@ class SqliteTenants final : public TenantRepository {
 
   absl::Status Insert(const TenantRecord& tenant) override {
     ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("INSERT INTO tenants (id, name, created, "
-                                                   "log_public) VALUES (?1, ?2, ?3, ?4)",
+                                                   "log_public, support_policy) "
+                                                   "VALUES (?1, ?2, ?3, ?4, ?5)",
                                                    "inserting tenant"));
     stmt.BindText(1, tenant.id.value());
     stmt.BindText(2, tenant.name);
     stmt.BindTime(3, tenant.created);
     stmt.BindInt(4, tenant.log_public ? 1 : 0);
+    stmt.BindText(5, tenant.support_policy);
     return stmt.Run().status();
   }
 
   absl::StatusOr<TenantRecord> Get(const TenantId& id) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
-        conn_.Prepare("SELECT id, name, created, log_public FROM tenants WHERE id = ?1",
-                      "reading tenant"));
+        conn_.Prepare(
+            "SELECT id, name, created, log_public, support_policy FROM tenants WHERE id = ?1",
+            "reading tenant"));
     stmt.BindText(1, id.value());
     return One(stmt);
   }
@@ -290,16 +293,19 @@ class SqliteTenants final : public TenantRepository {
   absl::StatusOr<TenantRecord> GetByName(std::string_view name) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
-        conn_.Prepare("SELECT id, name, created, log_public FROM tenants WHERE name = ?1",
-                      "reading tenant"));
+        conn_.Prepare(
+            "SELECT id, name, created, log_public, support_policy FROM tenants WHERE name = ?1",
+            "reading tenant"));
     stmt.BindText(1, name);
     return One(stmt);
   }
 
   absl::StatusOr<std::vector<TenantRecord>> List() override {
-    ASSIGN_OR_RETURN(Statement stmt,
-                     conn_.Prepare("SELECT id, name, created, log_public FROM tenants ORDER BY id",
-                                   "listing tenants"));
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare(
+            "SELECT id, name, created, log_public, support_policy FROM tenants ORDER BY id",
+            "listing tenants"));
     std::vector<TenantRecord> tenants;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());
@@ -312,9 +318,11 @@ class SqliteTenants final : public TenantRepository {
   absl::Status Update(const TenantRecord& tenant) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
-        conn_.Prepare("UPDATE tenants SET log_public = ?2 WHERE id = ?1", "updating tenant"));
+        conn_.Prepare("UPDATE tenants SET log_public = ?2, support_policy = ?3 WHERE id = ?1",
+                      "updating tenant"));
     stmt.BindText(1, tenant.id.value());
     stmt.BindInt(2, tenant.log_public ? 1 : 0);
+    stmt.BindText(3, tenant.support_policy);
     ASSIGN_OR_RETURN(const int changed, stmt.Run());
     return RequireChanged(changed, "tenant");
   }
@@ -324,7 +332,8 @@ class SqliteTenants final : public TenantRepository {
     return TenantRecord{.id = TenantId(stmt.Text(0)),
                         .name = stmt.Text(1),
                         .created = stmt.Time(2),
-                        .log_public = stmt.Int(3) != 0};
+                        .log_public = stmt.Int(3) != 0,
+                        .support_policy = stmt.Text(4)};
   }
   static absl::StatusOr<TenantRecord> One(Statement& stmt) {
     ASSIGN_OR_RETURN(const bool row, stmt.Step());
@@ -1426,6 +1435,840 @@ class SqliteLogs final : public LogRepository {
   Connection& conn_;
 };
 
+// Reads every row that `stmt` returns, each with `read`.
+template <typename Record>
+absl::StatusOr<std::vector<Record>> ReadAll(Statement& stmt, Record (*read)(const Statement&)) {
+  std::vector<Record> records;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return records;
+    records.push_back(read(stmt));
+  }
+}
+
+// Reads the one row that `stmt` returns; kNotFound, naming `what`, when there is none.
+template <typename Record>
+absl::StatusOr<Record> ReadOne(Statement& stmt, Record (*read)(const Statement&),
+                               std::string_view what) {
+  ASSIGN_OR_RETURN(const bool row, stmt.Step());
+  if (!row) return absl::NotFoundError(fmt::format("{} not found", what));
+  return read(stmt);
+}
+
+// RevokeOperatorTokens runs the statement of the most selective field the filter sets, so that
+// it uses that field's index; ?2..?5 (vendor, operator, device, session) match any row when NULL.
+constexpr std::string_view kRevokeTokensBySession =
+    "UPDATE operator_tokens SET revoked = ?1 WHERE revoked IS NULL AND session_id = ?5 "
+    "AND (?2 IS NULL OR vendor_id = ?2) AND (?3 IS NULL OR operator_id = ?3) "
+    "AND (?4 IS NULL OR device_id = ?4)";
+constexpr std::string_view kRevokeTokensByDevice =
+    "UPDATE operator_tokens SET revoked = ?1 WHERE revoked IS NULL AND device_id = ?4 "
+    "AND (?2 IS NULL OR vendor_id = ?2) AND (?3 IS NULL OR operator_id = ?3) "
+    "AND (?5 IS NULL OR session_id = ?5)";
+constexpr std::string_view kRevokeTokensByOperator =
+    "UPDATE operator_tokens SET revoked = ?1 WHERE revoked IS NULL AND operator_id = ?3 "
+    "AND (?2 IS NULL OR vendor_id = ?2) AND (?4 IS NULL OR device_id = ?4) "
+    "AND (?5 IS NULL OR session_id = ?5)";
+constexpr std::string_view kRevokeTokensByVendor =
+    "UPDATE operator_tokens SET revoked = ?1 WHERE revoked IS NULL AND vendor_id = ?2 "
+    "AND (?3 IS NULL OR operator_id = ?3) AND (?4 IS NULL OR device_id = ?4) "
+    "AND (?5 IS NULL OR session_id = ?5)";
+
+class SqliteSupport final : public SupportRepository {
+ public:
+  explicit SqliteSupport(Connection& conn) : conn_(conn) {}
+
+  // Vendors
+
+  absl::Status InsertVendor(const VendorRecord& vendor) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO vendors (id, name, employing_entity, country, "
+                                   "status, created, status_changed) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                   "inserting vendor"));
+    BindVendor(stmt, vendor);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateVendor(const VendorRecord& vendor) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE vendors SET name = ?2, employing_entity = ?3, "
+                                   "country = ?4, status = ?5, created = ?6, status_changed = ?7 "
+                                   "WHERE id = ?1",
+                                   "updating vendor"));
+    BindVendor(stmt, vendor);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "vendor");
+  }
+
+  absl::StatusOr<VendorRecord> GetVendor(std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, name, employing_entity, country, status, created, "
+                                   "status_changed FROM vendors WHERE id = ?1",
+                                   "reading vendor"));
+    stmt.BindText(1, id);
+    return ReadOne(stmt, &ReadVendor, "vendor");
+  }
+
+  absl::StatusOr<std::vector<VendorRecord>> ListVendors() override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, name, employing_entity, country, status, created, "
+                                   "status_changed FROM vendors ORDER BY id",
+                                   "listing vendors"));
+    return ReadAll(stmt, &ReadVendor);
+  }
+
+  // Operators
+
+  absl::Status InsertOperator(const OperatorRecord& op) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO operators (user_id, vendor_id, status, created, "
+                                   "status_changed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                                   "inserting operator"));
+    BindOperator(stmt, op);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateOperator(const OperatorRecord& op) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE operators SET vendor_id = ?2, status = ?3, "
+                                   "created = ?4, status_changed = ?5 WHERE user_id = ?1",
+                                   "updating operator"));
+    BindOperator(stmt, op);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "operator");
+  }
+
+  absl::StatusOr<OperatorRecord> GetOperator(const UserId& user_id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT user_id, vendor_id, status, created, status_changed "
+                                   "FROM operators WHERE user_id = ?1",
+                                   "reading operator"));
+    stmt.BindText(1, user_id.value());
+    return ReadOne(stmt, &ReadOperator, "operator");
+  }
+
+  absl::StatusOr<std::vector<OperatorRecord>> ListOperators(
+      std::optional<std::string> vendor_id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        vendor_id.has_value()
+            ? conn_.Prepare("SELECT user_id, vendor_id, status, created, status_changed "
+                            "FROM operators WHERE vendor_id = ?1 ORDER BY user_id",
+                            "listing operators")
+            : conn_.Prepare("SELECT user_id, vendor_id, status, created, status_changed "
+                            "FROM operators ORDER BY user_id",
+                            "listing operators"));
+    if (vendor_id.has_value()) stmt.BindText(1, *vendor_id);
+    return ReadAll(stmt, &ReadOperator);
+  }
+
+  // Devices
+
+  absl::Status InsertDevice(const DeviceRecord& device) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO devices (id, vendor_id, name, public_jwk, jkt, "
+                                   "status, enrolled, status_changed, posture_json, "
+                                   "posture_reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                                   "?10)",
+                                   "inserting device"));
+    BindDevice(stmt, device);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateDevice(const DeviceRecord& device) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE devices SET vendor_id = ?2, name = ?3, "
+                                   "public_jwk = ?4, jkt = ?5, status = ?6, enrolled = ?7, "
+                                   "status_changed = ?8, posture_json = ?9, "
+                                   "posture_reported = ?10 WHERE id = ?1",
+                                   "updating device"));
+    BindDevice(stmt, device);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "device");
+  }
+
+  absl::StatusOr<DeviceRecord> GetDevice(std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, vendor_id, name, public_jwk, jkt, status, "
+                                   "enrolled, status_changed, posture_json, posture_reported "
+                                   "FROM devices WHERE id = ?1",
+                                   "reading device"));
+    stmt.BindText(1, id);
+    return ReadOne(stmt, &ReadDevice, "device");
+  }
+
+  absl::StatusOr<DeviceRecord> GetDeviceByJkt(std::string_view jkt) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, vendor_id, name, public_jwk, jkt, status, "
+                                   "enrolled, status_changed, posture_json, posture_reported "
+                                   "FROM devices WHERE jkt = ?1",
+                                   "reading device by key"));
+    stmt.BindText(1, jkt);
+    return ReadOne(stmt, &ReadDevice, "device");
+  }
+
+  absl::StatusOr<std::vector<DeviceRecord>> ListDevices(
+      std::optional<std::string> vendor_id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        vendor_id.has_value()
+            ? conn_.Prepare("SELECT id, vendor_id, name, public_jwk, jkt, status, enrolled, "
+                            "status_changed, posture_json, posture_reported FROM devices "
+                            "WHERE vendor_id = ?1 ORDER BY id",
+                            "listing devices")
+            : conn_.Prepare("SELECT id, vendor_id, name, public_jwk, jkt, status, enrolled, "
+                            "status_changed, posture_json, posture_reported FROM devices "
+                            "ORDER BY id",
+                            "listing devices"));
+    if (vendor_id.has_value()) stmt.BindText(1, *vendor_id);
+    return ReadAll(stmt, &ReadDevice);
+  }
+
+  // Enrolment tokens
+
+  absl::Status InsertEnrollmentToken(const EnrollmentTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO enrollment_tokens (id, token_hash, vendor_id, "
+                                   "device_name, created, expires, used, device_id) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                   "inserting enrolment token"));
+    BindEnrollmentToken(stmt, token);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<EnrollmentTokenRecord> FindEnrollmentTokenByHash(
+      std::string_view token_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, token_hash, vendor_id, device_name, created, "
+                                   "expires, used, device_id FROM enrollment_tokens "
+                                   "WHERE token_hash = ?1",
+                                   "reading enrolment token"));
+    stmt.BindText(1, token_hash);
+    return ReadOne(stmt, &ReadEnrollmentToken, "enrolment token");
+  }
+
+  absl::Status UpdateEnrollmentToken(const EnrollmentTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE enrollment_tokens SET token_hash = ?2, vendor_id = ?3, "
+                                   "device_name = ?4, created = ?5, expires = ?6, used = ?7, "
+                                   "device_id = ?8 WHERE id = ?1",
+                                   "updating enrolment token"));
+    BindEnrollmentToken(stmt, token);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "enrolment token");
+  }
+
+  // Operator tokens
+
+  absl::Status InsertOperatorToken(const OperatorTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO operator_tokens (id, token_hash, operator_id, "
+                                   "vendor_id, device_id, jkt, session_id, session_token_hash, "
+                                   "created, expires, revoked) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   "inserting operator token"));
+    stmt.BindText(1, token.id);
+    stmt.BindText(2, token.token_hash);
+    stmt.BindText(3, token.operator_id.value());
+    stmt.BindText(4, token.vendor_id);
+    stmt.BindText(5, token.device_id);
+    stmt.BindText(6, token.jkt);
+    stmt.BindText(7, token.session_id.value());
+    stmt.BindText(8, token.session_token_hash);
+    stmt.BindTime(9, token.created);
+    stmt.BindTime(10, token.expires);
+    stmt.BindTime(11, token.revoked);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<OperatorTokenRecord> FindOperatorTokenByHash(
+      std::string_view token_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT id, token_hash, operator_id, vendor_id, device_id, "
+                                   "jkt, session_id, session_token_hash, created, expires, "
+                                   "revoked FROM operator_tokens WHERE token_hash = ?1",
+                                   "reading operator token"));
+    stmt.BindText(1, token_hash);
+    return ReadOne(stmt, &ReadOperatorToken, "operator token");
+  }
+
+  absl::StatusOr<int> RevokeOperatorTokens(const OperatorTokenFilter& filter,
+                                           absl::Time when) override {
+    std::string_view sql;
+    if (filter.session_id.has_value()) {
+      sql = kRevokeTokensBySession;
+    } else if (filter.device_id.has_value()) {
+      sql = kRevokeTokensByDevice;
+    } else if (filter.operator_id.has_value()) {
+      sql = kRevokeTokensByOperator;
+    } else if (filter.vendor_id.has_value()) {
+      sql = kRevokeTokensByVendor;
+    } else {
+      return absl::InvalidArgumentError(
+          "revoking operator tokens: the filter must set at least one field");
+    }
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare(sql, "revoking operator tokens"));
+    stmt.BindTime(1, when);
+    // Unset fields stay unbound, which is NULL.
+    if (filter.vendor_id.has_value()) stmt.BindText(2, *filter.vendor_id);
+    if (filter.operator_id.has_value()) stmt.BindText(3, filter.operator_id->value());
+    if (filter.device_id.has_value()) stmt.BindText(4, *filter.device_id);
+    if (filter.session_id.has_value()) stmt.BindText(5, filter.session_id->value());
+    return stmt.Run();
+  }
+
+  // Support cases
+
+  absl::Status InsertCase(const SupportCaseRecord& support_case) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO support_cases (tenant_id, id, subject, opened_by, "
+                                   "opened_by_id, status, created, closed) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                   "inserting support case"));
+    BindCase(stmt, support_case);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateCase(const SupportCaseRecord& support_case) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE support_cases SET subject = ?3, opened_by = ?4, "
+                                   "opened_by_id = ?5, status = ?6, created = ?7, closed = ?8 "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating support case"));
+    BindCase(stmt, support_case);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "support case");
+  }
+
+  absl::StatusOr<SupportCaseRecord> GetCase(const TenantId& tenant, std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, subject, opened_by, opened_by_id, "
+                                   "status, created, closed FROM support_cases "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading support case"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    return ReadOne(stmt, &ReadCase, "support case");
+  }
+
+  absl::StatusOr<std::vector<SupportCaseRecord>> ListCases(const TenantId& tenant) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, subject, opened_by, opened_by_id, "
+                                   "status, created, closed FROM support_cases "
+                                   "WHERE tenant_id = ?1 ORDER BY id",
+                                   "listing support cases"));
+    stmt.BindText(1, tenant.value());
+    return ReadAll(stmt, &ReadCase);
+  }
+
+  // Access requests
+
+  absl::Status InsertAccessRequest(const AccessRequestRecord& request) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO access_requests (tenant_id, id, operator_id, "
+                                   "vendor_id, device_id, case_id, justification, scope, "
+                                   "duration, status, created, expires, decided_by, decided, "
+                                   "reason, grant_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                                   "?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                                   "inserting access request"));
+    BindAccessRequest(stmt, request);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateAccessRequest(const AccessRequestRecord& request) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE access_requests SET operator_id = ?3, vendor_id = ?4, "
+                                   "device_id = ?5, case_id = ?6, justification = ?7, scope = ?8, "
+                                   "duration = ?9, status = ?10, created = ?11, expires = ?12, "
+                                   "decided_by = ?13, decided = ?14, reason = ?15, grant_id = ?16 "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating access request"));
+    BindAccessRequest(stmt, request);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "access request");
+  }
+
+  absl::StatusOr<AccessRequestRecord> GetAccessRequest(const TenantId& tenant,
+                                                       std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, operator_id, vendor_id, device_id, "
+                                   "case_id, justification, scope, duration, status, created, "
+                                   "expires, decided_by, decided, reason, grant_id "
+                                   "FROM access_requests WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading access request"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    return ReadOne(stmt, &ReadAccessRequest, "access request");
+  }
+
+  absl::StatusOr<std::vector<AccessRequestRecord>> ListAccessRequests(
+      const TenantId& tenant, std::optional<std::string> status) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        status.has_value()
+            ? conn_.Prepare("SELECT tenant_id, id, operator_id, vendor_id, device_id, case_id, "
+                            "justification, scope, duration, status, created, expires, "
+                            "decided_by, decided, reason, grant_id FROM access_requests "
+                            "WHERE tenant_id = ?1 AND status = ?2 ORDER BY id",
+                            "listing access requests")
+            : conn_.Prepare("SELECT tenant_id, id, operator_id, vendor_id, device_id, case_id, "
+                            "justification, scope, duration, status, created, expires, "
+                            "decided_by, decided, reason, grant_id FROM access_requests "
+                            "WHERE tenant_id = ?1 ORDER BY id",
+                            "listing access requests"));
+    stmt.BindText(1, tenant.value());
+    if (status.has_value()) stmt.BindText(2, *status);
+    return ReadAll(stmt, &ReadAccessRequest);
+  }
+
+  absl::StatusOr<std::vector<AccessRequestRecord>> ListAccessRequestsOfOperatorAcrossTenants(
+      const UserId& operator_id) override {
+    // Ids are unique per tenant only: the tenant breaks ties.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, operator_id, vendor_id, device_id, "
+                                   "case_id, justification, scope, duration, status, created, "
+                                   "expires, decided_by, decided, reason, grant_id "
+                                   "FROM access_requests WHERE operator_id = ?1 "
+                                   "ORDER BY id, tenant_id",
+                                   "listing access requests of an operator"));
+    stmt.BindText(1, operator_id.value());
+    return ReadAll(stmt, &ReadAccessRequest);
+  }
+
+  // Grants
+
+  absl::Status InsertGrant(const GrantRecord& grant) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO grants (tenant_id, id, request_id, operator_id, "
+                                   "vendor_id, device_id, case_id, justification, scope, created, "
+                                   "expires, status, ended, end_reason, first_used) VALUES (?1, "
+                                   "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                                   "inserting grant"));
+    BindGrant(stmt, grant);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateGrant(const GrantRecord& grant) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE grants SET request_id = ?3, operator_id = ?4, "
+                                   "vendor_id = ?5, device_id = ?6, case_id = ?7, "
+                                   "justification = ?8, scope = ?9, created = ?10, expires = ?11, "
+                                   "status = ?12, ended = ?13, end_reason = ?14, first_used = ?15 "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating grant"));
+    BindGrant(stmt, grant);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "grant");
+  }
+
+  absl::StatusOr<GrantRecord> GetGrant(const TenantId& tenant, std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, request_id, operator_id, vendor_id, "
+                                   "device_id, case_id, justification, scope, created, expires, "
+                                   "status, ended, end_reason, first_used FROM grants "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading grant"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    return ReadOne(stmt, &ReadGrant, "grant");
+  }
+
+  absl::StatusOr<std::vector<GrantRecord>> ListGrants(const TenantId& tenant,
+                                                      std::optional<std::string> status) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        status.has_value()
+            ? conn_.Prepare("SELECT tenant_id, id, request_id, operator_id, vendor_id, "
+                            "device_id, case_id, justification, scope, created, expires, status, "
+                            "ended, end_reason, first_used FROM grants "
+                            "WHERE tenant_id = ?1 AND status = ?2 ORDER BY id",
+                            "listing grants")
+            : conn_.Prepare("SELECT tenant_id, id, request_id, operator_id, vendor_id, "
+                            "device_id, case_id, justification, scope, created, expires, status, "
+                            "ended, end_reason, first_used FROM grants "
+                            "WHERE tenant_id = ?1 ORDER BY id",
+                            "listing grants"));
+    stmt.BindText(1, tenant.value());
+    if (status.has_value()) stmt.BindText(2, *status);
+    return ReadAll(stmt, &ReadGrant);
+  }
+
+  absl::StatusOr<std::vector<GrantRecord>> ListActiveGrantsOfCase(
+      const TenantId& tenant, std::string_view case_id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, request_id, operator_id, vendor_id, "
+                                   "device_id, case_id, justification, scope, created, expires, "
+                                   "status, ended, end_reason, first_used FROM grants "
+                                   "WHERE tenant_id = ?1 AND case_id = ?2 AND status = ?3 "
+                                   "ORDER BY id",
+                                   "listing active grants of a case"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, case_id);
+    stmt.BindText(3, kGrantActive);
+    return ReadAll(stmt, &ReadGrant);
+  }
+
+  absl::StatusOr<std::vector<GrantRecord>> ListGrantsOfOperatorAcrossTenants(
+      const UserId& operator_id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, request_id, operator_id, vendor_id, "
+                                   "device_id, case_id, justification, scope, created, expires, "
+                                   "status, ended, end_reason, first_used FROM grants "
+                                   "WHERE operator_id = ?1 ORDER BY id, tenant_id",
+                                   "listing grants of an operator"));
+    stmt.BindText(1, operator_id.value());
+    return ReadAll(stmt, &ReadGrant);
+  }
+
+  absl::StatusOr<std::vector<GrantRecord>> ListActiveGrantsOfVendorAcrossTenants(
+      std::string_view vendor_id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, request_id, operator_id, vendor_id, "
+                                   "device_id, case_id, justification, scope, created, expires, "
+                                   "status, ended, end_reason, first_used FROM grants "
+                                   "WHERE vendor_id = ?1 AND status = ?2 ORDER BY id, tenant_id",
+                                   "listing active grants of a vendor"));
+    stmt.BindText(1, vendor_id);
+    stmt.BindText(2, kGrantActive);
+    return ReadAll(stmt, &ReadGrant);
+  }
+
+  // Confirmations
+
+  absl::Status InsertConfirmation(const ConfirmationRecord& confirmation) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO confirmations (tenant_id, id, grant_id, "
+                                   "operator_id, action, target, status, created, expires, "
+                                   "decided_by, decided) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   "inserting confirmation"));
+    BindConfirmation(stmt, confirmation);
+    return stmt.Run().status();
+  }
+
+  absl::Status UpdateConfirmation(const ConfirmationRecord& confirmation) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE confirmations SET grant_id = ?3, operator_id = ?4, "
+                                   "action = ?5, target = ?6, status = ?7, created = ?8, "
+                                   "expires = ?9, decided_by = ?10, decided = ?11 "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating confirmation"));
+    BindConfirmation(stmt, confirmation);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "confirmation");
+  }
+
+  absl::StatusOr<ConfirmationRecord> GetConfirmation(const TenantId& tenant,
+                                                     std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, grant_id, operator_id, action, target, "
+                                   "status, created, expires, decided_by, decided "
+                                   "FROM confirmations WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading confirmation"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    return ReadOne(stmt, &ReadConfirmation, "confirmation");
+  }
+
+  absl::StatusOr<std::vector<ConfirmationRecord>> ListConfirmations(
+      const TenantId& tenant, std::optional<std::string> status) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        status.has_value()
+            ? conn_.Prepare("SELECT tenant_id, id, grant_id, operator_id, action, target, status, "
+                            "created, expires, decided_by, decided FROM confirmations "
+                            "WHERE tenant_id = ?1 AND status = ?2 ORDER BY id",
+                            "listing confirmations")
+            : conn_.Prepare("SELECT tenant_id, id, grant_id, operator_id, action, target, status, "
+                            "created, expires, decided_by, decided FROM confirmations "
+                            "WHERE tenant_id = ?1 ORDER BY id",
+                            "listing confirmations"));
+    stmt.BindText(1, tenant.value());
+    if (status.has_value()) stmt.BindText(2, *status);
+    return ReadAll(stmt, &ReadConfirmation);
+  }
+
+  absl::StatusOr<ConfirmationRecord> FindConfirmation(const TenantId& tenant,
+                                                      std::string_view grant_id,
+                                                      std::string_view action,
+                                                      std::string_view target) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, grant_id, operator_id, action, target, "
+                                   "status, created, expires, decided_by, decided "
+                                   "FROM confirmations WHERE tenant_id = ?1 AND grant_id = ?2 "
+                                   "AND action = ?3 AND target = ?4 "
+                                   "ORDER BY created DESC, id DESC LIMIT 1",
+                                   "finding confirmation"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, grant_id);
+    stmt.BindText(3, action);
+    stmt.BindText(4, target);
+    return ReadOne(stmt, &ReadConfirmation, "confirmation");
+  }
+
+  // Sightings and settings
+
+  absl::StatusOr<int> AddSighting(const SightingRecord& sighting) override {
+    ASSIGN_OR_RETURN(Statement insert,
+                     conn_.Prepare("INSERT INTO sightings (operator_id, kind, value, first_seen) "
+                                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                                   "recording sighting"));
+    insert.BindText(1, sighting.operator_id.value());
+    insert.BindText(2, sighting.kind);
+    insert.BindText(3, sighting.value);
+    insert.BindTime(4, sighting.first_seen);
+    ASSIGN_OR_RETURN(const int changed, insert.Run());
+    if (changed == 0) return -1;
+    ASSIGN_OR_RETURN(Statement count,
+                     conn_.Prepare("SELECT COUNT(*) FROM sightings "
+                                   "WHERE operator_id = ?1 AND kind = ?2 AND value <> ?3",
+                                   "counting sightings"));
+    count.BindText(1, sighting.operator_id.value());
+    count.BindText(2, sighting.kind);
+    count.BindText(3, sighting.value);
+    ASSIGN_OR_RETURN(const bool row, count.Step());
+    return row ? static_cast<int>(count.Int(0)) : 0;
+  }
+
+  absl::StatusOr<std::string> GetSetting(std::string_view key) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT value FROM support_settings WHERE key = ?1",
+                                   "reading support setting"));
+    stmt.BindText(1, key);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError(fmt::format("support setting {} not found", key));
+    return stmt.Text(0);
+  }
+
+  absl::Status PutSetting(std::string_view key, std::string_view value) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO support_settings (key, value) VALUES (?1, ?2) "
+                                   "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                   "writing support setting"));
+    stmt.BindText(1, key);
+    stmt.BindText(2, value);
+    return stmt.Run().status();
+  }
+
+ private:
+  static void BindVendor(Statement& stmt, const VendorRecord& vendor) {
+    stmt.BindText(1, vendor.id);
+    stmt.BindText(2, vendor.name);
+    stmt.BindText(3, vendor.employing_entity);
+    stmt.BindText(4, vendor.country);
+    stmt.BindText(5, vendor.status);
+    stmt.BindTime(6, vendor.created);
+    stmt.BindTime(7, vendor.status_changed);
+  }
+  static VendorRecord ReadVendor(const Statement& stmt) {
+    return VendorRecord{.id = stmt.Text(0),
+                        .name = stmt.Text(1),
+                        .employing_entity = stmt.Text(2),
+                        .country = stmt.Text(3),
+                        .status = stmt.Text(4),
+                        .created = stmt.Time(5),
+                        .status_changed = stmt.Time(6)};
+  }
+
+  static void BindOperator(Statement& stmt, const OperatorRecord& op) {
+    stmt.BindText(1, op.user_id.value());
+    stmt.BindText(2, op.vendor_id);
+    stmt.BindText(3, op.status);
+    stmt.BindTime(4, op.created);
+    stmt.BindTime(5, op.status_changed);
+  }
+  static OperatorRecord ReadOperator(const Statement& stmt) {
+    return OperatorRecord{.user_id = UserId(stmt.Text(0)),
+                          .vendor_id = stmt.Text(1),
+                          .status = stmt.Text(2),
+                          .created = stmt.Time(3),
+                          .status_changed = stmt.Time(4)};
+  }
+
+  static void BindDevice(Statement& stmt, const DeviceRecord& device) {
+    stmt.BindText(1, device.id);
+    stmt.BindText(2, device.vendor_id);
+    stmt.BindText(3, device.name);
+    stmt.BindText(4, device.public_jwk);
+    stmt.BindText(5, device.jkt);
+    stmt.BindText(6, device.status);
+    stmt.BindTime(7, device.enrolled);
+    stmt.BindTime(8, device.status_changed);
+    stmt.BindText(9, device.posture_json);
+    stmt.BindTime(10, device.posture_reported);
+  }
+  static DeviceRecord ReadDevice(const Statement& stmt) {
+    return DeviceRecord{.id = stmt.Text(0),
+                        .vendor_id = stmt.Text(1),
+                        .name = stmt.Text(2),
+                        .public_jwk = stmt.Text(3),
+                        .jkt = stmt.Text(4),
+                        .status = stmt.Text(5),
+                        .enrolled = stmt.Time(6),
+                        .status_changed = stmt.Time(7),
+                        .posture_json = stmt.Text(8),
+                        .posture_reported = stmt.OptionalTime(9)};
+  }
+
+  static void BindEnrollmentToken(Statement& stmt, const EnrollmentTokenRecord& token) {
+    stmt.BindText(1, token.id);
+    stmt.BindText(2, token.token_hash);
+    stmt.BindText(3, token.vendor_id);
+    stmt.BindText(4, token.device_name);
+    stmt.BindTime(5, token.created);
+    stmt.BindTime(6, token.expires);
+    stmt.BindTime(7, token.used);
+    stmt.BindText(8, token.device_id);
+  }
+  static EnrollmentTokenRecord ReadEnrollmentToken(const Statement& stmt) {
+    return EnrollmentTokenRecord{.id = stmt.Text(0),
+                                 .token_hash = stmt.Text(1),
+                                 .vendor_id = stmt.Text(2),
+                                 .device_name = stmt.Text(3),
+                                 .created = stmt.Time(4),
+                                 .expires = stmt.Time(5),
+                                 .used = stmt.OptionalTime(6),
+                                 .device_id = stmt.Text(7)};
+  }
+
+  static OperatorTokenRecord ReadOperatorToken(const Statement& stmt) {
+    return OperatorTokenRecord{.id = stmt.Text(0),
+                               .token_hash = stmt.Text(1),
+                               .operator_id = UserId(stmt.Text(2)),
+                               .vendor_id = stmt.Text(3),
+                               .device_id = stmt.Text(4),
+                               .jkt = stmt.Text(5),
+                               .session_id = SessionId(stmt.Text(6)),
+                               .session_token_hash = stmt.Text(7),
+                               .created = stmt.Time(8),
+                               .expires = stmt.Time(9),
+                               .revoked = stmt.OptionalTime(10)};
+  }
+
+  static void BindCase(Statement& stmt, const SupportCaseRecord& support_case) {
+    stmt.BindText(1, support_case.tenant_id.value());
+    stmt.BindText(2, support_case.id);
+    stmt.BindText(3, support_case.subject);
+    stmt.BindText(4, support_case.opened_by);
+    stmt.BindText(5, support_case.opened_by_id);
+    stmt.BindText(6, support_case.status);
+    stmt.BindTime(7, support_case.created);
+    stmt.BindTime(8, support_case.closed);
+  }
+  static SupportCaseRecord ReadCase(const Statement& stmt) {
+    return SupportCaseRecord{.id = stmt.Text(1),
+                             .tenant_id = TenantId(stmt.Text(0)),
+                             .subject = stmt.Text(2),
+                             .opened_by = stmt.Text(3),
+                             .opened_by_id = stmt.Text(4),
+                             .status = stmt.Text(5),
+                             .created = stmt.Time(6),
+                             .closed = stmt.OptionalTime(7)};
+  }
+
+  static void BindAccessRequest(Statement& stmt, const AccessRequestRecord& request) {
+    stmt.BindText(1, request.tenant_id.value());
+    stmt.BindText(2, request.id);
+    stmt.BindText(3, request.operator_id.value());
+    stmt.BindText(4, request.vendor_id);
+    stmt.BindText(5, request.device_id);
+    stmt.BindText(6, request.case_id);
+    stmt.BindText(7, request.justification);
+    stmt.BindText(8, request.scope);
+    stmt.BindInt(9, absl::ToInt64Microseconds(request.duration));
+    stmt.BindText(10, request.status);
+    stmt.BindTime(11, request.created);
+    stmt.BindTime(12, request.expires);
+    stmt.BindText(13, request.decided_by);
+    stmt.BindTime(14, request.decided);
+    stmt.BindText(15, request.reason);
+    stmt.BindText(16, request.grant_id);
+  }
+  static AccessRequestRecord ReadAccessRequest(const Statement& stmt) {
+    return AccessRequestRecord{.id = stmt.Text(1),
+                               .tenant_id = TenantId(stmt.Text(0)),
+                               .operator_id = UserId(stmt.Text(2)),
+                               .vendor_id = stmt.Text(3),
+                               .device_id = stmt.Text(4),
+                               .case_id = stmt.Text(5),
+                               .justification = stmt.Text(6),
+                               .scope = stmt.Text(7),
+                               .duration = absl::Microseconds(stmt.Int(8)),
+                               .status = stmt.Text(9),
+                               .created = stmt.Time(10),
+                               .expires = stmt.Time(11),
+                               .decided_by = stmt.Text(12),
+                               .decided = stmt.OptionalTime(13),
+                               .reason = stmt.Text(14),
+                               .grant_id = stmt.Text(15)};
+  }
+
+  static void BindGrant(Statement& stmt, const GrantRecord& grant) {
+    stmt.BindText(1, grant.tenant_id.value());
+    stmt.BindText(2, grant.id);
+    stmt.BindText(3, grant.request_id);
+    stmt.BindText(4, grant.operator_id.value());
+    stmt.BindText(5, grant.vendor_id);
+    stmt.BindText(6, grant.device_id);
+    stmt.BindText(7, grant.case_id);
+    stmt.BindText(8, grant.justification);
+    stmt.BindText(9, grant.scope);
+    stmt.BindTime(10, grant.created);
+    stmt.BindTime(11, grant.expires);
+    stmt.BindText(12, grant.status);
+    stmt.BindTime(13, grant.ended);
+    stmt.BindText(14, grant.end_reason);
+    stmt.BindTime(15, grant.first_used);
+  }
+  static GrantRecord ReadGrant(const Statement& stmt) {
+    return GrantRecord{.id = stmt.Text(1),
+                       .tenant_id = TenantId(stmt.Text(0)),
+                       .request_id = stmt.Text(2),
+                       .operator_id = UserId(stmt.Text(3)),
+                       .vendor_id = stmt.Text(4),
+                       .device_id = stmt.Text(5),
+                       .case_id = stmt.Text(6),
+                       .justification = stmt.Text(7),
+                       .scope = stmt.Text(8),
+                       .created = stmt.Time(9),
+                       .expires = stmt.Time(10),
+                       .status = stmt.Text(11),
+                       .ended = stmt.OptionalTime(12),
+                       .end_reason = stmt.Text(13),
+                       .first_used = stmt.OptionalTime(14)};
+  }
+
+  static void BindConfirmation(Statement& stmt, const ConfirmationRecord& confirmation) {
+    stmt.BindText(1, confirmation.tenant_id.value());
+    stmt.BindText(2, confirmation.id);
+    stmt.BindText(3, confirmation.grant_id);
+    stmt.BindText(4, confirmation.operator_id.value());
+    stmt.BindText(5, confirmation.action);
+    stmt.BindText(6, confirmation.target);
+    stmt.BindText(7, confirmation.status);
+    stmt.BindTime(8, confirmation.created);
+    stmt.BindTime(9, confirmation.expires);
+    stmt.BindText(10, confirmation.decided_by);
+    stmt.BindTime(11, confirmation.decided);
+  }
+  static ConfirmationRecord ReadConfirmation(const Statement& stmt) {
+    return ConfirmationRecord{.id = stmt.Text(1),
+                              .tenant_id = TenantId(stmt.Text(0)),
+                              .grant_id = stmt.Text(2),
+                              .operator_id = UserId(stmt.Text(3)),
+                              .action = stmt.Text(4),
+                              .target = stmt.Text(5),
+                              .status = stmt.Text(6),
+                              .created = stmt.Time(7),
+                              .expires = stmt.Time(8),
+                              .decided_by = stmt.Text(9),
+                              .decided = stmt.OptionalTime(10)};
+  }
+
+  Connection& conn_;
+};
+
 class SqliteTransaction final : public Transaction {
  public:
   explicit SqliteTransaction(Connection& conn)
@@ -1438,7 +2281,8 @@ class SqliteTransaction final : public Transaction {
         authn_transactions_(conn),
         events_(conn),
         provider_tokens_(conn),
-        logs_(conn) {}
+        logs_(conn),
+        support_(conn) {}
 
   TenantRepository& Tenants() override { return tenants_; }
   ApiTokenRepository& ApiTokens() override { return api_tokens_; }
@@ -1450,6 +2294,7 @@ class SqliteTransaction final : public Transaction {
   EventRepository& Events() override { return events_; }
   ProviderTokenRepository& ProviderTokens() override { return provider_tokens_; }
   LogRepository& Logs() override { return logs_; }
+  SupportRepository& Support() override { return support_; }
 
  private:
   SqliteTenants tenants_;
@@ -1462,6 +2307,7 @@ class SqliteTransaction final : public Transaction {
   SqliteEvents events_;
   SqliteProviderTokens provider_tokens_;
   SqliteLogs logs_;
+  SqliteSupport support_;
 };
 
 // The stores whose transaction callbacks are running on this thread, innermost last. A nested

@@ -361,7 +361,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseMigratesKeepingEveryRow) {
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3"));
+              ElementsAre("1", "2", "3", "4"));
   EXPECT_THAT(db.Query("SELECT name, seq FROM sqlite_sequence ORDER BY name"),
               ElementsAre("events|6"));
   EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
@@ -369,6 +369,70 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseMigratesKeepingEveryRow) {
               ElementsAre("events_by_tenant_published", "events_by_tenant_seq"));
   EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE name LIKE '%events_new%'"),
               ::testing::IsEmpty());
+  EXPECT_THAT(db.Query("PRAGMA foreign_key_check"), ::testing::IsEmpty());
+  EXPECT_THAT(db.Query("PRAGMA integrity_check"), ElementsAre("ok"));
+}
+
+// Tenants of a database from before the support plane (schema version 3) keep every field and
+// need the tenant's approval for support access, and the support plane works on that database.
+TEST_F(SqliteStoreTest, VersionThreeDatabaseKeepsItsTenantsUnderApprovalRequired) {
+  {
+    RawDb db(path_);
+    ASSERT_TRUE(sqlite::ApplyMigrations(db.get(), sqlite::SchemaMigrations().first(3)).ok());
+    db.Exec(R"sql(
+      INSERT INTO tenants (id, name, created, log_public) VALUES
+        ('00oACME', 'acme', 1767225600000000, 1),
+        ('00oGLOBEX', 'globex', 1767225600000001, 0);
+    )sql");
+  }
+
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<TenantRecord>> tenants =
+      ReadResult(*store, [](Transaction& tx) { return tx.Tenants().List(); });
+  ASSERT_TRUE(tenants.ok()) << tenants.status();
+  ASSERT_EQ(tenants->size(), 2u);
+  EXPECT_EQ((*tenants)[0].name, "acme");
+  EXPECT_EQ((*tenants)[0].created, kT0);
+  EXPECT_TRUE((*tenants)[0].log_public);
+  EXPECT_EQ((*tenants)[1].name, "globex");
+  EXPECT_FALSE((*tenants)[1].log_public);
+  for (const TenantRecord& tenant : *tenants) {
+    EXPECT_EQ(tenant.support_policy, kSupportPolicyApprovalRequired) << tenant.name;
+  }
+
+  const absl::Status wrote = store->Write([&](Transaction& tx) -> absl::Status {
+    TenantRecord blocked = (*tenants)[1];
+    blocked.support_policy = std::string(kSupportPolicyBlocked);
+    RETURN_IF_ERROR(tx.Tenants().Update(blocked));
+    RETURN_IF_ERROR(tx.Support().InsertVendor({.id = "vndACME",
+                                               .name = "Acme Support Ltd",
+                                               .employing_entity = "Acme Support Ltd",
+                                               .country = "GB",
+                                               .status = std::string(kStatusActive),
+                                               .created = kT0,
+                                               .status_changed = kT0}));
+    RETURN_IF_ERROR(tx.Support().InsertOperator({.user_id = UserId("00uOP1"),
+                                                 .vendor_id = "vndACME",
+                                                 .status = std::string(kStatusActive),
+                                                 .created = kT0,
+                                                 .status_changed = kT0}));
+    return tx.Support().InsertCase({.id = "casCASE1",
+                                    .tenant_id = TenantId("00oACME"),
+                                    .subject = "SSO fails",
+                                    .opened_by = std::string(kOpenedByTenant),
+                                    .opened_by_id = "00TTOKEN1",
+                                    .status = std::string(kCaseOpen),
+                                    .created = kT0});
+  });
+  ASSERT_TRUE(wrote.ok()) << wrote;
+  store->Close();
+
+  RawDb db(path_);
+  EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
+              ElementsAre("1", "2", "3", "4"));
+  EXPECT_THAT(db.Query("SELECT name, log_public, support_policy FROM tenants ORDER BY id"),
+              ElementsAre("acme|1|approval_required", "globex|0|blocked"));
   EXPECT_THAT(db.Query("PRAGMA foreign_key_check"), ::testing::IsEmpty());
   EXPECT_THAT(db.Query("PRAGMA integrity_check"), ElementsAre("ok"));
 }

@@ -1,0 +1,35 @@
+#pragma once
+
+// HTTP routes of the support access plane (docs/support.md):
+//   /provider/api/v1/vendors|operators|devices...   provider admins (SSWS token of the provider
+//                                                   tenant) and managed devices (enrolment,
+//                                                   posture, signed by the device key)
+//   /provider/oauth2/v1/token                       an operator's session -> a DPoP-bound token
+//   /provider/api/v1/support/...                    operators, through support::AccessGate
+//   /t/{tenant}/api/v1/support/...                  the tenant's admins: policy, cases, requests,
+//                                                   grants, confirmations
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/common.h"
+#include "directory/directory.h"
+#include "support/access_gate.h"
+#include "support/dpop.h"
+#include "support/plane.h"
+
+namespace custos::api::support {
+
+// Every reference must outlive the routes.
+std::vector<Route> SupportRoutes(Services& services, directory::Directory& directory,
+                                 custos::support::SupportPlane& plane,
+                                 custos::support::AccessGate& gate,
+                                 custos::support::DpopVerifier& dpop);
+
+// Parses an application/x-www-form-urlencoded body; a repeated name is an error (RFC 6749 3.2
+// forbids repeating token request parameters), as is a malformed percent-encoding.
+absl::StatusOr<std::map<std::string, std::string>> ParseForm(std::string_view body);
+
+}  // namespace custos::api::support
