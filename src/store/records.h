@@ -249,7 +249,7 @@ struct DeviceRecord {
   std::string status;      // kDevice*
   absl::Time enrolled;
   absl::Time status_changed;
-  std::string posture_json;  // the last accepted posture report's claims; empty before one
+  std::string posture_json;  // the last accepted report's posture object; empty before one
   std::optional<absl::Time> posture_reported;  // when the device made that report (its iat)
 };
 

@@ -453,7 +453,8 @@ absl::StatusOr<GuardedPermit> AccessGate::BeginGuardedAction(
                                     refused);
   }));
   if (permit.has_value()) return *std::move(permit);
-  RETURN_IF_ERROR(count_refusal());
+  // Asking for a confirmation is the normal first step of a guarded action, not an anomaly.
+  if (reason != "confirmation_required") RETURN_IF_ERROR(count_refusal());
   if (confirmation_required != nullptr) confirmation_required->confirmation_id = confirmation_id;
   return WithReason(
       ApiError(absl::StatusCode::kPermissionDenied, kErrForbidden,

@@ -19,8 +19,11 @@
 //     token_invalid, token_expired, token_revoked, dpop_key_mismatch, session_ended,
 //     operator_suspended, operator_inactive, vendor_suspended, device_locked, device_revoked,
 //     device_noncompliant
-//   tenant: tenant_unknown, tenant_blocked, no_grant, grant_other_device, grant_expired,
-//     scope_missing, confirmation_required, confirmation_denied
+//   tenant: tenant_unknown, tenant_blocked, no_grant, grant_expired, grant_other_device,
+//     case_closed, scope_missing, confirmation_required, confirmation_denied, and
+//     operator_suspended when an anomaly rule suspends the operator during the request
+// Refused guarded actions count towards the refused-actions anomaly rule, except the normal
+// first step of asking for a confirmation (confirmation_required).
 //
 // Thread-safe.
 

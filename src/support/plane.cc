@@ -1156,14 +1156,28 @@ absl::StatusOr<store::SupportCaseRecord> SupportPlane::OpenCase(const audit::Req
       .opened_by_id = op != nullptr ? op->op.user_id.value() : ctx.actor.id,
       .status = std::string(store::kCaseOpen),
       .created = clock_.Now()};
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
-    RETURN_IF_ERROR(tx.Support().InsertCase(support_case));
+  RETURN_IF_ERROR(WriteDecision(store_, [&](Transaction& tx, Refusal& refusal) -> absl::Status {
     SupportFacts facts = op != nullptr ? FactsOf(*op) : SupportFacts{};
-    facts.case_id = support_case.id;
     audit::EventSpec spec{.event_type = "support.case.open",
                           .display_message = "Open support case",
-                          .targets = {TenantTarget(tenant), CaseTarget(support_case)},
+                          .targets = {TenantTarget(tenant)},
                           .debug_data = {{"openedBy", support_case.opened_by}}};
+    // A tenant that blocks support is not reached at all: the provider cannot open cases there
+    // either (the tenant itself still can).
+    ASSIGN_OR_RETURN(store::TenantRecord current, tx.Tenants().Get(tenant.id));
+    if (op != nullptr && current.support_policy == store::kSupportPolicyBlocked) {
+      return refusal.Refuse(
+          WithReason(ApiError(absl::StatusCode::kPermissionDenied, kErrForbidden,
+                              "The tenant does not allow support access"),
+                     "policy_blocked"),
+          [this, &ctx, current, facts, spec](Transaction& t) {
+            return AppendTransparencyEvents(t, clock_, random_, &current, ctx, facts,
+                                            Failure(spec, "policy_blocked", audit::kDeny));
+          });
+    }
+    RETURN_IF_ERROR(tx.Support().InsertCase(support_case));
+    facts.case_id = support_case.id;
+    spec.targets.push_back(CaseTarget(support_case));
     return AppendTransparencyEvents(tx, clock_, random_, &tenant, ctx, facts, std::move(spec));
   }));
   return support_case;

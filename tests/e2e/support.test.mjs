@@ -9,7 +9,7 @@ import { after, before } from 'node:test';
 import { request, serverTest, sleep, startServer } from './lib/server.mjs';
 import {
   createOperator, createVendor, dpopProof, enrollDevice, operatorCall, operatorToken,
-  providerAdmin, signInOperator, strangerKey, tenantEvents,
+  providerAdmin, runDevice, signInOperator, strangerKey, tenantEvents,
 } from './lib/support.mjs';
 
 let server;
@@ -66,6 +66,22 @@ test('a taken-over workstation reaches only its two granted tenants, redacted, a
   assert.equal(issued.status, 200, JSON.stringify(issued.json));
   assert.equal(issued.json.token_type, 'DPoP');
   const op = { key: device.key, token: issued.json.access_token };
+
+  // Scripts on the workstation use `custos device` for the same: a token from the session (read
+  // from stdin), then DPoP-signed calls.
+  const cliToken = await runDevice(['token', '--dir', device.dir], { input: `${session}\n` });
+  assert.equal(cliToken.code, 0, cliToken.stderr);
+  assert.doesNotMatch(cliToken.stdout + cliToken.stderr, new RegExp(session), 'the session token is never printed');
+  const me = await runDevice(['call', 'GET', '/provider/api/v1/support/me', '--dir', device.dir]);
+  assert.equal(me.code, 0, me.stderr);
+  const meJson = JSON.parse(me.stdout);
+  assert.equal(meJson.operator.login, operator.login);
+  assert.equal(meJson.vendor.name, 'Northwind Support');
+  assert.equal(meJson.device.id, device.id);
+  assert.equal(meJson.device.compliance.compliant, true);
+  const shown = await runDevice(['show', '--dir', device.dir]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, new RegExp(device.key.jkt));
 
   const users = {};
   for (const t of TENANTS) users[t] = await seedUsers(t);

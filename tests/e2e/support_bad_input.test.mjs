@@ -13,7 +13,8 @@ import {
 
 let server; // default lifetimes
 let brief; // pending access requests expire after one second
-const test = serverTest(() => [server, brief]);
+let watchful; // anomaly rules: more than one tenant suspends the operator
+const test = serverTest(() => [server, brief, watchful]);
 
 let admin;
 let op; // { key, token, operator, device }
@@ -31,7 +32,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of [server, brief]) {
+  for (const s of [server, brief, watchful]) {
     if (!s) continue;
     const status = await s.stop();
     assert.equal(status.code, 0, `custos exit status after SIGTERM: ${JSON.stringify(status)}`);
@@ -188,6 +189,9 @@ test('a blocked tenant refuses requests; auto-approval covers only read access t
   const blocked = await ask(['read']);
   assert.equal(blocked.status, 403, blocked.text);
   assert.equal(blocked.json.reason, 'policy_blocked');
+  const blockedCase = await operatorCall(server, op.key, op.token, 'POST', '/provider/api/v1/support/cases', { body: { tenant: 'globex', subject: 'let me in' } });
+  assert.equal(blockedCase.status, 403, blockedCase.text);
+  assert.equal(blockedCase.json.reason, 'policy_blocked');
 
   assert.equal((await globexAdmin('PUT', '/support/policy', { body: { policy: 'auto_approve_read' } })).status, 200);
   const auto = await ask(['read']);
@@ -281,4 +285,62 @@ test('approving a request after it expired is refused and changes nothing', asyn
   const refused = await tenantEvents(brief, 'acme', brief.tenant('acme').token, ['support.access.approve']);
   assert.equal(refused.length, 1);
   assert.equal(refused[0].outcome.result, 'FAILURE');
+});
+
+test('a locked device and stale posture are refused until fixed', async () => {
+  await grantFor(server, op, 'acme', ['read']);
+  const view = () => operatorCall(server, op.key, op.token, 'GET', '/provider/api/v1/support/tenants/acme/groups');
+  assert.equal((await view()).status, 200);
+  const locked = await admin.api('POST', `/provider/api/v1/devices/${op.device.id}/lifecycle/lock`);
+  assert.equal(locked.status, 200, locked.text);
+  assert.equal(locked.json.status, 'LOCKED');
+  const whileLocked = await view();
+  assert.equal(whileLocked.status, 401, whileLocked.text);
+  assert.equal(whileLocked.json.reason, 'device_locked');
+  assert.equal((await admin.api('POST', `/provider/api/v1/devices/${op.device.id}/lifecycle/unlock`)).status, 200);
+  assert.equal((await view()).status, 200);
+
+  const policy = await admin.api('GET', '/provider/api/v1/devices/policy');
+  assert.equal(policy.status, 200, policy.text);
+  const badPolicy = await admin.api('PUT', '/provider/api/v1/devices/policy', { body: { requiredSignals: ['antivirus_vibes'] } });
+  assert.equal(badPolicy.status, 400, badPolicy.text);
+  const strict = await admin.api('PUT', '/provider/api/v1/devices/policy', { body: { maxPostureAge: '1s' } });
+  assert.equal(strict.status, 200, strict.text);
+  await sleep(2100);
+  const stale = await view();
+  assert.equal(stale.status, 401, stale.text);
+  assert.equal(stale.json.reason, 'device_noncompliant');
+  assert.match(stale.json.errorSummary, /posture_stale/);
+  assert.equal((await admin.api('PUT', '/provider/api/v1/devices/policy', { body: policy.json })).status, 200);
+  assert.equal((await view()).status, 200);
+  const listed = await admin.api('GET', '/provider/api/v1/devices');
+  assert.ok(listed.json.some((d) => d.id === op.device.id && d.compliance.compliant), listed.text);
+});
+
+test('an operator reaching more tenants than the rule allows raises an alert and is suspended', async () => {
+  watchful = await startServer({
+    tenants: ['acme', 'globex'],
+    settings: { 'support.anomaly_max_tenants': 1, 'support.anomaly_suspend_operator': true },
+  });
+  const a = await providerAdmin(watchful);
+  const vendor = await createVendor(a, { name: 'Spread Vendor' });
+  const operator = await createOperator(a, vendor, { login: 'max@spread.example' });
+  const device = await enrollDevice(watchful, a, vendor, { name: 'spread-1' });
+  const issued = await operatorToken(watchful, device.key, await signInOperator(watchful, operator));
+  const o = { key: device.key, token: issued.json.access_token };
+  await grantFor(watchful, o, 'acme', ['read']);
+  await grantFor(watchful, o, 'globex', ['read']);
+  const first = await operatorCall(watchful, o.key, o.token, 'GET', '/provider/api/v1/support/tenants/acme/users');
+  assert.equal(first.status, 200, first.text);
+  const second = await operatorCall(watchful, o.key, o.token, 'GET', '/provider/api/v1/support/tenants/globex/users');
+  assert.equal(second.status, 403, second.text);
+  assert.equal(second.json.reason, 'operator_suspended');
+  const after = await operatorCall(watchful, o.key, o.token, 'GET', '/provider/api/v1/support/tenants/acme/users');
+  assert.equal(after.status, 401, after.text);
+  const alerts = await tenantEvents(watchful, 'provider', a.token, ['support.anomaly.alert']);
+  assert.equal(alerts.length, 1, JSON.stringify(alerts));
+  assert.equal(alerts[0].debugContext.debugData.rule, 'tenant_spread');
+  const suspended = await tenantEvents(watchful, 'provider', a.token, ['support.operator.suspend']);
+  assert.equal(suspended.length, 1);
+  assert.equal((await a.api('GET', `/provider/api/v1/operators/${operator.userId}`)).json.status, 'SUSPENDED');
 });

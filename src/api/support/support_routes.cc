@@ -171,6 +171,19 @@ Response OAuthError(int status, std::string_view error, std::string_view descrip
   return r;
 }
 
+Json DeviceJson(sp::SupportPlane& plane, const store::DeviceRecord& device,
+                const sp::DevicePolicy& policy) {
+  return sp::DeviceView(device, plane.ComplianceOf(device, policy));
+}
+
+Json OperatorJson(const store::OperatorRecord& o) {
+  return {{"id", o.user_id.value()},
+          {"vendorId", o.vendor_id},
+          {"status", o.status},
+          {"created", FormatRfc3339(o.created)},
+          {"statusChanged", FormatRfc3339(o.status_changed)}};
+}
+
 // ---- Redacted views ----
 
 struct RedactedList {
@@ -241,10 +254,6 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
     routes.push_back({std::move(method), std::move(pattern), std::move(handler)});
   };
   const Clock& clock = services.clock;
-  auto device_view = [&plane](const store::DeviceRecord& d,
-                              const sp::DevicePolicy& policy) -> Json {
-    return sp::DeviceView(d, plane.ComplianceOf(d, policy));
-  };
 
   // ---- Provider admins: vendors ----
   const std::string p = "/provider/api/v1";
@@ -298,53 +307,39 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
       }));
 
   // ---- Provider admins: operators ----
-  auto operator_view = [](const store::OperatorRecord& o) -> Json {
-    return {{"id", o.user_id.value()},
-            {"vendorId", o.vendor_id},
-            {"status", o.status},
-            {"created", FormatRfc3339(o.created)},
-            {"statusChanged", FormatRfc3339(o.status_changed)}};
-  };
   add("POST", p + "/operators",
-      ProviderAdmin(
-          s,
-          [&, operator_view](Request& r, audit::RequestContext& ctx) -> absl::StatusOr<Response> {
-            ASSIGN_OR_RETURN(Json body, ParseObjectBody(r));
-            RETURN_IF_ERROR(OnlyFields(body, {"userId", "vendorId"}));
-            ASSIGN_OR_RETURN(std::optional<std::string> user, StringField(body, "userId", true));
-            ASSIGN_OR_RETURN(std::optional<std::string> vendor,
-                             StringField(body, "vendorId", true));
-            ASSIGN_OR_RETURN(store::OperatorRecord op,
-                             plane.CreateOperator(ctx, UserId(*user), *vendor));
-            return Response::MakeJson(201, operator_view(op));
-          }));
+      ProviderAdmin(s, [&](Request& r, audit::RequestContext& ctx) -> absl::StatusOr<Response> {
+        ASSIGN_OR_RETURN(Json body, ParseObjectBody(r));
+        RETURN_IF_ERROR(OnlyFields(body, {"userId", "vendorId"}));
+        ASSIGN_OR_RETURN(std::optional<std::string> user, StringField(body, "userId", true));
+        ASSIGN_OR_RETURN(std::optional<std::string> vendor, StringField(body, "vendorId", true));
+        ASSIGN_OR_RETURN(store::OperatorRecord op,
+                         plane.CreateOperator(ctx, UserId(*user), *vendor));
+        return Response::MakeJson(201, OperatorJson(op));
+      }));
   add("GET", p + "/operators",
-      ProviderAdmin(
-          s, [&, operator_view](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
-            std::optional<std::string> vendor;
-            if (r.HasQuery("vendorId")) vendor = r.Query("vendorId");
-            ASSIGN_OR_RETURN(std::vector<store::OperatorRecord> ops, plane.ListOperators(vendor));
-            return Response::MakeJson(200, Array(ops, operator_view));
-          }));
+      ProviderAdmin(s, [&](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
+        std::optional<std::string> vendor;
+        if (r.HasQuery("vendorId")) vendor = r.Query("vendorId");
+        ASSIGN_OR_RETURN(std::vector<store::OperatorRecord> ops, plane.ListOperators(vendor));
+        return Response::MakeJson(200, Array(ops, OperatorJson));
+      }));
   add("GET", p + "/operators/{userId}",
-      ProviderAdmin(
-          s, [&, operator_view](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
-            ASSIGN_OR_RETURN(store::OperatorRecord op,
-                             plane.GetOperator(UserId(r.Param("userId"))));
-            return Response::MakeJson(200, operator_view(op));
-          }));
+      ProviderAdmin(s, [&](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
+        ASSIGN_OR_RETURN(store::OperatorRecord op, plane.GetOperator(UserId(r.Param("userId"))));
+        return Response::MakeJson(200, OperatorJson(op));
+      }));
   for (std::string_view action : {"suspend", "unsuspend"}) {
     add("POST", fmt::format("{}/operators/{{userId}}/lifecycle/{}", p, action),
-        ProviderAdmin(s,
-                      [&, operator_view, action](
-                          Request& r, audit::RequestContext& ctx) -> absl::StatusOr<Response> {
-                        const UserId id(r.Param("userId"));
-                        ASSIGN_OR_RETURN(store::OperatorRecord op,
-                                         action == "suspend"
-                                             ? plane.SuspendOperator(ctx, id, "provider admin")
-                                             : plane.UnsuspendOperator(ctx, id));
-                        return Response::MakeJson(200, operator_view(op));
-                      }));
+        ProviderAdmin(
+            s, [&, action](Request& r, audit::RequestContext& ctx) -> absl::StatusOr<Response> {
+              const UserId id(r.Param("userId"));
+              ASSIGN_OR_RETURN(store::OperatorRecord op,
+                               action == "suspend"
+                                   ? plane.SuspendOperator(ctx, id, "provider admin")
+                                   : plane.UnsuspendOperator(ctx, id));
+              return Response::MakeJson(200, OperatorJson(op));
+            }));
   }
 
   // ---- Provider admins: devices ----
@@ -363,16 +358,15 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                                         {"expiresAt", FormatRfc3339(issued.record.expires)}});
       }));
   add("GET", p + "/devices",
-      ProviderAdmin(
-          s, [&, device_view](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
-            std::optional<std::string> vendor;
-            if (r.HasQuery("vendorId")) vendor = r.Query("vendorId");
-            ASSIGN_OR_RETURN(std::vector<store::DeviceRecord> devices, plane.ListDevices(vendor));
-            ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
-            Json out = Json::array();
-            for (const store::DeviceRecord& d : devices) out.push_back(device_view(d, policy));
-            return Response::MakeJson(200, out);
-          }));
+      ProviderAdmin(s, [&](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
+        std::optional<std::string> vendor;
+        if (r.HasQuery("vendorId")) vendor = r.Query("vendorId");
+        ASSIGN_OR_RETURN(std::vector<store::DeviceRecord> devices, plane.ListDevices(vendor));
+        ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
+        Json out = Json::array();
+        for (const store::DeviceRecord& d : devices) out.push_back(DeviceJson(plane, d, policy));
+        return Response::MakeJson(200, out);
+      }));
   add("GET", p + "/devices/policy",
       ProviderAdmin(s, [&](Request&, audit::RequestContext&) -> absl::StatusOr<Response> {
         ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
@@ -391,26 +385,24 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
         return Response::MakeJson(200, sp::DevicePolicyToJson(stored));
       }));
   add("GET", p + "/devices/{deviceId}",
-      ProviderAdmin(
-          s, [&, device_view](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
-            ASSIGN_OR_RETURN(store::DeviceRecord device, plane.GetDevice(r.Param("deviceId")));
-            ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
-            return Response::MakeJson(200, device_view(device, policy));
-          }));
+      ProviderAdmin(s, [&](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
+        ASSIGN_OR_RETURN(store::DeviceRecord device, plane.GetDevice(r.Param("deviceId")));
+        ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
+        return Response::MakeJson(200, DeviceJson(plane, device, policy));
+      }));
   for (std::string_view action : {"lock", "unlock", "revoke"}) {
     add("POST", fmt::format("{}/devices/{{deviceId}}/lifecycle/{}", p, action),
-        ProviderAdmin(s,
-                      [&, device_view, action](
-                          Request& r, audit::RequestContext& ctx) -> absl::StatusOr<Response> {
-                        ASSIGN_OR_RETURN(store::DeviceRecord device,
-                                         plane.SetDeviceStatus(ctx, r.Param("deviceId"), action));
-                        ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
-                        return Response::MakeJson(200, device_view(device, policy));
-                      }));
+        ProviderAdmin(
+            s, [&, action](Request& r, audit::RequestContext& ctx) -> absl::StatusOr<Response> {
+              ASSIGN_OR_RETURN(store::DeviceRecord device,
+                               plane.SetDeviceStatus(ctx, r.Param("deviceId"), action));
+              ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
+              return Response::MakeJson(200, DeviceJson(plane, device, policy));
+            }));
   }
 
   // ---- Devices themselves ----
-  add("POST", p + "/devices/enroll", [&, device_view](Request& r) -> Response {
+  add("POST", p + "/devices/enroll", [&](Request& r) -> Response {
     return Respond(r, [&]() -> absl::StatusOr<Response> {
       ASSIGN_OR_RETURN(Json body, ParseObjectBody(r));
       RETURN_IF_ERROR(OnlyFields(body, {"token", "jwk"}));
@@ -432,10 +424,10 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
       ASSIGN_OR_RETURN(store::DeviceRecord device,
                        plane.EnrollDevice(ContextFor(r), *token, body["jwk"], proof->jkt));
       ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
-      return Response::MakeJson(201, device_view(device, policy));
+      return Response::MakeJson(201, DeviceJson(plane, device, policy));
     }());
   });
-  add("POST", p + "/devices/{deviceId}/posture", [&, device_view](Request& r) -> Response {
+  add("POST", p + "/devices/{deviceId}/posture", [&](Request& r) -> Response {
     return Respond(r, [&]() -> absl::StatusOr<Response> {
       ASSIGN_OR_RETURN(Json body, ParseObjectBody(r));
       RETURN_IF_ERROR(OnlyFields(body, {"report"}));
@@ -443,7 +435,7 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
       ASSIGN_OR_RETURN(store::DeviceRecord device,
                        plane.ReportPosture(ContextFor(r), r.Param("deviceId"), *report));
       ASSIGN_OR_RETURN(sp::DevicePolicy policy, plane.GetDevicePolicy());
-      return Response::MakeJson(200, device_view(device, policy));
+      return Response::MakeJson(200, DeviceJson(plane, device, policy));
     }());
   });
 
@@ -509,7 +501,7 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                                           {"name", op.display_name},
                                           {"status", op.op.status}}},
                                         {"vendor", sp::VendorView(op.vendor)},
-                                        {"device", device_view(op.device, policy)},
+                                        {"device", DeviceJson(plane, op.device, policy)},
                                         {"tokenExpiresAt", FormatRfc3339(op.token.expires)}});
       }));
   add("POST", o + "/cases",
@@ -518,7 +510,7 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
         RETURN_IF_ERROR(OnlyFields(body, {"tenant", "subject"}));
         ASSIGN_OR_RETURN(std::optional<std::string> tenant_name, StringField(body, "tenant", true));
         ASSIGN_OR_RETURN(std::optional<std::string> subject,
-                         StringField(body, "subject", true, 500));
+                         StringField(body, "subject", true, 1000));
         absl::StatusOr<store::TenantRecord> tenant = store::ReadResult(
             s.store, [&](store::Transaction& tx) { return tx.Tenants().GetByName(*tenant_name); });
         if (absl::IsNotFound(tenant.status()) ||
@@ -747,7 +739,7 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                     ASSIGN_OR_RETURN(Json body, ParseObjectBody(r));
                     RETURN_IF_ERROR(OnlyFields(body, {"subject"}));
                     ASSIGN_OR_RETURN(std::optional<std::string> subject,
-                                     StringField(body, "subject", true, 500));
+                                     StringField(body, "subject", true, 1000));
                     ASSIGN_OR_RETURN(store::SupportCaseRecord c,
                                      plane.OpenCase(ctx, nullptr, tenant, *subject));
                     return Response::MakeJson(201, sp::CaseView(c));
