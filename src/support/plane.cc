@@ -1166,14 +1166,14 @@ absl::StatusOr<store::SupportCaseRecord> SupportPlane::OpenCase(const audit::Req
     // either (the tenant itself still can).
     ASSIGN_OR_RETURN(store::TenantRecord current, tx.Tenants().Get(tenant.id));
     if (op != nullptr && current.support_policy == store::kSupportPolicyBlocked) {
-      return refusal.Refuse(
-          WithReason(ApiError(absl::StatusCode::kPermissionDenied, kErrForbidden,
-                              "The tenant does not allow support access"),
-                     "policy_blocked"),
-          [this, &ctx, current, facts, spec](Transaction& t) {
-            return AppendTransparencyEvents(t, clock_, random_, &current, ctx, facts,
-                                            Failure(spec, "policy_blocked", audit::kDeny));
-          });
+      return refusal.Refuse(WithReason(ApiError(absl::StatusCode::kPermissionDenied, kErrForbidden,
+                                                "The tenant does not allow support access"),
+                                       "policy_blocked"),
+                            [this, &ctx, current, facts, spec](Transaction& t) {
+                              return AppendTransparencyEvents(
+                                  t, clock_, random_, &current, ctx, facts,
+                                  Failure(spec, "policy_blocked", audit::kDeny));
+                            });
     }
     RETURN_IF_ERROR(tx.Support().InsertCase(support_case));
     facts.case_id = support_case.id;
