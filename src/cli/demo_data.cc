@@ -37,6 +37,15 @@ absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Direct
   ctx.user_agent = "custos-demo";
   directory::Tenants tenants(services.store, services.clock, services.random);
   std::string token_path = services.config.data_dir + "/demo-api-token";
+  const std::string provider_token_path = services.config.data_dir + "/demo-provider-token";
+  if (std::ifstream in(provider_token_path); in) {
+    std::getline(in, demo.provider_token);
+  } else {
+    ASSIGN_OR_RETURN(directory::IssuedApiToken provider,
+                     tenants.CreateApiToken(ctx, "provider", "demo provider administrator"));
+    demo.provider_token = provider.token;
+    RETURN_IF_ERROR(WriteOwnerOnly(provider_token_path, provider.token + "\n"));
+  }
   absl::StatusOr<store::TenantRecord> tenant = tenants.Get(kTenant);
   if (tenant.ok()) {
     std::ifstream in(token_path);

@@ -1,7 +1,8 @@
 #pragma once
 
 // Demo data for `custos serve --demo` (what `make run` starts): a tenant "acme" with an
-// administrator API token and a user who can sign in. Idempotent: an existing tenant is kept.
+// administrator API token and a user who can sign in, and a provider admin token with which to
+// try the support plane. Idempotent: an existing tenant or token is kept.
 
 #include <string>
 
@@ -16,6 +17,9 @@ struct DemoData {
   std::string api_token;  // read back from <data_dir>/demo-api-token (0600) on later runs
   std::string login;
   std::string password;
+  // An admin API token of the provider tenant (support plane administration), kept in
+  // <data_dir>/demo-provider-token (0600).
+  std::string provider_token;
 };
 
 absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Directory& directory);

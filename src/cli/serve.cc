@@ -138,9 +138,12 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
         "  Sign in:                 curl -H 'Content-Type: application/json' -d "
         "'{{\"username\":\"{}\",\"password\":\"{}\"}}' {}/api/v1/authn\n"
         "  Verify its log:          {} log verify {}/log --token {}\n"
+        "  Support plane (vendors): curl -H 'Authorization: SSWS {}' {}/provider/api/v1/vendors\n"
+        "                           (a support case step by step: docs/support.md)\n"
         "  Health and metrics:      {}/healthz  {}/metrics\n\n",
         demo->tenant, demo->api_token, org, demo->api_token, org, demo->login, demo->password, org,
-        SelfPath(), org, demo->api_token, server.base_url(), server.base_url());
+        SelfPath(), org, demo->api_token, demo->provider_token, server.base_url(),
+        server.base_url(), server.base_url());
   }
   fmt::print("custos listening on {}\n", server.base_url());
   std::fflush(stdout);
