@@ -344,3 +344,45 @@ test('an operator reaching more tenants than the rule allows raises an alert and
   assert.equal(suspended.length, 1);
   assert.equal((await a.api('GET', `/provider/api/v1/operators/${operator.userId}`)).json.status, 'SUSPENDED');
 });
+
+test('tenant admins extend and revoke grants and close cases, and access ends at once', async () => {
+  const acmeAdmin = tenantCall(server, 'acme');
+  const path = '/provider/api/v1/support/tenants/acme/groups';
+  const view = () => operatorCall(server, op.key, op.token, 'GET', path);
+  // End whatever earlier tests granted in acme, so that only this test's grant counts.
+  for (const g of (await acmeAdmin('GET', '/support/grants?status=ACTIVE')).json) {
+    assert.equal((await acmeAdmin('POST', `/support/grants/${g.id}/revoke`, { body: {} })).status, 200);
+  }
+  assert.equal((await view()).status, 403);
+
+  const grant = await grantFor(server, op, 'acme', ['read']);
+  assert.equal((await view()).status, 200);
+  const extended = await acmeAdmin('POST', `/support/grants/${grant.id}/extend`, { body: { duration: '2h' } });
+  assert.equal(extended.status, 200, extended.text);
+  assert.ok(Date.parse(extended.json.expiresAt) > Date.parse(grant.expiresAt));
+  const capped = await acmeAdmin('POST', `/support/grants/${grant.id}/extend`, { body: { duration: '100h' } });
+  assert.equal(capped.status, 200, capped.text);
+  assert.ok(Date.parse(capped.json.expiresAt) <= Date.now() + 24 * 3600_000 + 5000, 'never past 24 h from now');
+
+  const revoked = await acmeAdmin('POST', `/support/grants/${grant.id}/revoke`, { body: { reason: 'done' } });
+  assert.equal(revoked.status, 200, revoked.text);
+  assert.equal(revoked.json.status, 'REVOKED');
+  const afterRevoke = await view();
+  assert.equal(afterRevoke.status, 403, afterRevoke.text);
+  const again = await acmeAdmin('POST', `/support/grants/${grant.id}/revoke`, { body: {} });
+  assert.equal(again.status, 403, again.text);
+
+  const second = await grantFor(server, op, 'acme', ['read']);
+  assert.equal((await view()).status, 200);
+  const closed = await acmeAdmin('POST', `/support/cases/${second.caseId}/close`);
+  assert.equal(closed.status, 200, closed.text);
+  assert.equal(closed.json.status, 'CLOSED');
+  assert.equal((await view()).status, 403);
+  const ended = (await acmeAdmin('GET', '/support/grants')).json.find((g) => g.id === second.id);
+  assert.equal(ended.status, 'ENDED');
+  assert.equal(ended.endReason, 'case_closed');
+  const events = await tenantEvents(server, 'acme', server.tenant('acme').token);
+  for (const type of ['user.session.impersonation.extend', 'user.session.impersonation.revoke', 'user.session.impersonation.end', 'support.case.close']) {
+    assert.ok(events.some((e) => e.eventType === type), `acme log has ${type}`);
+  }
+});
