@@ -207,7 +207,11 @@ ServerOptions ServerOptionsFromConfig(const Config& config) {
   o.public_base_url = config.public_base_url;
   o.max_connections = config.max_connections;
   o.max_pending_requests = config.max_pending_requests;
-  o.rate_limited_route_prefixes = {std::string(kSignInRoutePrefix)};
+  // Sign-in, and the support plane's endpoints that anyone may call before holding an account
+  // credential (operator token exchange, device enrolment and posture reports).
+  o.rate_limited_route_prefixes = {std::string(kSignInRoutePrefix), "/provider/oauth2/v1/token",
+                                   "/provider/api/v1/devices/enroll",
+                                   "/provider/api/v1/devices/{deviceId}/posture"};
   o.rate_limit_per_second = config.authn_rate_per_ip;
   o.rate_limit_burst = config.authn_burst_per_ip;
   return o;

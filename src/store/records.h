@@ -352,6 +352,7 @@ inline constexpr std::string_view kConfirmationPending = "PENDING";
 inline constexpr std::string_view kConfirmationConfirmed = "CONFIRMED";
 inline constexpr std::string_view kConfirmationDenied = "DENIED";
 inline constexpr std::string_view kConfirmationUsed = "USED";
+inline constexpr std::string_view kConfirmationExpired = "EXPIRED";  // lapsed undecided
 
 // A tenant admin's confirmation of one guarded action (one action on one target under one
 // grant): the second person.
@@ -364,7 +365,9 @@ struct ConfirmationRecord {
   std::string target;  // a user id, or the setting's name
   std::string status;  // kConfirmation*
   absl::Time created;
-  absl::Time expires;  // a pending or confirmed, unused confirmation lapses then
+  // A pending or confirmed, unused confirmation lapses then (the sweep marks a pending one
+  // EXPIRED).
+  absl::Time expires;
   std::string decided_by;
   std::optional<absl::Time> decided;
 };

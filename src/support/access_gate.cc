@@ -78,6 +78,31 @@ absl::Status InitiateOnFirstUse(store::Transaction& tx, const Clock& clock, cryp
                                   GrantFacts(op, grant), std::move(spec));
 }
 
+// Inside a write transaction: is everything the gate checked still so? The reason when not
+// (a kill switch, revocation or suspension may have committed since the gate's read).
+absl::StatusOr<std::string> StillValid(store::Transaction& tx, const OperatorContext& op,
+                                       const TenantAccess& access, absl::Time now) {
+  ASSIGN_OR_RETURN(store::OperatorTokenRecord token,
+                   tx.Support().FindOperatorTokenByHash(op.token.token_hash));
+  if (token.revoked.has_value()) return std::string("token_revoked");
+  ASSIGN_OR_RETURN(store::VendorRecord vendor, tx.Support().GetVendor(op.vendor.id));
+  if (vendor.status != store::kStatusActive) return std::string("vendor_suspended");
+  ASSIGN_OR_RETURN(store::OperatorRecord oper, tx.Support().GetOperator(op.op.user_id));
+  if (oper.status != store::kStatusActive) return std::string("operator_suspended");
+  ASSIGN_OR_RETURN(store::DeviceRecord device, tx.Support().GetDevice(op.device.id));
+  if (device.status == store::kDeviceLocked) return std::string("device_locked");
+  if (device.status != store::kDeviceActive) return std::string("device_revoked");
+  ASSIGN_OR_RETURN(store::GrantRecord grant,
+                   tx.Support().GetGrant(access.tenant.id, access.grant.id));
+  if (grant.status != store::kGrantActive || grant.expires <= now) {
+    return std::string("grant_expired");
+  }
+  return std::string();
+}
+
+// The rollback of a transaction that found the request no longer valid.
+constexpr char kStale[] = "stale support request";
+
 }  // namespace
 
 AccessGate::AccessGate(store::Store& store, const Config& config, const Clock& clock,
@@ -124,9 +149,17 @@ absl::Status AccessGate::Refuse(const audit::RequestContext& context, const Oper
 
 absl::StatusOr<OperatorContext> AccessGate::Authenticate(const GateRequest& request) {
   const audit::RequestContext& ctx = request.context;
+  // The tenant whose data the request reaches for sees refused attempts in its own log.
+  std::optional<store::TenantRecord> tenant;
+  if (!request.tenant_name.empty()) {
+    absl::StatusOr<store::TenantRecord> found = store::ReadResult(
+        store_,
+        [&](store::Transaction& tx) { return tx.Tenants().GetByName(request.tenant_name); });
+    if (found.ok() && found->id.value() != store::kProviderLogId) tenant = *std::move(found);
+  }
   auto refuse = [&](std::string_view reason, std::string message) {
-    return Refuse(ctx, nullptr, nullptr, absl::StatusCode::kUnauthenticated, reason,
-                  std::move(message));
+    return Refuse(ctx, nullptr, tenant.has_value() ? &*tenant : nullptr,
+                  absl::StatusCode::kUnauthenticated, reason, std::move(message));
   };
   std::string_view authorization = Trim(request.authorization);
   if (authorization.empty()) {
@@ -144,9 +177,13 @@ absl::StatusOr<OperatorContext> AccessGate::Authenticate(const GateRequest& requ
   if (Trim(request.dpop).empty()) {
     return refuse("dpop_missing", "A DPoP proof from the enrolled device is required");
   }
-  absl::StatusOr<DpopResult> proof = dpop_.Verify(
-      request.dpop,
-      DpopCheck{.method = request.method, .url = request.url, .access_token = std::string(token)});
+  // The jti is recorded only once the token is known to be valid (below), so that proofs made
+  // with strangers' keys cannot fill the replay cache.
+  absl::StatusOr<DpopResult> proof =
+      dpop_.Verify(request.dpop, DpopCheck{.method = request.method,
+                                           .url = request.url,
+                                           .access_token = std::string(token),
+                                           .record = false});
   if (!proof.ok()) {
     std::optional<DpopError> error = DpopErrorOf(proof.status());
     if (!error.has_value()) return proof.status();
@@ -213,9 +250,11 @@ absl::StatusOr<OperatorContext> AccessGate::Authenticate(const GateRequest& requ
     }
     return absl::OkStatus();
   }));
-  if (!reason.empty()) {
-    // What is known of the caller goes into the event, but it is not authenticated.
-    return refuse(reason, message);
+  if (!reason.empty()) return refuse(reason, message);
+  if (absl::Status recorded = dpop_.Record(*proof); !recorded.ok()) {
+    std::optional<DpopError> error = DpopErrorOf(recorded);
+    if (!error.has_value()) return recorded;
+    return refuse(DpopErrorCode(*error), std::string(recorded.message()));
   }
   op.request = ctx;
   op.request.actor = {op.op.user_id.value(), "User", op.login, op.display_name};
@@ -348,8 +387,11 @@ absl::StatusOr<TenantAccess> AccessGate::AuthorizeTenant(const OperatorContext& 
     const absl::StatusCode code = reason == "tenant_unknown" ? absl::StatusCode::kNotFound
                                                              : absl::StatusCode::kPermissionDenied;
     // An unknown tenant has no log to write to: the provider log alone records it.
-    return Refuse(op.request, &op, reason == "tenant_unknown" ? nullptr : &*tenant, code, reason,
-                  message);
+    absl::Status refused = Refuse(op.request, &op, reason == "tenant_unknown" ? nullptr : &*tenant,
+                                  code, reason, message);
+    // Probing tenants without a grant is reaching them too, for the tenant-spread rule.
+    if (reason != "tenant_unknown") RETURN_IF_ERROR(CountReach(op, *tenant));
+    return refused;
   }
   return TenantAccess{.tenant = *std::move(tenant), .grant = *std::move(chosen)};
 }
@@ -362,27 +404,63 @@ absl::Status AccessGate::RecordView(const OperatorContext& op, const TenantAcces
       .display_message = "Support operator views tenant data (redacted)",
       .targets = {TenantTarget(access.tenant)},
       .debug_data = {{"resource", std::string(resource)}, {"fields", absl::StrJoin(shown, ",")}}};
-  RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
+  std::string stale;
+  absl::Status written = store_.Write([&](store::Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(stale, StillValid(tx, op, access, clock_.Now()));
+    if (!stale.empty()) return absl::AbortedError(kStale);
     RETURN_IF_ERROR(InitiateOnFirstUse(tx, clock_, random_, op, access));
     return AppendTransparencyEvents(tx, clock_, random_, &access.tenant, op.request,
                                     GrantFacts(op, access.grant), spec);
-  }));
-  if (std::optional<Alert> alert = anomalies_.OnTenantAccess(
-          op.op.user_id.value(), access.tenant.id.value(), clock_.Now())) {
+  });
+  if (!stale.empty()) return RefuseStale(op, access, stale);
+  RETURN_IF_ERROR(written);
+  return CountReach(op, access.tenant);
+}
+
+absl::Status AccessGate::RefuseStale(const OperatorContext& op, const TenantAccess& access,
+                                     std::string_view reason) {
+  const bool credentials = reason != "grant_expired";
+  return Refuse(
+      op.request, &op, &access.tenant,
+      credentials ? absl::StatusCode::kUnauthenticated : absl::StatusCode::kPermissionDenied,
+      reason,
+      credentials ? "The operator's access ended while the request was in flight"
+                  : "The grant ended while the request was in flight");
+}
+
+absl::Status AccessGate::CountReach(const OperatorContext& op, const store::TenantRecord& tenant) {
+  if (std::optional<Alert> alert =
+          anomalies_.OnTenantAccess(op.op.user_id.value(), tenant.id.value(), clock_.Now())) {
     return RaiseAlert(op, *alert);
   }
   return absl::OkStatus();
 }
 
+absl::Status AccessGate::RecordFailedView(const OperatorContext& op, const TenantAccess& access,
+                                          std::string_view resource, const absl::Status& error) {
+  audit::EventSpec spec{
+      .event_type = "support.view",
+      .display_message = "Support operator views tenant data (redacted)",
+      .outcome = std::string(audit::kFailure),
+      .reason = absl::IsNotFound(error) ? "not_found" : std::string(error.message()),
+      .targets = {TenantTarget(access.tenant)},
+      .debug_data = {{"resource", std::string(resource)}, {"fields", ""}}};
+  return store_.Write([&](store::Transaction& tx) {
+    return AppendTransparencyEvents(tx, clock_, random_, &access.tenant, op.request,
+                                    GrantFacts(op, access.grant), spec);
+  });
+}
+
 absl::StatusOr<GuardedPermit> AccessGate::BeginGuardedAction(
     const OperatorContext& op, std::string_view tenant_name, std::string_view action,
-    std::string_view target, ConfirmationRequired* confirmation_required) {
+    std::string_view target, ConfirmationRequired* confirmation_required,
+    const std::function<absl::Status(const TenantAccess&)>& check_target) {
+  // A suspension by the rule refuses the request that fired it with operator_suspended (as
+  // RecordView's), so the caller learns why its credentials stop working.
   auto count_refusal = [&]() -> absl::Status {
     if (std::optional<Alert> alert =
             anomalies_.OnRefusedAction(op.op.user_id.value(), clock_.Now())) {
-      absl::Status alerted = RaiseAlert(op, *alert);
-      // A suspension by the rule is reported with the refusal that caused it, below.
-      if (!alerted.ok() && ReasonOf(alerted) != "operator_suspended") return alerted;
+      return RaiseAlert(op, *alert);
     }
     return absl::OkStatus();
   };
@@ -392,17 +470,38 @@ absl::StatusOr<GuardedPermit> AccessGate::BeginGuardedAction(
     return access.status();
   }
   const absl::Time now = clock_.Now();
+  const audit::Principal target_principal{std::string(target), "SupportActionTarget",
+                                          std::string(target), ""};
+  if (check_target) {
+    if (absl::Status bad_target = check_target(*access); !bad_target.ok()) {
+      audit::EventSpec refused{.event_type = "support.action.refused",
+                               .display_message = "Guarded support action refused",
+                               .severity = "WARN",
+                               .outcome = std::string(audit::kDeny),
+                               .reason = absl::IsNotFound(bad_target)
+                                             ? "target_not_found"
+                                             : std::string(bad_target.message()),
+                               .targets = {TenantTarget(access->tenant), target_principal},
+                               .debug_data = {{"action", std::string(action)}}};
+      RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) {
+        return AppendTransparencyEvents(tx, clock_, random_, &access->tenant, op.request,
+                                        GrantFacts(op, access->grant), refused);
+      }));
+      return bad_target;
+    }
+  }
   std::optional<GuardedPermit> permit;
   std::string reason;
   std::string confirmation_id;
-  RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) -> absl::Status {
+  std::string stale;
+  absl::Status written = store_.Write([&](store::Transaction& tx) -> absl::Status {
+    ASSIGN_OR_RETURN(stale, StillValid(tx, op, *access, now));
+    if (!stale.empty()) return absl::AbortedError(kStale);
     RETURN_IF_ERROR(InitiateOnFirstUse(tx, clock_, random_, op, *access));
     absl::StatusOr<store::ConfirmationRecord> latest =
         tx.Support().FindConfirmation(access->tenant.id, access->grant.id, action, target);
     if (!latest.ok() && !absl::IsNotFound(latest.status())) return latest.status();
     const SupportFacts facts = GrantFacts(op, access->grant);
-    audit::Principal target_principal{std::string(target), "SupportActionTarget",
-                                      std::string(target), ""};
     if (latest.ok() && latest->status == store::kConfirmationConfirmed && latest->expires > now) {
       latest->status = std::string(store::kConfirmationUsed);
       RETURN_IF_ERROR(tx.Support().UpdateConfirmation(*latest));
@@ -451,7 +550,9 @@ absl::StatusOr<GuardedPermit> AccessGate::BeginGuardedAction(
         .debug_data = {{"action", std::string(action)}, {"confirmationId", confirmation_id}}};
     return AppendTransparencyEvents(tx, clock_, random_, &access->tenant, op.request, facts,
                                     refused);
-  }));
+  });
+  if (!stale.empty()) return RefuseStale(op, *access, stale);
+  RETURN_IF_ERROR(written);
   if (permit.has_value()) return *std::move(permit);
   // Asking for a confirmation is the normal first step of a guarded action, not an anomaly.
   if (reason != "confirmation_required") RETURN_IF_ERROR(count_refusal());

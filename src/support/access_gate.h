@@ -27,6 +27,7 @@
 //
 // Thread-safe.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,9 @@ struct GateRequest {
   std::string url;            // absolute, as the client addressed it (base URL + path)
   std::string authorization;  // the Authorization header
   std::string dpop;           // the DPoP header
+  // The tenant the request reaches into, when its path names one: a refused authentication is
+  // then recorded in that tenant's log as well (the tenant sees attempts on its data).
+  std::string tenant_name;
   // ip, user agent, request id and path for events; the actor is filled in by the gate.
   audit::RequestContext context;
 };
@@ -103,20 +107,31 @@ class AccessGate {
 
   // Records an allowed view (support.view, both logs; the first use of the grant also records
   // user.session.impersonation.initiate) with the fields shown. Must succeed before the data is
-  // sent. Applies the tenant-spread anomaly rule.
+  // sent. Checks again, in the same transaction, that the token, operator, vendor, device and
+  // grant are still valid, so that a kill switch or revocation that committed while the data
+  // was read refuses the request. Applies the tenant-spread anomaly rule.
   absl::Status RecordView(const OperatorContext& op, const TenantAccess& access,
                           std::string_view resource, const std::vector<std::string>& shown);
 
+  // Records an allowed reach whose read then failed (e.g. an unknown user id): support.view with
+  // outcome FAILURE and the error, both logs.
+  absl::Status RecordFailedView(const OperatorContext& op, const TenantAccess& access,
+                                std::string_view resource, const absl::Status& error);
+
   // A guarded action (`action` on `target`) needs a grant naming the action and a confirmation
-  // by a tenant admin. With a CONFIRMED, unexpired confirmation for this grant, action and
-  // target, marks it USED and returns the permit. Otherwise records support.action.refused and
-  // returns kPermissionDenied with a reason: scope_missing / no_grant / ... from AuthorizeTenant,
-  // or confirmation_required (a PENDING confirmation now exists; its id is in
-  // `*confirmation_required`), or confirmation_denied. Applies the refused-actions rule.
-  absl::StatusOr<GuardedPermit> BeginGuardedAction(const OperatorContext& op,
-                                                   std::string_view tenant_name,
-                                                   std::string_view action, std::string_view target,
-                                                   ConfirmationRequired* confirmation_required);
+  // by a tenant admin. Refusals for want of a grant or scope come from AuthorizeTenant
+  // (support.gate.deny). Then `check_target` (when set) must accept the target (e.g. the user
+  // exists): otherwise support.action.refused with the error, and no confirmation is asked for.
+  // With a CONFIRMED, unexpired confirmation for this grant, action and target, marks it USED
+  // (re-checking, as RecordView does, that everything is still valid) and returns the permit.
+  // Otherwise records support.action.refused and returns kPermissionDenied with reason
+  // confirmation_required (a PENDING confirmation now exists; its id is in
+  // `*confirmation_required`) or confirmation_denied. Applies the refused-actions rule (not to
+  // confirmation_required, the normal first step).
+  absl::StatusOr<GuardedPermit> BeginGuardedAction(
+      const OperatorContext& op, std::string_view tenant_name, std::string_view action,
+      std::string_view target, ConfirmationRequired* confirmation_required,
+      const std::function<absl::Status(const TenantAccess&)>& check_target = nullptr);
 
   // Records how the permitted action ended: support.action.success, or support.action.failure
   // with the error.
@@ -129,6 +144,11 @@ class AccessGate {
                       const store::TenantRecord* tenant, absl::StatusCode code,
                       std::string_view reason, std::string message);
   absl::Status RaiseAlert(const OperatorContext& op, const Alert& alert);
+  // Counts a reach into a tenant (allowed or refused) for the tenant-spread rule.
+  absl::Status CountReach(const OperatorContext& op, const store::TenantRecord& tenant);
+  // Records support.gate.deny for a request whose access ended in flight (StillValid's reason).
+  absl::Status RefuseStale(const OperatorContext& op, const TenantAccess& access,
+                           std::string_view reason);
   absl::Status CheckSightings(const OperatorContext& op);
 
   store::Store& store_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/cord.h"
 #include "common/json.h"
+#include "common/status_macros.h"
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
 #include "fmt/format.h"
@@ -312,13 +313,18 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   }
 
   DpopResult result{.jkt = Thumbprint(*key), .jti = *jti, .iat = *iat};
+  if (check.record) RETURN_IF_ERROR(Record(result));
+  return result;
+}
+
+absl::Status DpopVerifier::Record(const DpopResult& result) {
   if (std::optional<DpopError> refused =
-          Remember(result.jkt, result.jti, *iat + options_.max_age)) {
+          Remember(result.jkt, result.jti, result.iat + options_.max_age)) {
     return Refuse(*refused, *refused == DpopError::kReplayed
                                 ? "this key already used this jti"
                                 : "too many recent proofs to remember another");
   }
-  return result;
+  return absl::OkStatus();
 }
 
 size_t DpopVerifier::ReplayCacheSize() {

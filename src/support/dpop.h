@@ -69,6 +69,10 @@ struct DpopCheck {
   std::string method;  // e.g. "POST"; compared case-sensitively, as HTTP methods are
   std::string url;     // the absolute URL the server received, query and fragment allowed
   std::optional<std::string> access_token;  // when set, the proof must carry its ath
+  // When false, Verify does not record the jti: the caller calls Record once it has checked
+  // what the proof is for (e.g. that its access token is valid), so that proofs of strangers
+  // cannot fill the replay cache.
+  bool record = true;
 };
 
 // What a valid proof says.
@@ -105,6 +109,10 @@ class DpopVerifier {
   // records its jti. kUnauthenticated with a DpopError for a refused proof; kInvalidArgument when
   // `check.url` itself is not an absolute http(s) URL (a bug in the caller).
   absl::StatusOr<DpopResult> Verify(std::string_view proof_jwt, const DpopCheck& check);
+
+  // Records the jti of a proof that Verify accepted with `record = false`. kUnauthenticated with
+  // kReplayed or kReplayCacheFull when it cannot.
+  absl::Status Record(const DpopResult& result);
 
   // Number of jti values remembered now (expired ones are dropped first).
   size_t ReplayCacheSize();

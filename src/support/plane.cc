@@ -833,6 +833,9 @@ absl::StatusOr<store::DeviceRecord> SupportPlane::EnrollDevice(const audit::Requ
                                 "vendor_suspended"),
                     "vendor_suspended");
     }
+    // The kill switch voids every enrolment token issued before it: a vendor reinstated later
+    // starts over with new tokens.
+    if (record->created < vendor.status_changed) return refuse(invalid_token, "token_void");
     absl::StatusOr<PublicJwk> key = ParsePublicJwk(jwk);
     if (!key.ok()) {
       return refuse(ValidationError("Api validation failed: jwk",
@@ -1796,6 +1799,29 @@ absl::StatusOr<int> SupportPlane::SweepExpired() {
                               .reason = "expired",
                               .targets = {TenantTarget(tenant), GrantTarget(grant)},
                               .debug_data = {{"expiresAt", FormatRfc3339(grant.expires)}}};
+        RETURN_IF_ERROR(
+            AppendTransparencyEvents(tx, clock_, random_, &tenant, ctx, facts, std::move(spec)));
+        ++tenant_changed;
+      }
+      // Lapsed confirmations leave the admins' pending list; a new attempt asks again.
+      ASSIGN_OR_RETURN(
+          std::vector<store::ConfirmationRecord> confirmations,
+          tx.Support().ListConfirmations(tenant.id, std::string(store::kConfirmationPending)));
+      for (store::ConfirmationRecord& confirmation : confirmations) {
+        if (now < confirmation.expires) continue;
+        confirmation.status = std::string(store::kConfirmationExpired);
+        RETURN_IF_ERROR(tx.Support().UpdateConfirmation(confirmation));
+        SupportFacts facts;
+        facts.operator_id = confirmation.operator_id.value();
+        facts.grant_id = confirmation.grant_id;
+        audit::EventSpec spec{
+            .event_type = "support.confirmation.expire",
+            .display_message = "Guarded-action confirmation lapsed undecided",
+            .reason = "expired",
+            .targets = {TenantTarget(tenant)},
+            .debug_data = {{"action", confirmation.action},
+                           {"actionTarget", confirmation.target},
+                           {"confirmationId", confirmation.id}}};
         RETURN_IF_ERROR(
             AppendTransparencyEvents(tx, clock_, random_, &tenant, ctx, facts, std::move(spec)));
         ++tenant_changed;

@@ -211,7 +211,7 @@ class SupportPlane {
                                                               std::string_view vendor_id,
                                                               std::string_view device_name);
   // Enrols the device whose public key is `jwk`: `token` must be unused, unexpired, of an ACTIVE
-  // vendor; `proof_jkt` (the thumbprint of the key that signed the request's DPoP proof, checked
+  // vendor, and issued after the vendor's last status change (a kill switch voids older ones); `proof_jkt` (the thumbprint of the key that signed the request's DPoP proof, checked
   // by the caller) must equal the jwk's thumbprint; the key must not be enrolled already. Marks
   // the token used and creates the ACTIVE device (event support.device.enroll). Refusals record
   // a FAILURE event: kUnauthenticated E0000011 for an unknown, used or expired token (one message
@@ -333,7 +333,8 @@ class SupportPlane {
   // ---- Housekeeping ----
   // Marks pending requests past their expiry EXPIRED (event support.access.request.expire) and
   // ACTIVE grants past theirs ENDED with end_reason "expired" (event
-  // user.session.impersonation.end). Returns how many rows changed. `custos serve` runs it every
+  // user.session.impersonation.end), and pending confirmations past theirs EXPIRED (event
+  // support.confirmation.expire). Returns how many rows changed. `custos serve` runs it every
   // minute.
   absl::StatusOr<int> SweepExpired();
 

@@ -243,6 +243,18 @@ test('a guarded action needs a grant naming it and a tenant admin confirmation, 
   assert.equal(third.status, 403, 'a confirmation is used once');
   assert.equal(third.json.reason, 'confirmation_required');
 
+  // No confirmation is asked for a user who does not exist, and logins cannot be probed.
+  const ghost = await operatorCall(server, op.key, op.token, 'POST', '/provider/api/v1/support/tenants/acme/users/00u0000000000000ghost/lifecycle/reset_password');
+  assert.equal(ghost.status, 404, ghost.text);
+  assert.equal(ghost.json.confirmationId, undefined);
+  const byLogin = await operatorCall(server, op.key, op.token, 'GET', '/provider/api/v1/support/tenants/acme/users/kim@acme.example');
+  assert.equal(byLogin.status, 404, byLogin.text);
+  const confirmations = (await acmeAdmin('GET', '/support/confirmations')).json;
+  assert.ok(!confirmations.some((c) => c.target.includes('ghost')), JSON.stringify(confirmations));
+  const misses = await tenantEvents(server, 'acme', server.tenant('acme').token, ['support.view', 'support.action.refused']);
+  assert.ok(misses.some((e) => e.eventType === 'support.view' && e.outcome.result === 'FAILURE' && e.outcome.reason === 'not_found'), 'the failed lookup is recorded');
+  assert.ok(misses.some((e) => e.eventType === 'support.action.refused' && e.outcome.reason === 'target_not_found'), 'the refused reset is recorded');
+
   // MFA reset was not in the grant.
   const mfa = await operatorCall(server, op.key, op.token, 'POST', `/provider/api/v1/support/tenants/acme/users/${userId}/lifecycle/reset_factors`);
   assert.equal(mfa.status, 403, mfa.text);

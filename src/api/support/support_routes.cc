@@ -146,6 +146,7 @@ sp::GateRequest GateRequestOf(const Request& request) {
                          .url = request.base_url + request.path,
                          .authorization = request.Header("authorization"),
                          .dpop = request.Header("dpop"),
+                         .tenant_name = request.Param("tenant"),
                          .context = ContextFor(request)};
 }
 
@@ -182,6 +183,25 @@ Json OperatorJson(const store::OperatorRecord& o) {
           {"status", o.status},
           {"created", FormatRfc3339(o.created)},
           {"statusChanged", FormatRfc3339(o.status_changed)}};
+}
+
+// A user by id only: support may not probe logins (e-mail addresses) through the directory's
+// id-or-login lookup.
+absl::StatusOr<store::UserRecord> UserById(directory::Directory& directory, const TenantId& tenant,
+                                           const std::string& id) {
+  absl::StatusOr<store::UserRecord> user = directory.GetUser(tenant, id);
+  if (user.ok() && user->id.value() != id) return NotFoundError(fmt::format("{} (User)", id));
+  return user;
+}
+
+// The read that follows an allowed reach into a tenant; a failure is recorded as a failed view,
+// so that every decision of the gate leaves its event.
+template <typename T>
+absl::StatusOr<T> ReadFor(sp::AccessGate& gate, const sp::OperatorContext& op,
+                          const sp::TenantAccess& access, std::string_view resource,
+                          absl::StatusOr<T> result) {
+  if (!result.ok()) RETURN_IF_ERROR(gate.RecordFailedView(op, access, resource, result.status()));
+  return result;
 }
 
 // ---- Redacted views ----
@@ -572,10 +592,11 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
         ASSIGN_OR_RETURN(int limit, ParseLimit(r, 200, 200));
         ASSIGN_OR_RETURN(sp::TenantAccess access,
                          gate.AuthorizeTenant(op, r.Param("tenant"), sp::kScopeRead));
-        ASSIGN_OR_RETURN(
-            directory::ListResult<store::UserRecord> users,
-            directory.ListUsers(access.tenant.id,
-                                directory::ListQuery{.after = r.Query("after"), .limit = limit}));
+        ASSIGN_OR_RETURN(directory::ListResult<store::UserRecord> users,
+                         ReadFor(gate, op, access, "users",
+                                 directory.ListUsers(access.tenant.id,
+                                                     directory::ListQuery{.after = r.Query("after"),
+                                                                          .limit = limit})));
         RedactedList list;
         for (const store::UserRecord& u : users.items) {
           AddRedacted(list, directory::UserView(u), sp::kUserFields);
@@ -590,7 +611,8 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
         ASSIGN_OR_RETURN(sp::TenantAccess access,
                          gate.AuthorizeTenant(op, r.Param("tenant"), sp::kScopeRead));
         ASSIGN_OR_RETURN(store::UserRecord user,
-                         directory.GetUser(access.tenant.id, r.Param("userId")));
+                         ReadFor(gate, op, access, "users/" + r.Param("userId"),
+                                 UserById(directory, access.tenant.id, r.Param("userId"))));
         sp::RedactedView view = sp::Redact(directory::UserView(user), sp::kUserFields);
         RETURN_IF_ERROR(gate.RecordView(op, access, "users/" + user.id.value(), view.shown));
         return Response::MakeJson(200, view.view);
@@ -600,9 +622,11 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
         ASSIGN_OR_RETURN(sp::TenantAccess access,
                          gate.AuthorizeTenant(op, r.Param("tenant"), sp::kScopeRead));
         ASSIGN_OR_RETURN(store::UserRecord user,
-                         directory.GetUser(access.tenant.id, r.Param("userId")));
+                         ReadFor(gate, op, access, "users/" + r.Param("userId") + "/factors",
+                                 UserById(directory, access.tenant.id, r.Param("userId"))));
         ASSIGN_OR_RETURN(std::vector<store::FactorRecord> factors,
-                         directory.ListFactors(access.tenant.id, user.id.value()));
+                         ReadFor(gate, op, access, "users/" + user.id.value() + "/factors",
+                                 directory.ListFactors(access.tenant.id, user.id.value())));
         RedactedList list;
         for (const store::FactorRecord& f : factors) {
           AddRedacted(list, directory::FactorView(f, user.login), sp::kFactorFields);
@@ -618,8 +642,10 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                          gate.AuthorizeTenant(op, r.Param("tenant"), sp::kScopeRead));
         ASSIGN_OR_RETURN(
             directory::ListResult<store::GroupRecord> groups,
-            directory.ListGroups(access.tenant.id,
-                                 directory::ListQuery{.after = r.Query("after"), .limit = limit}));
+            ReadFor(gate, op, access, "groups",
+                    directory.ListGroups(
+                        access.tenant.id,
+                        directory::ListQuery{.after = r.Query("after"), .limit = limit})));
         RedactedList list;
         for (const store::GroupRecord& g : groups.items) {
           AddRedacted(list, directory::GroupView(g), sp::kGroupFields);
@@ -633,11 +659,12 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
   // Guarded actions: a grant naming the action and a tenant admin's confirmation.
   auto guarded = [&](std::string_view action, Request& r, const sp::OperatorContext& op,
                      std::string target,
-                     std::function<absl::StatusOr<Json>(const sp::TenantAccess&)> run)
-      -> absl::StatusOr<Response> {
+                     std::function<absl::StatusOr<Json>(const sp::TenantAccess&)> run,
+                     std::function<absl::Status(const sp::TenantAccess&)> check_target =
+                         nullptr) -> absl::StatusOr<Response> {
     sp::ConfirmationRequired pending;
     absl::StatusOr<sp::GuardedPermit> permit =
-        gate.BeginGuardedAction(op, r.Param("tenant"), action, target, &pending);
+        gate.BeginGuardedAction(op, r.Param("tenant"), action, target, &pending, check_target);
     if (!permit.ok()) {
       if (!pending.confirmation_id.empty()) {
         Response refused = ErrorResponse(permit.status(), r);
@@ -653,10 +680,17 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
     RETURN_IF_ERROR(done.status());
     return Response::MakeJson(200, *done);
   };
+  // Only an existing user of the tenant may be the target: no confirmation is asked for a typo.
+  auto user_exists = [&](Request& r) {
+    return [&directory, id = r.Param("userId")](const sp::TenantAccess& access) {
+      return UserById(directory, access.tenant.id, id).status();
+    };
+  };
   add("POST", t + "/users/{userId}/lifecycle/reset_password",
       Operator(
           gate,
-          [&, guarded](Request& r, const sp::OperatorContext& op) -> absl::StatusOr<Response> {
+          [&, guarded, user_exists](Request& r,
+                                    const sp::OperatorContext& op) -> absl::StatusOr<Response> {
             return guarded(
                 sp::kActionPasswordReset, r, op, r.Param("userId"),
                 [&](const sp::TenantAccess& access) -> absl::StatusOr<Json> {
@@ -665,18 +699,21 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                       directory::IssuedToken issued,
                       directory.ResetPassword(access.tenant.id, op.request, r.Param("userId")));
                   return Json{{"userId", issued.user.id.value()}, {"status", issued.user.status}};
-                });
+                },
+                user_exists(r));
           }));
   add("POST", t + "/users/{userId}/lifecycle/reset_factors",
       Operator(gate,
-               [&, guarded](Request& r, const sp::OperatorContext& op) -> absl::StatusOr<Response> {
+               [&, guarded, user_exists](
+                   Request& r, const sp::OperatorContext& op) -> absl::StatusOr<Response> {
                  return guarded(
                      sp::kActionMfaReset, r, op, r.Param("userId"),
                      [&](const sp::TenantAccess& access) -> absl::StatusOr<Json> {
                        RETURN_IF_ERROR(
                            directory.ResetFactors(access.tenant.id, op.request, r.Param("userId")));
                        return Json{{"userId", r.Param("userId")}, {"factorsReset", true}};
-                     });
+                     },
+                     user_exists(r));
                }));
   add("PUT", t + "/log/settings",
       Operator(gate,
@@ -689,7 +726,9 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                  }
                  const bool make_public = body["public"].get<bool>();
                  return guarded(
-                     sp::kActionConfigChange, r, op, "log.public",
+                     // The confirmation binds the value, not just the setting.
+                     sp::kActionConfigChange, r, op,
+                     make_public ? "log.public=true" : "log.public=false",
                      [&](const sp::TenantAccess& access) -> absl::StatusOr<Json> {
                        RETURN_IF_ERROR(s.store.Write([&](store::Transaction& tx) -> absl::Status {
                          ASSIGN_OR_RETURN(store::TenantRecord current,
@@ -864,7 +903,8 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                     ASSIGN_OR_RETURN(
                         std::optional<std::string> status,
                         StatusQuery(r, {store::kConfirmationPending, store::kConfirmationConfirmed,
-                                        store::kConfirmationDenied, store::kConfirmationUsed}));
+                                        store::kConfirmationDenied, store::kConfirmationUsed,
+                                        store::kConfirmationExpired}));
                     ASSIGN_OR_RETURN(std::vector<store::ConfirmationRecord> items,
                                      plane.ListConfirmations(tenant.id, status));
                     return Response::MakeJson(200, Array(items, sp::ConfirmationView));
