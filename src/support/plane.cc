@@ -1814,14 +1814,13 @@ absl::StatusOr<int> SupportPlane::SweepExpired() {
         SupportFacts facts;
         facts.operator_id = confirmation.operator_id.value();
         facts.grant_id = confirmation.grant_id;
-        audit::EventSpec spec{
-            .event_type = "support.confirmation.expire",
-            .display_message = "Guarded-action confirmation lapsed undecided",
-            .reason = "expired",
-            .targets = {TenantTarget(tenant)},
-            .debug_data = {{"action", confirmation.action},
-                           {"actionTarget", confirmation.target},
-                           {"confirmationId", confirmation.id}}};
+        audit::EventSpec spec{.event_type = "support.confirmation.expire",
+                              .display_message = "Guarded-action confirmation lapsed undecided",
+                              .reason = "expired",
+                              .targets = {TenantTarget(tenant)},
+                              .debug_data = {{"action", confirmation.action},
+                                             {"actionTarget", confirmation.target},
+                                             {"confirmationId", confirmation.id}}};
         RETURN_IF_ERROR(
             AppendTransparencyEvents(tx, clock_, random_, &tenant, ctx, facts, std::move(spec)));
         ++tenant_changed;

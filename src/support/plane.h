@@ -211,11 +211,12 @@ class SupportPlane {
                                                               std::string_view vendor_id,
                                                               std::string_view device_name);
   // Enrols the device whose public key is `jwk`: `token` must be unused, unexpired, of an ACTIVE
-  // vendor, and issued after the vendor's last status change (a kill switch voids older ones); `proof_jkt` (the thumbprint of the key that signed the request's DPoP proof, checked
-  // by the caller) must equal the jwk's thumbprint; the key must not be enrolled already. Marks
-  // the token used and creates the ACTIVE device (event support.device.enroll). Refusals record
-  // a FAILURE event: kUnauthenticated E0000011 for an unknown, used or expired token (one message
-  // for all three), validation errors for a bad jwk or a proof by another key.
+  // vendor, and issued after the vendor's last status change (a kill switch voids older ones);
+  // `proof_jkt` (the thumbprint of the key that signed the request's DPoP proof, checked by the
+  // caller) must equal the jwk's thumbprint; the key must not be enrolled already. Marks the token
+  // used and creates the ACTIVE device (event support.device.enroll). Refusals record a FAILURE
+  // event: kUnauthenticated E0000011 for an unknown, used or expired token (one message for all
+  // three), validation errors for a bad jwk or a proof by another key.
   absl::StatusOr<store::DeviceRecord> EnrollDevice(const audit::RequestContext& ctx,
                                                    std::string_view token, const Json& jwk,
                                                    std::string_view proof_jkt);
