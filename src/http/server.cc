@@ -702,9 +702,12 @@ class Server::Impl {
 
   bool IsRateLimited(const api::Route& route) const {
     if (!rate_limiter_.enabled()) return false;
-    return std::any_of(
-        options_.rate_limited_route_prefixes.begin(), options_.rate_limited_route_prefixes.end(),
-        [&](const std::string& prefix) { return route.pattern.starts_with(prefix); });
+    return std::any_of(options_.rate_limited_route_prefixes.begin(),
+                       options_.rate_limited_route_prefixes.end(), [&](const std::string& prefix) {
+                         // Whole segments only: ".../devices/enroll" must not cover
+                         // ".../enrollment_tokens".
+                         return route.pattern == prefix || route.pattern.starts_with(prefix + "/");
+                       });
   }
 
   api::Response RateLimitedResponse(const RateLimitDecision& d, const api::Request& req,

@@ -100,6 +100,14 @@ absl::StatusOr<std::string> StillValid(store::Transaction& tx, const OperatorCon
   return std::string();
 }
 
+// The outcome reason of a failure, for a log the tenant reads: the client's own mistake in its
+// words, anything else without internal detail.
+std::string ReasonFor(const absl::Status& error, std::string_view not_found) {
+  if (absl::IsNotFound(error)) return std::string(not_found);
+  if (absl::IsInvalidArgument(error)) return std::string(error.message());
+  return "internal_error";
+}
+
 // The rollback of a transaction that found the request no longer valid.
 constexpr char kStale[] = "stale support request";
 
@@ -438,13 +446,12 @@ absl::Status AccessGate::CountReach(const OperatorContext& op, const store::Tena
 
 absl::Status AccessGate::RecordFailedView(const OperatorContext& op, const TenantAccess& access,
                                           std::string_view resource, const absl::Status& error) {
-  audit::EventSpec spec{
-      .event_type = "support.view",
-      .display_message = "Support operator views tenant data (redacted)",
-      .outcome = std::string(audit::kFailure),
-      .reason = absl::IsNotFound(error) ? "not_found" : std::string(error.message()),
-      .targets = {TenantTarget(access.tenant)},
-      .debug_data = {{"resource", std::string(resource)}, {"fields", ""}}};
+  audit::EventSpec spec{.event_type = "support.view",
+                        .display_message = "Support operator views tenant data (redacted)",
+                        .outcome = std::string(audit::kFailure),
+                        .reason = ReasonFor(error, "not_found"),
+                        .targets = {TenantTarget(access.tenant)},
+                        .debug_data = {{"resource", std::string(resource)}, {"fields", ""}}};
   return store_.Write([&](store::Transaction& tx) {
     return AppendTransparencyEvents(tx, clock_, random_, &access.tenant, op.request,
                                     GrantFacts(op, access.grant), spec);
@@ -478,9 +485,7 @@ absl::StatusOr<GuardedPermit> AccessGate::BeginGuardedAction(
                                .display_message = "Guarded support action refused",
                                .severity = "WARN",
                                .outcome = std::string(audit::kDeny),
-                               .reason = absl::IsNotFound(bad_target)
-                                             ? "target_not_found"
-                                             : std::string(bad_target.message()),
+                               .reason = ReasonFor(bad_target, "target_not_found"),
                                .targets = {TenantTarget(access->tenant), target_principal},
                                .debug_data = {{"action", std::string(action)}}};
       RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) {
@@ -575,7 +580,7 @@ absl::Status AccessGate::FinishGuardedAction(const OperatorContext& op, const Gu
           outcome.ok() ? "Guarded support action done" : "Guarded support action failed",
       .severity = outcome.ok() ? "INFO" : "WARN",
       .outcome = std::string(outcome.ok() ? audit::kSuccess : audit::kFailure),
-      .reason = outcome.ok() ? "" : std::string(outcome.message()),
+      .reason = outcome.ok() ? "" : ReasonFor(outcome, "not_found"),
       .targets = {TenantTarget(permit.access.tenant),
                   {permit.target, "SupportActionTarget", permit.target, ""}},
       .debug_data = {{"action", permit.action}, {"confirmationId", permit.confirmation.id}}};

@@ -29,6 +29,16 @@ constexpr char kBaseUrl[] = "https://custos.test";
 constexpr char kMePath[] = "/provider/api/v1/support/me";
 constexpr char kHomeIp[] = "203.0.113.7";
 
+// The jti claim of a DPoP proof.
+std::string JtiOf(const std::string& proof) {
+  const size_t first = proof.find('.');
+  const size_t second = proof.find('.', first + 1);
+  std::optional<std::string> payload =
+      crypto::Base64UrlDecode(std::string_view(proof).substr(first + 1, second - first - 1));
+  if (!payload.has_value()) return "";
+  return Json::parse(*payload).value("jti", "");
+}
+
 // An Ed25519 device key held in memory, so that proofs and reports are deterministic under
 // SeededRandom. Signs as FileDeviceKey does, for MakeDpopProof and MakePostureReport.
 class TestDeviceKey final : public DeviceKey {
@@ -314,6 +324,14 @@ class AccessGateTest : public ::testing::Test {
 
   std::string OperatorStatus(const UserId& id) { return plane_->GetOperator(id)->status; }
 
+  std::string ConfirmationStatus(const std::string& id) {
+    auto stored = store::ReadResult(*store_, [&](store::Transaction& tx) {
+      return tx.Support().GetConfirmation(acme_.id, id);
+    });
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return stored.ok() ? stored->status : "";
+  }
+
   std::unique_ptr<store::TempSqliteStore> temp_;
   store::Store* store_ = nullptr;
   Config config_;
@@ -508,6 +526,58 @@ TEST_F(AccessGateTest, RefusalLimiterAnswers429WithoutAnEvent) {
   ExpectTenantRefused(op, "acme", kScopeRead, "no_grant", &acme_);
 }
 
+TEST_F(AccessGateTest, RefusedAuthenticationOnATenantsPathIsInThatTenantsLog) {
+  Worker w = AddWorker("grace@acme-support.test");
+  auto on = [&](GateRequest request, const std::string& tenant_name) {
+    request.tenant_name = tenant_name;
+    return [this, request] { return gate_->Authenticate(request).status(); };
+  };
+  ExpectRefused(on(Unsigned("DPoP " + w.signin.token), "acme"), absl::StatusCode::kUnauthenticated,
+                "dpop_missing", &acme_);
+  Signin forged = w.signin;
+  forged.token = "cop_" + random_.Token(32);
+  ExpectRefused(on(Request(forged), "globex"), absl::StatusCode::kUnauthenticated, "token_invalid",
+                &globex_);
+  std::vector<Json> in_globex = Events(globex_.id, "support.gate.deny");
+  ASSERT_EQ(in_globex.size(), 1u);
+  EXPECT_EQ(in_globex[0]["actor"]["id"], "unknown");
+
+  // An unknown tenant, or the provider realm, has no tenant log of its own to write to.
+  ExpectRefused(on(Unsigned(""), "initech"), absl::StatusCode::kUnauthenticated, "token_missing");
+  ExpectRefused(on(Unsigned(""), std::string(kProviderTenantName)),
+                absl::StatusCode::kUnauthenticated, "token_missing");
+
+  // An accepted request leaves nothing in the tenant's log.
+  GateRequest fine = Request(w.signin);
+  fine.tenant_name = "acme";
+  ASSERT_TRUE(gate_->Authenticate(fine).ok());
+  EXPECT_EQ(Events(acme_.id, "support.gate.deny").size(), 1u);
+}
+
+TEST_F(AccessGateTest, ProofJtiIsRecordedOnlyOnceTheTokenChecksOut) {
+  Worker w = AddWorker("grace@acme-support.test");
+  // Proofs by the device's key that share one jti: the same seed draws the same jti.
+  auto proof_for = [&](const GateRequest& request, const std::string& token) {
+    crypto::SeededRandom same_jti{99};
+    return *MakeDpopProof(*w.signin.key, request.method, request.url, token, clock_.Now(),
+                          same_jti);
+  };
+  const std::string unknown_token = "cop_" + random_.Token(32);
+  GateRequest forged = Unsigned("DPoP " + unknown_token);
+  forged.dpop = proof_for(forged, unknown_token);
+  GateRequest real = Unsigned("DPoP " + w.signin.token);
+  real.dpop = proof_for(real, w.signin.token);
+  ASSERT_EQ(JtiOf(forged.dpop), JtiOf(real.dpop));
+
+  ExpectAuthRefused(forged, "token_invalid");
+  EXPECT_EQ(dpop_.ReplayCacheSize(), 0u);
+  auto accepted = gate_->Authenticate(real);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(dpop_.ReplayCacheSize(), 1u);
+  // Accepted once, the proof is spent.
+  ExpectAuthRefused(real, "dpop_replayed");
+}
+
 // ---- AuthorizeTenant ----
 
 TEST_F(AccessGateTest, AuthorizeTenantRefusesUnknownBlockedAndUngrantedTenants) {
@@ -628,6 +698,75 @@ TEST_F(AccessGateTest, RecordViewRecordsTheFieldsShownAndTheFirstUseOnce) {
   EXPECT_EQ(row->first_used, first);
 }
 
+TEST_F(AccessGateTest, RecordViewRefusesAccessThatEndedInFlight) {
+  Worker w = AddWorker("grace@acme-support.test");
+  OperatorContext op = Login(w.signin);
+  // The gate allowed the request; then, while the data was read, the access ended.
+  auto view_after = [&](const std::function<void()>& end_access, absl::StatusCode code,
+                        std::string_view reason) {
+    auto access = gate_->AuthorizeTenant(op, "acme", kScopeRead);
+    ASSERT_TRUE(access.ok()) << access.status();
+    end_access();
+    ExpectRefused(
+        [&] {
+          return gate_->RecordView(op, *access, "users", {"id", "status"});
+        },
+        code, reason, &acme_);
+  };
+  store::GrantRecord revoked = Granted(op, acme_);
+  view_after(
+      [&] { ASSERT_TRUE(plane_->RevokeGrant(tenant_admin_, acme_, revoked.id, "done").ok()); },
+      absl::StatusCode::kPermissionDenied, "grant_expired");
+
+  Granted(op, acme_);
+  view_after([&] { ASSERT_TRUE(plane_->SetDeviceStatus(admin_, w.device.record.id, "lock").ok()); },
+             absl::StatusCode::kUnauthenticated, "device_locked");
+  ASSERT_TRUE(plane_->SetDeviceStatus(admin_, w.device.record.id, "unlock").ok());
+
+  auto set_vendor = [&](std::string_view status) {
+    ASSERT_TRUE(Write([&](store::Transaction& tx) -> absl::Status {
+                  store::VendorRecord vendor = *tx.Support().GetVendor(vendor_.id);
+                  vendor.status = std::string(status);
+                  return tx.Support().UpdateVendor(vendor);
+                }).ok());
+  };
+  view_after([&] { set_vendor(store::kStatusSuspended); }, absl::StatusCode::kUnauthenticated,
+             "vendor_suspended");
+  set_vendor(store::kStatusActive);
+
+  // The kill switch revokes the token first.
+  view_after([&] { ASSERT_TRUE(plane_->SuspendVendor(admin_, vendor_.id, "breach").ok()); },
+             absl::StatusCode::kUnauthenticated, "token_revoked");
+
+  for (const TenantId& log : {acme_.id, kProvider}) {
+    EXPECT_TRUE(Events(log, "support.view").empty()) << log.value();
+    EXPECT_TRUE(Events(log, "user.session.impersonation.initiate").empty()) << log.value();
+  }
+}
+
+TEST_F(AccessGateTest, RecordFailedViewRecordsTheFailureInBothLogs) {
+  Worker w = AddWorker("grace@acme-support.test");
+  OperatorContext op = Login(w.signin);
+  store::GrantRecord grant = Granted(op, acme_);
+  auto access = gate_->AuthorizeTenant(op, "acme", kScopeRead);
+  ASSERT_TRUE(access.ok()) << access.status();
+  ASSERT_TRUE(gate_
+                  ->RecordFailedView(op, *access, "users/00unobody",
+                                     absl::NotFoundError("00unobody (User)"))
+                  .ok());
+  for (const TenantId& log : {acme_.id, kProvider}) {
+    auto views = Events(log, "support.view");
+    ASSERT_EQ(views.size(), 1u) << log.value();
+    EXPECT_EQ(Outcome(views[0]), "FAILURE");
+    EXPECT_EQ(Reason(views[0]), "not_found");
+    EXPECT_EQ(Debug(views[0])["resource"], "users/00unobody");
+    EXPECT_EQ(Debug(views[0])["fields"], "");
+    EXPECT_EQ(Debug(views[0])["grantId"], grant.id);
+    EXPECT_EQ(views[0]["actor"]["id"], w.user.id.value());
+    EXPECT_EQ(views[0]["target"][0]["id"], acme_.id.value());
+  }
+}
+
 // ---- Guarded actions ----
 
 TEST_F(AccessGateTest, GuardedActionWaitsForTheTenantAdminsConfirmation) {
@@ -700,7 +839,8 @@ TEST_F(AccessGateTest, GuardedActionWaitsForTheTenantAdminsConfirmation) {
     auto failure = Events(log, "support.action.failure");
     ASSERT_EQ(failure.size(), 1u);
     EXPECT_EQ(Outcome(failure[0]), "FAILURE");
-    EXPECT_EQ(Reason(failure[0]), "directory unavailable");
+    // The tenant reads this log: an internal failure is named, not described.
+    EXPECT_EQ(Reason(failure[0]), "internal_error");
   }
 
   // A used confirmation permits once only: the next attempt asks anew.
@@ -741,6 +881,80 @@ TEST_F(AccessGateTest, GuardedActionRefusedOnceTheTenantAdminDenies) {
   auto again = gate_->BeginGuardedAction(op, "acme", kActionPasswordReset, "00uuser2", &later);
   EXPECT_EQ(ReasonOf(again.status()), "confirmation_required");
   EXPECT_NE(later.confirmation_id, asked.confirmation_id);
+}
+
+TEST_F(AccessGateTest, GuardedActionRefusesAccessThatEndedInFlight) {
+  Worker w = AddWorker("grace@acme-support.test");
+  OperatorContext op = Login(w.signin);
+  auto confirmed = [&](const std::string& target) {
+    ConfirmationRequired asked;
+    auto first = gate_->BeginGuardedAction(op, "acme", kActionPasswordReset, target, &asked);
+    EXPECT_EQ(ReasonOf(first.status()), "confirmation_required");
+    EXPECT_TRUE(plane_->DecideConfirmation(tenant_admin_, acme_, asked.confirmation_id, true).ok());
+    return asked.confirmation_id;
+  };
+  // A confirmed action whose access ends between the gate's checks and the use of the
+  // confirmation (the target check runs in between).
+  auto act_after = [&](const std::string& target, const std::function<void()>& end_access,
+                       absl::StatusCode code, std::string_view reason) {
+    const std::string id = confirmed(target);
+    ExpectRefused(
+        [&] {
+          return gate_
+              ->BeginGuardedAction(op, "acme", kActionPasswordReset, target, nullptr,
+                                   [&](const TenantAccess&) {
+                                     end_access();
+                                     return absl::OkStatus();
+                                   })
+              .status();
+        },
+        code, reason, &acme_);
+    EXPECT_EQ(ConfirmationStatus(id), store::kConfirmationConfirmed) << reason;
+  };
+  store::GrantRecord revoked = Granted(op, acme_, {"read", "password_reset"});
+  act_after(
+      "00uuser1",
+      [&] { ASSERT_TRUE(plane_->RevokeGrant(tenant_admin_, acme_, revoked.id, "done").ok()); },
+      absl::StatusCode::kPermissionDenied, "grant_expired");
+
+  Granted(op, acme_, {"read", "password_reset"});
+  act_after(
+      "00uuser2",
+      [&] { ASSERT_TRUE(plane_->SetDeviceStatus(admin_, w.device.record.id, "lock").ok()); },
+      absl::StatusCode::kUnauthenticated, "device_locked");
+  ASSERT_TRUE(plane_->SetDeviceStatus(admin_, w.device.record.id, "unlock").ok());
+
+  act_after(
+      "00uuser3", [&] { ASSERT_TRUE(plane_->SuspendVendor(admin_, vendor_.id, "breach").ok()); },
+      absl::StatusCode::kUnauthenticated, "token_revoked");
+
+  EXPECT_TRUE(plane_->ListConfirmations(acme_.id, std::string(store::kConfirmationUsed))->empty());
+  EXPECT_TRUE(Events(acme_.id, "support.action.success").empty());
+}
+
+TEST_F(AccessGateTest, GuardedActionOnAMissingTargetAsksForNoConfirmation) {
+  Worker w = AddWorker("grace@acme-support.test");
+  OperatorContext op = Login(w.signin);
+  Granted(op, acme_, {"read", "password_reset"});
+  const absl::Status missing = absl::NotFoundError("00unobody (User)");
+  ConfirmationRequired asked;
+  auto refused = gate_->BeginGuardedAction(op, "acme", kActionPasswordReset, "00unobody", &asked,
+                                           [&](const TenantAccess& access) {
+                                             EXPECT_EQ(access.tenant.id, acme_.id);
+                                             return missing;
+                                           });
+  EXPECT_EQ(refused.status(), missing);
+  EXPECT_TRUE(asked.confirmation_id.empty());
+  EXPECT_TRUE(plane_->ListConfirmations(acme_.id, std::nullopt)->empty());
+  for (const TenantId& log : {acme_.id, kProvider}) {
+    auto events = Events(log, "support.action.refused");
+    ASSERT_EQ(events.size(), 1u) << log.value();
+    EXPECT_EQ(Outcome(events[0]), "DENY");
+    EXPECT_EQ(Reason(events[0]), "target_not_found");
+    EXPECT_EQ(Debug(events[0])["action"], "password_reset");
+    EXPECT_EQ(events[0]["target"][1]["id"], "00unobody");
+    EXPECT_TRUE(Events(log, "support.confirmation.request").empty()) << log.value();
+  }
 }
 
 // ---- Anomaly rules ----
@@ -854,6 +1068,49 @@ TEST_F(AccessGateTest, RefusedActionsRuleSuspendsWhenConfigured) {
   EXPECT_EQ(OperatorStatus(w.user.id), store::kStatusSuspended);
   EXPECT_EQ(Reason(Events(acme_.id, "support.gate.deny").back()), "scope_missing");
   EXPECT_EQ(Reason(Events(kProvider, "support.anomaly.alert").back()), "refused_actions");
+}
+
+TEST_F(AccessGateTest, RefusedReachesCountForTenantSpread) {
+  MakeGate(AnomalyRules{.max_tenants = 1});
+  Worker w = AddWorker("grace@acme-support.test");
+  OperatorContext op = Login(w.signin);
+  Granted(op, acme_);
+  auto in_acme = gate_->AuthorizeTenant(op, "acme", kScopeRead);
+  ASSERT_TRUE(in_acme.ok()) << in_acme.status();
+  ASSERT_TRUE(gate_->RecordView(op, *in_acme, "users", {"id"}).ok());
+  // A tenant that does not exist is not reached.
+  ExpectTenantRefused(op, "initech", kScopeRead, "tenant_unknown", nullptr,
+                      absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Events(kProvider, "support.anomaly.alert").empty());
+
+  ExpectTenantRefused(op, "globex", kScopeRead, "no_grant", &globex_);
+  auto alerts = Events(kProvider, "support.anomaly.alert");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(Reason(alerts[0]), "tenant_spread");
+  EXPECT_EQ(alerts[0]["target"][0]["id"], w.user.id.value());
+  EXPECT_EQ(OperatorStatus(w.user.id), store::kStatusActive);
+}
+
+TEST_F(AccessGateTest, RefusedActionsRuleCountsScopeRefusalsNotConfirmationRequests) {
+  MakeGate(AnomalyRules{.max_refused_actions = 2});
+  Worker w = AddWorker("grace@acme-support.test");
+  OperatorContext op = Login(w.signin);
+  Granted(op, acme_, {"read", "password_reset"});
+  for (const char* target : {"00uuser1", "00uuser2", "00uuser3"}) {
+    auto asked = gate_->BeginGuardedAction(op, "acme", kActionPasswordReset, target, nullptr);
+    EXPECT_EQ(ReasonOf(asked.status()), "confirmation_required");
+  }
+  EXPECT_TRUE(Events(kProvider, "support.anomaly.alert").empty());
+
+  auto mfa_reset = [&] {
+    return gate_->BeginGuardedAction(op, "acme", kActionMfaReset, "00uuser1", nullptr).status();
+  };
+  ExpectRefused(mfa_reset, absl::StatusCode::kPermissionDenied, "scope_missing", &acme_);
+  EXPECT_TRUE(Events(kProvider, "support.anomaly.alert").empty());
+  ExpectRefused(mfa_reset, absl::StatusCode::kPermissionDenied, "scope_missing", &acme_);
+  auto alerts = Events(kProvider, "support.anomaly.alert");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(Reason(alerts[0]), "refused_actions");
 }
 
 }  // namespace

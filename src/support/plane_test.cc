@@ -384,6 +384,65 @@ TEST_F(SupportPlaneTest, KillSwitchEndsEverythingOfTheVendorInOneCall) {
   EXPECT_EQ(ErrorCodeOf(plane_->UnsuspendVendor(admin_, vendor_.id).status()), kErrWrongStatus);
 }
 
+TEST_F(SupportPlaneTest, KillSwitchVoidsEnrolmentTokensIssuedBeforeIt) {
+  auto before = plane_->CreateEnrollmentToken(admin_, vendor_.id, "old-box");
+  ASSERT_TRUE(before.ok()) << before.status();
+  clock_.Advance(absl::Minutes(5));
+  ASSERT_TRUE(plane_->SuspendVendor(admin_, vendor_.id, "workstation compromised").ok());
+  clock_.Advance(absl::Minutes(5));
+  ASSERT_TRUE(plane_->UnsuspendVendor(admin_, vendor_.id).ok());
+  auto after = plane_->CreateEnrollmentToken(admin_, vendor_.id, "new-box");
+  ASSERT_TRUE(after.ok()) << after.status();
+
+  TestKey key = NewKey();
+  auto voided = plane_->EnrollDevice(device_ctx_, before->token, key.jwk, key.jkt);
+  EXPECT_EQ(voided.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(ErrorCodeOf(voided.status()), kErrInvalidToken);
+  // The same answer as for a token that never existed.
+  auto unknown = plane_->EnrollDevice(device_ctx_, "cde_nope", key.jwk, key.jkt);
+  EXPECT_EQ(voided.status().message(), unknown.status().message());
+
+  auto device = plane_->EnrollDevice(device_ctx_, after->token, key.jwk, key.jkt);
+  ASSERT_TRUE(device.ok()) << device.status();
+  EXPECT_EQ(device->name, "new-box");
+  EXPECT_EQ(device->status, store::kDeviceActive);
+  EXPECT_EQ(plane_->ListDevices(vendor_.id)->size(), 1u);
+
+  auto enrolls = Events(kProvider, "support.device.enroll");
+  ASSERT_EQ(enrolls.size(), 3u);
+  EXPECT_EQ(Outcome(enrolls[0]), "FAILURE");
+  EXPECT_EQ(Reason(enrolls[0]), "token_void");
+  EXPECT_EQ(Debug(enrolls[0])["enrollmentTokenId"], before->record.id);
+  EXPECT_EQ(Reason(enrolls[1]), "token_unknown");
+  EXPECT_EQ(Outcome(enrolls[2]), "SUCCESS");
+}
+
+TEST_F(SupportPlaneTest, KillSwitchLeavesAnExpiredGrantToTheSweep) {
+  Worker w = AddWorker("grace@acme-support.test", vendor_);
+  store::GrantRecord lapsed = Granted(w, acme_);  // 4 h
+  clock_.Advance(absl::Hours(5));
+  store::GrantRecord live = Granted(w, globex_);
+
+  auto result = plane_->SuspendVendor(admin_, vendor_.id, "workstation compromised");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->grants, 1);
+  EXPECT_EQ(GrantRow(globex_.id, live.id).status, store::kGrantRevoked);
+  store::GrantRecord untouched = GrantRow(acme_.id, lapsed.id);
+  EXPECT_EQ(untouched.status, store::kGrantActive);
+  EXPECT_EQ(untouched.end_reason, "");
+  EXPECT_TRUE(Events(acme_.id, "user.session.impersonation.revoke").empty());
+
+  EXPECT_EQ(*plane_->SweepExpired(), 1);
+  store::GrantRecord ended = GrantRow(acme_.id, lapsed.id);
+  EXPECT_EQ(ended.status, store::kGrantEnded);
+  EXPECT_EQ(ended.end_reason, "expired");
+  EXPECT_EQ(ended.ended, lapsed.expires);
+  auto ends = Events(acme_.id, "user.session.impersonation.end");
+  ASSERT_EQ(ends.size(), 1u);
+  EXPECT_EQ(Reason(ends[0]), "expired");
+  EXPECT_EQ(GrantRow(globex_.id, live.id).status, store::kGrantRevoked);
+}
+
 TEST_F(SupportPlaneTest, EnrolmentTokenIsSingleUseAndExpires) {
   auto issued = plane_->CreateEnrollmentToken(admin_, vendor_.id, "build-box");
   ASSERT_TRUE(issued.ok());
@@ -912,6 +971,55 @@ TEST_F(SupportPlaneTest, SweepExpiresRequestsAndEndsGrants) {
       ReasonOf(
           plane_->Approve(tenant_admin_, globex_, pending.request.id, std::nullopt, "").status()),
       "request_expired");
+}
+
+TEST_F(SupportPlaneTest, SweepExpiresLapsedPendingConfirmations) {
+  Worker w = AddWorker("grace@acme-support.test", vendor_);
+  store::GrantRecord grant = Granted(w, acme_);  // 4 h
+  auto add = [&](const std::string& target, absl::Duration lifetime) {
+    store::ConfirmationRecord c{.id = random_.Id(store::kConfirmationIdPrefix),
+                                .tenant_id = acme_.id,
+                                .grant_id = grant.id,
+                                .operator_id = w.user.id,
+                                .action = std::string(kActionPasswordReset),
+                                .target = target,
+                                .status = std::string(store::kConfirmationPending),
+                                .created = clock_.Now(),
+                                .expires = clock_.Now() + lifetime};
+    EXPECT_TRUE(
+        Write([&](store::Transaction& tx) { return tx.Support().InsertConfirmation(c); }).ok());
+    return c;
+  };
+  auto status_of = [&](const store::ConfirmationRecord& c) {
+    return store::ReadResult(
+               *store_,
+               [&](store::Transaction& tx) { return tx.Support().GetConfirmation(acme_.id, c.id); })
+        ->status;
+  };
+  store::ConfirmationRecord lapsing = add("00uuser1", absl::Minutes(30));
+  store::ConfirmationRecord fresh = add("00uuser2", absl::Hours(2));
+  EXPECT_EQ(*plane_->SweepExpired(), 0);
+
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(*plane_->SweepExpired(), 1);
+  EXPECT_EQ(status_of(lapsing), store::kConfirmationExpired);
+  EXPECT_EQ(status_of(fresh), store::kConfirmationPending);
+  EXPECT_EQ(GrantRow(acme_.id, grant.id).status, store::kGrantActive);
+  EXPECT_EQ(*plane_->SweepExpired(), 0);
+  for (const TenantId& log : {acme_.id, kProvider}) {
+    auto expired = Events(log, "support.confirmation.expire");
+    ASSERT_EQ(expired.size(), 1u) << log.value();
+    EXPECT_EQ(Reason(expired[0]), "expired");
+    EXPECT_EQ(expired[0]["actor"]["type"], "SystemPrincipal");
+    EXPECT_EQ(expired[0]["target"][0]["id"], acme_.id.value());
+    EXPECT_EQ(Debug(expired[0])["confirmationId"], lapsing.id);
+    EXPECT_EQ(Debug(expired[0])["action"], "password_reset");
+    EXPECT_EQ(Debug(expired[0])["actionTarget"], "00uuser1");
+    EXPECT_EQ(Debug(expired[0])["grantId"], grant.id);
+  }
+  // An expired confirmation can no longer be decided.
+  EXPECT_EQ(ReasonOf(plane_->DecideConfirmation(tenant_admin_, acme_, lapsing.id, true).status()),
+            "confirmation_not_pending");
 }
 
 TEST_F(SupportPlaneTest, DevicePolicyDefaultsFromConfigAndCanBeReplaced) {
