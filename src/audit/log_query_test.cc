@@ -73,6 +73,7 @@ class FakeTransaction final : public store::Transaction {
   store::ProviderTokenRepository& ProviderTokens() override { std::abort(); }
   store::LogRepository& Logs() override { std::abort(); }
   store::SupportRepository& Support() override { std::abort(); }
+  store::OidcRepository& Oidc() override { std::abort(); }
 
  private:
   FakeEvents& events_;

@@ -380,4 +380,93 @@ struct SightingRecord {
   absl::Time first_seen;
 };
 
+// ---- OpenID Connect (oidc/) ----
+
+inline constexpr std::string_view kAppIdPrefix = "0oa";
+inline constexpr std::string_view kRefreshTokenIdPrefix = "rft";
+
+// A tenant's token signing key. Published in the JWKS from `created`, used for signing from
+// `activates` (so relying parties have fetched it first), stops signing at `retired`, and leaves
+// the JWKS at `expires` (after every token it signed has expired).
+struct OidcKeyRecord {
+  std::string kid;
+  TenantId tenant_id;
+  std::string alg;             // "ES256" or "EdDSA"
+  std::string public_jwk;      // JSON text, with kid, alg and use
+  std::string sealed_private;  // sealed (crypto::Sealer) private key bytes; never log it
+  absl::Time created;
+  absl::Time activates;
+  std::optional<absl::Time> retired;
+  std::optional<absl::Time> expires;
+};
+
+inline constexpr std::string_view kAppActive = "ACTIVE";
+inline constexpr std::string_view kAppInactive = "INACTIVE";
+
+// An OpenID Connect client application of a tenant (Okta-style app object).
+struct AppRecord {
+  std::string id;  // also the client_id
+  TenantId tenant_id;
+  std::string label;
+  std::string status;            // kAppActive or kAppInactive
+  std::string application_type;  // "web", "browser", "native", "service"
+  // "client_secret_basic", "client_secret_post", "private_key_jwt", "none" (public clients)
+  std::string token_endpoint_auth_method;
+  std::string client_secret_hash;  // SHA-256 hex of the secret; empty when there is none
+  std::string settings_json;       // redirect_uris, post_logout_redirect_uris, grant_types,
+                                   // response_types, jwks, token lifetimes: JSON text (oidc/apps.h)
+  absl::Time created;
+  absl::Time last_updated;
+};
+
+// A one-time authorization code. Only its SHA-256 (hex) is stored.
+struct AuthCodeRecord {
+  std::string code_hash;
+  TenantId tenant_id;
+  std::string client_id;
+  UserId user_id;
+  SessionId session_id;
+  std::string redirect_uri;
+  std::string scope;  // space-separated
+  std::string nonce;
+  std::string code_challenge;         // empty without PKCE
+  std::string code_challenge_method;  // "S256" (or "plain", refused for public clients)
+  std::string dpop_jkt;               // set when the authorization request bound one
+  absl::Time auth_time;
+  std::string amr;  // "pwd" or "pwd otp"
+  absl::Time created;
+  absl::Time expires;
+  std::optional<absl::Time> used;
+  // The refresh token family issued for it, so that a reused code revokes what it gave.
+  std::string family_id;
+};
+
+// A refresh token. Only its SHA-256 (hex) is stored. Rotation makes a new token of the same
+// family and marks the old one rotated; presenting a rotated token again revokes the family.
+struct RefreshTokenRecord {
+  std::string id;
+  std::string token_hash;
+  TenantId tenant_id;
+  std::string client_id;
+  UserId user_id;
+  std::string scope;
+  std::string family_id;
+  SessionId session_id;
+  absl::Time auth_time;
+  std::string amr;
+  std::string dpop_jkt;
+  absl::Time created;
+  absl::Time expires;
+  std::optional<absl::Time> rotated;
+  std::optional<absl::Time> revoked;
+};
+
+// An access token (JWT) revoked before its expiry (RFC 7009), by jti, or a whole family.
+struct RevokedTokenRecord {
+  TenantId tenant_id;
+  std::string jti;  // an access token's jti, or "family:<family_id>"
+  absl::Time revoked;
+  absl::Time expires;  // the row may go after this
+};
+
 }  // namespace custos::store

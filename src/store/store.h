@@ -358,6 +358,58 @@ class SupportRepository {
   virtual absl::Status PutSetting(std::string_view key, std::string_view value) = 0;
 };
 
+// OpenID Connect state of each tenant: signing keys, apps, authorization codes, refresh tokens
+// and revoked access tokens. Everything is per tenant.
+class OidcRepository {
+ public:
+  virtual ~OidcRepository() = default;
+
+  // Keys. kAlreadyExists when the (tenant, kid) is taken.
+  virtual absl::Status InsertKey(const OidcKeyRecord& key) = 0;
+  virtual absl::Status UpdateKey(const OidcKeyRecord& key) = 0;  // kNotFound when absent
+  // The tenant's keys, oldest first.
+  virtual absl::StatusOr<std::vector<OidcKeyRecord>> ListKeys(const TenantId& tenant) = 0;
+
+  // Apps. kAlreadyExists when the id is taken; kNotFound for an unknown tenant.
+  virtual absl::Status InsertApp(const AppRecord& app) = 0;
+  virtual absl::Status UpdateApp(const AppRecord& app) = 0;
+  virtual absl::Status DeleteApp(const TenantId& tenant, std::string_view id) = 0;
+  virtual absl::StatusOr<AppRecord> GetApp(const TenantId& tenant, std::string_view id) = 0;
+  // Ordered by id, ascending.
+  virtual absl::StatusOr<std::vector<AppRecord>> ListApps(const TenantId& tenant,
+                                                          const Page& page) = 0;
+
+  // Authorization codes. kAlreadyExists when the hash is taken.
+  virtual absl::Status InsertCode(const AuthCodeRecord& code) = 0;
+  virtual absl::StatusOr<AuthCodeRecord> FindCode(const TenantId& tenant,
+                                                  std::string_view code_hash) = 0;
+  virtual absl::Status UpdateCode(const AuthCodeRecord& code) = 0;
+  // Deletes codes with expires <= now; returns how many.
+  virtual absl::StatusOr<int> DeleteExpiredCodes(const TenantId& tenant, absl::Time now) = 0;
+
+  // Refresh tokens. kAlreadyExists when the id or hash is taken.
+  virtual absl::Status InsertRefreshToken(const RefreshTokenRecord& token) = 0;
+  virtual absl::StatusOr<RefreshTokenRecord> FindRefreshToken(const TenantId& tenant,
+                                                              std::string_view token_hash) = 0;
+  virtual absl::Status UpdateRefreshToken(const RefreshTokenRecord& token) = 0;
+  // Sets revoked = when on every unrevoked token of the family; returns how many.
+  virtual absl::StatusOr<int> RevokeFamily(const TenantId& tenant, std::string_view family_id,
+                                           absl::Time when) = 0;
+  // Sets revoked = when on every unrevoked refresh token of the user's session (sign-out).
+  virtual absl::StatusOr<int> RevokeRefreshTokensOfSession(const TenantId& tenant,
+                                                           const SessionId& session,
+                                                           absl::Time when) = 0;
+  // Deletes tokens with expires <= now; returns how many.
+  virtual absl::StatusOr<int> DeleteExpiredRefreshTokens(const TenantId& tenant,
+                                                         absl::Time now) = 0;
+
+  // Revoked access tokens and families. Inserting an existing (tenant, jti) does nothing.
+  virtual absl::Status InsertRevoked(const RevokedTokenRecord& revoked) = 0;
+  // True when the jti (or "family:<id>") is revoked.
+  virtual absl::StatusOr<bool> IsRevoked(const TenantId& tenant, std::string_view jti) = 0;
+  virtual absl::StatusOr<int> DeleteExpiredRevoked(const TenantId& tenant, absl::Time now) = 0;
+};
+
 // One transaction. Repositories obtained from it are valid only inside the callback that
 // received it. Not thread-safe: a transaction belongs to the thread that runs the callback.
 class Transaction {
@@ -374,6 +426,7 @@ class Transaction {
   virtual ProviderTokenRepository& ProviderTokens() = 0;
   virtual LogRepository& Logs() = 0;
   virtual SupportRepository& Support() = 0;
+  virtual OidcRepository& Oidc() = 0;
 };
 
 // Observes store latency (for /metrics). Thread-safe implementations only.

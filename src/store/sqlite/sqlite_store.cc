@@ -2269,6 +2269,50 @@ class SqliteSupport final : public SupportRepository {
   Connection& conn_;
 };
 
+// Placeholder until the OpenID Connect tables land: every call is kUnimplemented.
+class SqliteOidc final : public OidcRepository {
+ public:
+  explicit SqliteOidc(Connection& conn) : conn_(conn) {}
+  absl::Status InsertKey(const OidcKeyRecord&) override { return Todo(); }
+  absl::Status UpdateKey(const OidcKeyRecord&) override { return Todo(); }
+  absl::StatusOr<std::vector<OidcKeyRecord>> ListKeys(const TenantId&) override { return Todo(); }
+  absl::Status InsertApp(const AppRecord&) override { return Todo(); }
+  absl::Status UpdateApp(const AppRecord&) override { return Todo(); }
+  absl::Status DeleteApp(const TenantId&, std::string_view) override { return Todo(); }
+  absl::StatusOr<AppRecord> GetApp(const TenantId&, std::string_view) override { return Todo(); }
+  absl::StatusOr<std::vector<AppRecord>> ListApps(const TenantId&, const Page&) override {
+    return Todo();
+  }
+  absl::Status InsertCode(const AuthCodeRecord&) override { return Todo(); }
+  absl::StatusOr<AuthCodeRecord> FindCode(const TenantId&, std::string_view) override {
+    return Todo();
+  }
+  absl::Status UpdateCode(const AuthCodeRecord&) override { return Todo(); }
+  absl::StatusOr<int> DeleteExpiredCodes(const TenantId&, absl::Time) override { return Todo(); }
+  absl::Status InsertRefreshToken(const RefreshTokenRecord&) override { return Todo(); }
+  absl::StatusOr<RefreshTokenRecord> FindRefreshToken(const TenantId&, std::string_view) override {
+    return Todo();
+  }
+  absl::Status UpdateRefreshToken(const RefreshTokenRecord&) override { return Todo(); }
+  absl::StatusOr<int> RevokeFamily(const TenantId&, std::string_view, absl::Time) override {
+    return Todo();
+  }
+  absl::StatusOr<int> RevokeRefreshTokensOfSession(const TenantId&, const SessionId&,
+                                                   absl::Time) override {
+    return Todo();
+  }
+  absl::StatusOr<int> DeleteExpiredRefreshTokens(const TenantId&, absl::Time) override {
+    return Todo();
+  }
+  absl::Status InsertRevoked(const RevokedTokenRecord&) override { return Todo(); }
+  absl::StatusOr<bool> IsRevoked(const TenantId&, std::string_view) override { return Todo(); }
+  absl::StatusOr<int> DeleteExpiredRevoked(const TenantId&, absl::Time) override { return Todo(); }
+
+ private:
+  static absl::Status Todo() { return absl::UnimplementedError("OIDC tables not there yet"); }
+  [[maybe_unused]] Connection& conn_;
+};
+
 class SqliteTransaction final : public Transaction {
  public:
   explicit SqliteTransaction(Connection& conn)
@@ -2282,7 +2326,8 @@ class SqliteTransaction final : public Transaction {
         events_(conn),
         provider_tokens_(conn),
         logs_(conn),
-        support_(conn) {}
+        support_(conn),
+        oidc_(conn) {}
 
   TenantRepository& Tenants() override { return tenants_; }
   ApiTokenRepository& ApiTokens() override { return api_tokens_; }
@@ -2295,6 +2340,7 @@ class SqliteTransaction final : public Transaction {
   ProviderTokenRepository& ProviderTokens() override { return provider_tokens_; }
   LogRepository& Logs() override { return logs_; }
   SupportRepository& Support() override { return support_; }
+  OidcRepository& Oidc() override { return oidc_; }
 
  private:
   SqliteTenants tenants_;
@@ -2308,6 +2354,7 @@ class SqliteTransaction final : public Transaction {
   SqliteProviderTokens provider_tokens_;
   SqliteLogs logs_;
   SqliteSupport support_;
+  SqliteOidc oidc_;
 };
 
 // The stores whose transaction callbacks are running on this thread, innermost last. A nested
