@@ -289,4 +289,65 @@ void AddPagingLinks(Response& response, const Request& request, const std::strin
   response.AddHeader("Link", fmt::format("<{}>; rel=\"next\"", next));
 }
 
+absl::StatusOr<std::map<std::string, std::string>> ParseFormBody(std::string_view body) {
+  auto decode = [](std::string_view in) -> std::optional<std::string> {
+    std::string out;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        out += ' ';
+      } else if (in[i] == '%') {
+        if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
+            !absl::ascii_isxdigit(in[i + 2])) {
+          return std::nullopt;
+        }
+        out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else {
+        out += in[i];
+      }
+    }
+    return out;
+  };
+  std::map<std::string, std::string> form;
+  size_t start = 0;
+  while (start < body.size()) {
+    size_t end = body.find('&', start);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view pair = body.substr(start, end - start);
+    start = end + 1;
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::optional<std::string> name = decode(pair.substr(0, eq));
+    std::optional<std::string> value =
+        decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name.has_value() || !value.has_value()) {
+      return absl::InvalidArgumentError("malformed percent-encoding in the form body");
+    }
+    if (!form.emplace(*std::move(name), *std::move(value)).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("parameter {} is repeated", pair.substr(0, eq)));
+    }
+  }
+  return form;
+}
+
+std::string CookieValue(const Request& request, std::string_view name) {
+  // Cookies are separated by ';' (and by ',' when the server joined repeated headers).
+  const std::string cookies = request.Header("cookie");
+  size_t pos = 0;
+  while (pos < cookies.size()) {
+    size_t end = cookies.find_first_of(";,", pos);
+    if (end == std::string::npos) end = cookies.size();
+    std::string_view part(cookies.data() + pos, end - pos);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    const size_t eq = part.find('=');
+    if (eq != std::string_view::npos && part.substr(0, eq) == name) {
+      return std::string(part.substr(eq + 1));
+    }
+    pos = end + 1;
+  }
+  return "";
+}
+
 }  // namespace custos::api

@@ -5,7 +5,9 @@
 //   {"errorCode": "E0000007", "errorSummary": "...", "errorLink": "E0000007",
 //    "errorId": "oae...", "errorCauses": [{"errorSummary": "..."}]}
 
+#include <map>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "api/http_types.h"
@@ -82,5 +84,12 @@ absl::StatusOr<int> ParseLimit(const Request& request, int def, int max);
 
 // Builds `Link: <base/path?limit=..&after=..>; rel="next"` (and rel="self") headers.
 void AddPagingLinks(Response& response, const Request& request, const std::string& next_after);
+
+// Parses an application/x-www-form-urlencoded body; a repeated name is an error (RFC 6749 3.2
+// forbids repeating token request parameters), as is a malformed percent-encoding.
+absl::StatusOr<std::map<std::string, std::string>> ParseFormBody(std::string_view body);
+
+// The value of cookie `name`; empty when the request has none.
+std::string CookieValue(const Request& request, std::string_view name);
 
 }  // namespace custos::api

@@ -5,6 +5,7 @@
 #include "api/authn/authn_handlers.h"
 #include "api/log/log_routes.h"
 #include "api/management/management_routes.h"
+#include "api/oidc/oidc_routes.h"
 #include "api/support/support_routes.h"
 
 namespace custos::cli {
@@ -20,16 +21,32 @@ SupportStack::SupportStack(api::Services& services)
       gate(services.store, services.config, services.clock, services.random, plane, dpop, anomalies,
            services.refused_auth_limiter) {}
 
+OidcStack::OidcStack(api::Services& services, directory::Directory& directory)
+    : apps(services.store, services.clock, services.random),
+      keys(services.store, services.sealer, services.clock, services.random),
+      dpop(services.clock, support::DpopOptions{.max_age = services.config.dpop_max_age,
+                                                .max_clock_skew = services.config.dpop_max_age}),
+      tokens(services.store, services.clock, services.random, keys, apps, directory, dpop,
+             oidc::TokenOptions{.refusal_limiter = services.refused_auth_limiter}) {}
+
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
                                   authn::SignIn& sign_in, audit::LogReader& log_reader,
-                                  audit::LogKeys& log_keys, SupportStack& support) {
-  std::vector<api::Route> routes = api::management::ManagementRoutes(services, directory);
+                                  audit::LogKeys& log_keys, SupportStack& support,
+                                  OidcStack& oidc) {
+  std::vector<api::Route> routes =
+      api::management::ManagementRoutes(services, directory, oidc.apps);
   for (api::Route& r : api::authn::AuthnRoutes(services, sign_in)) routes.push_back(std::move(r));
   for (api::Route& r : api::log::LogRoutes(services, log_reader, log_keys)) {
     routes.push_back(std::move(r));
   }
   for (api::Route& r : api::support::SupportRoutes(services, directory, support.plane, support.gate,
                                                    support.dpop)) {
+    routes.push_back(std::move(r));
+  }
+  for (api::Route& r : api::oidc::OidcRoutes(
+           services,
+           api::oidc::OidcParts{
+               .keys = oidc.keys, .apps = oidc.apps, .tokens = oidc.tokens, .sign_in = sign_in})) {
     routes.push_back(std::move(r));
   }
   return routes;

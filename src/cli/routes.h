@@ -11,6 +11,9 @@
 #include "audit/log_reader.h"
 #include "authn/sign_in.h"
 #include "directory/directory.h"
+#include "oidc/apps.h"
+#include "oidc/keys.h"
+#include "oidc/token_service.h"
 #include "support/access_gate.h"
 #include "support/anomaly.h"
 #include "support/dpop.h"
@@ -27,8 +30,18 @@ struct SupportStack {
   support::AccessGate gate;
 };
 
+// The OpenID Connect provider's long-lived parts, built from the services (which must outlive
+// it).
+struct OidcStack {
+  OidcStack(api::Services& services, directory::Directory& directory);
+  oidc::Apps apps;
+  oidc::KeyManager keys;
+  support::DpopVerifier dpop;  // the OIDC endpoints' own replay cache
+  oidc::TokenService tokens;
+};
+
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
                                   authn::SignIn& sign_in, audit::LogReader& log_reader,
-                                  audit::LogKeys& log_keys, SupportStack& support);
+                                  audit::LogKeys& log_keys, SupportStack& support, OidcStack& oidc);
 
 }  // namespace custos::cli

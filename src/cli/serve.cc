@@ -89,8 +89,9 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   audit::LogKeys log_keys(services.store, *rt.sealer, services.clock, services.random);
   audit::LogReader log_reader(services.store, static_cast<size_t>(rt.config.tile_cache));
   SupportStack support(services);
+  OidcStack oidc(services, directory);
   std::vector<api::Route> routes =
-      ApiRoutes(services, directory, sign_in, log_reader, log_keys, support);
+      ApiRoutes(services, directory, sign_in, log_reader, log_keys, support, oidc);
 
   http::Server server(http::ServerOptionsFromConfig(rt.config), std::move(routes), metrics);
   server.SetReadinessCheck([&rt] { return rt.store->Ping(); });

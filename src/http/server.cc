@@ -209,8 +209,8 @@ ServerOptions ServerOptionsFromConfig(const Config& config) {
   o.max_pending_requests = config.max_pending_requests;
   // Sign-in, and the support plane's endpoints that anyone may call before holding an account
   // credential (operator token exchange, device enrolment and posture reports).
-  o.rate_limited_route_prefixes = {std::string(kSignInRoutePrefix), "/provider/oauth2/v1/token",
-                                   "/provider/api/v1/devices/enroll",
+  o.rate_limited_route_prefixes = {std::string(kSignInRoutePrefix), "/t/{tenant}/oauth2/v1/login",
+                                   "/provider/oauth2/v1/token", "/provider/api/v1/devices/enroll",
                                    "/provider/api/v1/devices/{deviceId}/posture"};
   o.rate_limit_per_second = config.authn_rate_per_ip;
   o.rate_limit_burst = config.authn_burst_per_ip;

@@ -755,10 +755,11 @@ TEST_F(ServerTest, ServerOptionsFromConfigRateLimitsTheSignInRoutes) {
   EXPECT_EQ(o.max_pending_requests, 5);
   EXPECT_EQ(o.rate_limit_per_second, 3);
   EXPECT_EQ(o.rate_limit_burst, 9);
-  EXPECT_EQ(o.rate_limited_route_prefixes,
-            (std::vector<std::string>{"/t/{tenant}/api/v1/authn", "/provider/oauth2/v1/token",
-                                      "/provider/api/v1/devices/enroll",
-                                      "/provider/api/v1/devices/{deviceId}/posture"}));
+  EXPECT_EQ(
+      o.rate_limited_route_prefixes,
+      (std::vector<std::string>{"/t/{tenant}/api/v1/authn", "/t/{tenant}/oauth2/v1/login",
+                                "/provider/oauth2/v1/token", "/provider/api/v1/devices/enroll",
+                                "/provider/api/v1/devices/{deviceId}/posture"}));
 }
 
 TEST_F(ServerTest, ConnectionsOverTheCapAreClosedAtOnce) {

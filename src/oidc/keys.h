@@ -10,6 +10,7 @@
 // refreshed from the store every `refresh` so that a rotation made by another process (or node)
 // is picked up. Thread-safe.
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -68,7 +69,18 @@ class KeyManager {
 
  private:
   struct TenantKeys;
+  // The cached keys when younger than options_.refresh, else Reload.
   absl::StatusOr<std::shared_ptr<const TenantKeys>> Load(const TenantId& tenant);
+  // Reads the tenant's keys from the store and caches them (keeping the keys unsealed so far).
+  absl::StatusOr<std::shared_ptr<const TenantKeys>> Reload(const TenantId& tenant);
+  // Load, after making a first key of each algorithm that has none.
+  absl::StatusOr<std::shared_ptr<const TenantKeys>> LoadOrCreate(const TenantId& tenant);
+  // A new key for `alg`, sealed, published from now and signing from `activates`.
+  absl::StatusOr<store::OidcKeyRecord> NewKey(const TenantId& tenant, std::string_view alg,
+                                              absl::Time now, absl::Time activates);
+  // The signing key of `record`, unsealed on first use and then kept in `keys`.
+  absl::StatusOr<std::shared_ptr<const ActiveKey>> Unsealed(const TenantKeys& keys,
+                                                            const store::OidcKeyRecord& record);
 
   store::Store& store_;
   const crypto::Sealer& sealer_;
@@ -77,6 +89,7 @@ class KeyManager {
   const KeyOptions options_;
   absl::Mutex mu_;
   absl::flat_hash_map<TenantId, std::shared_ptr<const TenantKeys>> cache_ ABSL_GUARDED_BY(mu_);
+  uint64_t reloads_ ABSL_GUARDED_BY(mu_) = 0;  // numbers the snapshots Reload reads
 };
 
 }  // namespace custos::oidc

@@ -23,17 +23,22 @@
 // Thread-safe.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "audit/event.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/json.h"
+#include "common/rate_limiter.h"
 #include "crypto/random.h"
 #include "directory/directory.h"
 #include "oidc/apps.h"
@@ -94,6 +99,15 @@ struct AccessToken {
 struct TokenOptions {
   absl::Duration code_lifetime = absl::Minutes(1);
   absl::Duration client_assertion_max_age = absl::Minutes(5);
+  // How long an app record read for client authentication is reused. A deactivation or a new
+  // client secret takes effect within this time for client_credentials, introspection and
+  // revocation; the authorization_code and refresh_token grants read the app again in their
+  // transaction, so they stop at once.
+  absl::Duration app_cache_ttl = absl::Seconds(5);
+  // Refused requests recorded per client address (ctx.ip_address); beyond it a refusal is
+  // answered the same but leaves no event, so that one address cannot flood the permanent log.
+  // nullptr: every refusal is recorded.
+  RateLimiter* refusal_limiter = nullptr;
 };
 
 class TokenService {
@@ -144,6 +158,39 @@ class TokenService {
                              const SessionId& session);
 
  private:
+  struct AppEntry;  // an app record, its parsed settings and when it was read
+  struct Client;    // an authenticated client
+  struct Proof;     // the DPoP proof of a token request, when there was one
+
+  absl::StatusOr<std::shared_ptr<const AppEntry>> LoadApp(const TenantId& tenant,
+                                                          std::string_view client_id);
+  absl::StatusOr<Client> Authenticate(const store::TenantRecord& tenant, std::string_view issuer,
+                                      const ClientRequest& request);
+  absl::Status VerifyAssertion(const TenantId& tenant, std::string_view issuer,
+                               const ClientRequest& request, const AppEntry& app,
+                               std::string_view assertion);
+  // The claims of a valid access token of this tenant (signature, typ, iss, aud, exp and, when
+  // `check_revoked`, not revoked by jti or family). invalid_token otherwise.
+  absl::StatusOr<Json> CheckAccessToken(const store::TenantRecord& tenant, std::string_view issuer,
+                                        std::string_view token, bool check_revoked);
+  absl::StatusOr<Json> ExchangeCode(const store::TenantRecord& tenant, std::string_view issuer,
+                                    const audit::RequestContext& ctx, const ClientRequest& request,
+                                    const Client& client, const Proof& proof);
+  absl::StatusOr<Json> Refresh(const store::TenantRecord& tenant, std::string_view issuer,
+                               const audit::RequestContext& ctx, const ClientRequest& request,
+                               const Client& client, const Proof& proof);
+  absl::StatusOr<Json> ClientCredentials(const store::TenantRecord& tenant, std::string_view issuer,
+                                         const audit::RequestContext& ctx,
+                                         const ClientRequest& request, const Client& client,
+                                         const Proof& proof);
+  // Records a refusal (FAILURE, the OAuth error code as reason) in its own transaction and
+  // returns `error`.
+  absl::Status Refuse(const store::TenantRecord& tenant, const audit::RequestContext& ctx,
+                      std::string_view event_type, const audit::Principal& actor,
+                      std::map<std::string, std::string> debug, absl::Status error);
+  store::EventRecord Event(const TenantId& tenant, const audit::RequestContext& ctx,
+                           const audit::Principal& actor, audit::EventSpec spec);
+
   store::Store& store_;
   const Clock& clock_;
   crypto::Random& random_;
@@ -152,6 +199,16 @@ class TokenService {
   directory::Directory& directory_;
   support::DpopVerifier& dpop_;
   const TokenOptions options_;
+
+  absl::Mutex apps_mu_;
+  // "<tenant id>/<client id>" -> the app as last read.
+  absl::flat_hash_map<std::string, std::shared_ptr<const AppEntry>> app_cache_
+      ABSL_GUARDED_BY(apps_mu_);
+  absl::Mutex assertions_mu_;
+  // jti values of accepted client assertions ("<tenant>/<client>/<jti>"), each kept until its
+  // assertion could no longer be accepted.
+  absl::flat_hash_map<std::string, absl::Time> assertion_jtis_ ABSL_GUARDED_BY(assertions_mu_);
+  std::multimap<absl::Time, std::string> assertion_expiry_ ABSL_GUARDED_BY(assertions_mu_);
 };
 
 }  // namespace custos::oidc

@@ -280,6 +280,39 @@ std::string Describe(const ConfirmationRecord& c) {
       c.id, c.tenant_id.value(), c.grant_id, c.operator_id.value(), c.action, c.target, c.status,
       Micros(c.created), Micros(c.expires), c.decided_by, Micros(c.decided));
 }
+std::string Describe(const OidcKeyRecord& k) {
+  return fmt::format(
+      "oidc_key{{kid={} tenant={} alg={} jwk={} private={} created={} activates={} retired={} "
+      "expires={}}}",
+      k.kid, k.tenant_id.value(), k.alg, k.public_jwk, Hex(k.sealed_private), Micros(k.created),
+      Micros(k.activates), Micros(k.retired), Micros(k.expires));
+}
+std::string Describe(const AppRecord& a) {
+  return fmt::format(
+      "app{{id={} tenant={} label={} status={} type={} auth_method={} secret_hash={} "
+      "settings={} created={} last_updated={}}}",
+      a.id, a.tenant_id.value(), a.label, a.status, a.application_type,
+      a.token_endpoint_auth_method, a.client_secret_hash, a.settings_json, Micros(a.created),
+      Micros(a.last_updated));
+}
+std::string Describe(const AuthCodeRecord& c) {
+  return fmt::format(
+      "code{{hash={} tenant={} client={} user={} session={} redirect_uri={} scope={} nonce={} "
+      "challenge={} method={} dpop_jkt={} auth_time={} amr={} created={} expires={} used={} "
+      "family={}}}",
+      c.code_hash, c.tenant_id.value(), c.client_id, c.user_id.value(), c.session_id.value(),
+      c.redirect_uri, c.scope, c.nonce, c.code_challenge, c.code_challenge_method, c.dpop_jkt,
+      Micros(c.auth_time), c.amr, Micros(c.created), Micros(c.expires), Micros(c.used),
+      c.family_id);
+}
+std::string Describe(const RefreshTokenRecord& t) {
+  return fmt::format(
+      "refresh_token{{id={} hash={} tenant={} client={} user={} scope={} family={} session={} "
+      "auth_time={} amr={} dpop_jkt={} created={} expires={} rotated={} revoked={}}}",
+      t.id, t.token_hash, t.tenant_id.value(), t.client_id, t.user_id.value(), t.scope, t.family_id,
+      t.session_id.value(), Micros(t.auth_time), t.amr, t.dpop_jkt, Micros(t.created),
+      Micros(t.expires), Micros(t.rotated), Micros(t.revoked));
+}
 template <typename Record>
 std::vector<std::string> Describe(const std::vector<Record>& records) {
   std::vector<std::string> out;
@@ -2966,6 +2999,584 @@ TEST_P(StoreConformanceTest, SupportWritesInAReadAreRefused) {
       InRead(store(), [&](Transaction& tx) { return tx.Support().ListVendors(); });
   ASSERT_TRUE(Ok(vendors));
   EXPECT_THAT(*vendors, IsEmpty());
+}
+
+// OpenID Connect
+
+// A key with every field set; `retired` and `expires` included.
+OidcKeyRecord MakeOidcKey(const TenantId& tenant, std::string kid, absl::Time created) {
+  return OidcKeyRecord{.kid = std::move(kid),
+                       .tenant_id = tenant,
+                       .alg = "ES256",
+                       .public_jwk = R"({"kty":"EC","crv":"P-256","x":"f83O","y":"x_FE"})",
+                       // Binary, NUL and high bytes included, like a real sealed key.
+                       .sealed_private = std::string("\x00\x01\xfe\xff sealed", 11),
+                       .created = created,
+                       .activates = created + absl::Hours(24),
+                       .retired = created + absl::Hours(24 * 90),
+                       .expires = created + absl::Hours(24 * 91)};
+}
+
+AppRecord MakeApp(const TenantId& tenant, std::string id, std::string label) {
+  return AppRecord{.id = std::move(id),
+                   .tenant_id = tenant,
+                   .label = std::move(label),
+                   .status = std::string(kAppActive),
+                   .application_type = "web",
+                   .token_endpoint_auth_method = "client_secret_basic",
+                   .client_secret_hash = "2cf24dba5fb0a30e26e83b2ac5b9e29e",
+                   .settings_json = R"({"redirect_uris":["https://app.example.com/cb"]})",
+                   .created = At(20),
+                   .last_updated = At(21)};
+}
+
+// A code that has been used, so every optional field is set.
+AuthCodeRecord MakeCode(const TenantId& tenant, std::string hash, absl::Time expires) {
+  return AuthCodeRecord{.code_hash = std::move(hash),
+                        .tenant_id = tenant,
+                        .client_id = "0oaAPP1",
+                        .user_id = UserId("00uADA"),
+                        .session_id = SessionId("102SESSION1"),
+                        .redirect_uri = "https://app.example.com/cb",
+                        .scope = "openid profile offline_access",
+                        .nonce = "n-0S6_WzA2Mj",
+                        .code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                        .code_challenge_method = "S256",
+                        .dpop_jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+                        .auth_time = At(30),
+                        .amr = "pwd otp",
+                        .created = At(31),
+                        .expires = expires,
+                        .used = At(32),
+                        .family_id = "rftFAMILY1"};
+}
+
+// A rotated and revoked token, so every optional field is set; MakeLiveToken clears them.
+RefreshTokenRecord MakeRefreshToken(const TenantId& tenant, std::string id, std::string hash) {
+  return RefreshTokenRecord{.id = std::move(id),
+                            .token_hash = std::move(hash),
+                            .tenant_id = tenant,
+                            .client_id = "0oaAPP1",
+                            .user_id = UserId("00uADA"),
+                            .scope = "openid offline_access",
+                            .family_id = "rftFAMILY1",
+                            .session_id = SessionId("102SESSION1"),
+                            .auth_time = At(40),
+                            .amr = "pwd",
+                            .dpop_jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+                            .created = At(41),
+                            .expires = At(41 + 30 * 86400),
+                            .rotated = At(42),
+                            .revoked = At(43)};
+}
+
+RefreshTokenRecord MakeLiveToken(const TenantId& tenant, std::string id, std::string family,
+                                 std::string session) {
+  RefreshTokenRecord token = MakeRefreshToken(tenant, id, "hash-" + id);
+  token.family_id = std::move(family);
+  token.session_id = SessionId(std::move(session));
+  token.rotated.reset();
+  token.revoked.reset();
+  return token;
+}
+
+TEST_P(StoreConformanceTest, OidcKeysRoundTripOldestFirstUpdateAndClash) {
+  // Inserted newest first, and one without its optional times.
+  const OidcKeyRecord newer = MakeOidcKey(tenant_a(), "kid-a", At(100));
+  OidcKeyRecord older = MakeOidcKey(tenant_a(), "kid-b", At(0));
+  older.alg = "EdDSA";
+  older.retired.reset();
+  older.expires.reset();
+  const OidcKeyRecord same_kid_in_b = MakeOidcKey(tenant_b(), "kid-a", At(50));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Oidc().InsertKey(newer));
+    RETURN_IF_ERROR(tx.Oidc().InsertKey(older));
+    return tx.Oidc().InsertKey(same_kid_in_b);
+  })));
+  absl::StatusOr<std::vector<OidcKeyRecord>> keys =
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListKeys(tenant_a()); });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(Describe(*keys), ElementsAre(Describe(older), Describe(newer)));
+  keys = InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListKeys(tenant_b()); });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(Describe(*keys), ElementsAre(Describe(same_kid_in_b)));
+
+  OidcKeyRecord retired = older;
+  retired.public_jwk = R"({"kty":"OKP","crv":"Ed25519","x":"11qY"})";
+  retired.sealed_private = std::string("\xff\x00 resealed", 10);
+  retired.activates = At(5);
+  retired.retired = At(200);
+  retired.expires = At(300);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().UpdateKey(retired); })));
+  keys = InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListKeys(tenant_a()); });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(Describe(*keys), ElementsAre(Describe(retired), Describe(newer)));
+
+  OidcKeyRecord in_wrong_tenant = retired;
+  in_wrong_tenant.tenant_id = tenant_b();
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Oidc().UpdateKey(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().InsertKey(newer); }),
+                      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Oidc().InsertKey(
+                                    MakeOidcKey(TenantId("00oNOPE"), "kid-c", At(0)));
+                              }),
+                      absl::StatusCode::kNotFound));
+  keys = InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListKeys(tenant_b()); });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(Describe(*keys), ElementsAre(Describe(same_kid_in_b)))
+      << "refused writes changed nothing";
+  keys = InRead(store(), [&](Transaction& tx) {
+    return tx.Oidc().ListKeys(TenantId("00oTENANTCCCCCCCCCC"));
+  });
+  ASSERT_TRUE(Ok(keys));
+  EXPECT_THAT(*keys, IsEmpty());
+}
+
+TEST_P(StoreConformanceTest, AppsRoundTripPageByIdAndStayInTheirTenant) {
+  // Inserted out of id order; tenant B has an app with one of the same ids.
+  const AppRecord a3 = MakeApp(tenant_a(), "0oaAPP3", "Payroll");
+  AppRecord a1 = MakeApp(tenant_a(), "0oaAPP1", "Wiki");
+  a1.application_type = "browser";
+  a1.token_endpoint_auth_method = "none";
+  a1.client_secret_hash.clear();
+  const AppRecord a2 = MakeApp(tenant_a(), "0oaAPP2", "Chat");
+  const AppRecord b1 = MakeApp(tenant_b(), "0oaAPP1", "Globex CRM");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const AppRecord* app : std::initializer_list<const AppRecord*>{&a3, &a1, &a2, &b1})
+      RETURN_IF_ERROR(tx.Oidc().InsertApp(*app));
+    return absl::OkStatus();
+  })));
+
+  absl::StatusOr<AppRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().GetApp(tenant_a(), "0oaAPP1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(a1));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Oidc().GetApp(tenant_b(), "0oaAPP1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(b1));
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().GetApp(tenant_b(), "0oaAPP2"); }),
+      absl::StatusCode::kNotFound));
+
+  absl::StatusOr<std::vector<AppRecord>> page = InRead(
+      store(), [&](Transaction& tx) { return tx.Oidc().ListApps(tenant_a(), Page{.limit = 2}); });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(Describe(*page), ElementsAre(Describe(a1), Describe(a2)));
+  page = InRead(store(), [&](Transaction& tx) {
+    return tx.Oidc().ListApps(tenant_a(), Page{.after = "0oaAPP2", .limit = 2});
+  });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(Describe(*page), ElementsAre(Describe(a3)));
+  page = InRead(store(), [&](Transaction& tx) {
+    return tx.Oidc().ListApps(tenant_a(), Page{.after = "0oaAPP3", .limit = 2});
+  });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(*page, IsEmpty());
+  page = InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListApps(tenant_b(), Page{}); });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(Describe(*page), ElementsAre(Describe(b1)));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Oidc().ListApps(tenant_a(), Page{.limit = 0}); }),
+      absl::StatusCode::kInvalidArgument));
+
+  AppRecord changed = a2;
+  changed.label = "Chat (retired)";
+  changed.status = std::string(kAppInactive);
+  changed.application_type = "service";
+  changed.token_endpoint_auth_method = "private_key_jwt";
+  changed.client_secret_hash.clear();
+  changed.settings_json = R"({"jwks":{"keys":[]}})";
+  changed.created = At(22);
+  changed.last_updated = At(23);
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().UpdateApp(changed); })));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Oidc().GetApp(tenant_a(), "0oaAPP2"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(changed));
+
+  AppRecord in_wrong_tenant = changed;
+  in_wrong_tenant.tenant_id = tenant_b();
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Oidc().UpdateApp(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().InsertApp(a3); }),
+                      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Oidc().InsertApp(
+                                    MakeApp(TenantId("00oNOPE"), "0oaAPP9", "Nowhere"));
+                              }),
+                      absl::StatusCode::kNotFound));
+
+  ASSERT_TRUE(Ok(InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().DeleteApp(tenant_a(), "0oaAPP1"); })));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Oidc().DeleteApp(tenant_a(), "0oaAPP1"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Oidc().DeleteApp(tenant_b(), "0oaAPP2"); }),
+      absl::StatusCode::kNotFound));
+  page = InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListApps(tenant_a(), Page{}); });
+  ASSERT_TRUE(Ok(page));
+  EXPECT_THAT(Describe(*page), ElementsAre(Describe(changed), Describe(a3)));
+  found = InRead(store(), [&](Transaction& tx) { return tx.Oidc().GetApp(tenant_b(), "0oaAPP1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(b1)) << "tenant B's app of the same id stays";
+}
+
+TEST_P(StoreConformanceTest, AuthCodesRoundTripAreMarkedUsedAndSwept) {
+  AuthCodeRecord fresh = MakeCode(tenant_a(), "code-1", At(600));
+  fresh.used.reset();
+  fresh.code_challenge.clear();
+  fresh.code_challenge_method.clear();
+  fresh.dpop_jkt.clear();
+  fresh.family_id.clear();
+  const AuthCodeRecord expiring = MakeCode(tenant_a(), "code-2", At(60));
+  const AuthCodeRecord expired = MakeCode(tenant_a(), "code-3", At(59));
+  const AuthCodeRecord same_hash_in_b = MakeCode(tenant_b(), "code-1", At(0));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const AuthCodeRecord* code : std::initializer_list<const AuthCodeRecord*>{
+             &fresh, &expiring, &expired, &same_hash_in_b}) {
+      RETURN_IF_ERROR(tx.Oidc().InsertCode(*code));
+    }
+    return absl::OkStatus();
+  })));
+  for (const AuthCodeRecord* code :
+       std::initializer_list<const AuthCodeRecord*>{&fresh, &expiring, &same_hash_in_b}) {
+    absl::StatusOr<AuthCodeRecord> found = InRead(store(), [&](Transaction& tx) {
+      return tx.Oidc().FindCode(code->tenant_id, code->code_hash);
+    });
+    ASSERT_TRUE(Ok(found));
+    EXPECT_EQ(Describe(*found), Describe(*code));
+  }
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().FindCode(tenant_b(), "code-2"); }),
+      absl::StatusCode::kNotFound));
+
+  AuthCodeRecord used = fresh;
+  used.used = At(61);
+  used.family_id = "rftFAMILY9";
+  used.scope = "openid";
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().UpdateCode(used); })));
+  absl::StatusOr<AuthCodeRecord> found =
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().FindCode(tenant_a(), "code-1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(used));
+  found =
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().FindCode(tenant_b(), "code-1"); });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(same_hash_in_b)) << "tenant B's code is unchanged";
+
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().InsertCode(expiring); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Oidc().UpdateCode(MakeCode(tenant_a(), "nope", At(0)));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Oidc().InsertCode(
+                                    MakeCode(TenantId("00oNOPE"), "code-9", At(0)));
+                              }),
+                      absl::StatusCode::kNotFound));
+
+  // expires <= now goes: code-2 expires exactly at At(60), code-3 before it.
+  absl::StatusOr<int> swept = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().DeleteExpiredCodes(tenant_a(), At(60)); });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 2);
+  swept = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().DeleteExpiredCodes(tenant_a(), At(60)); });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 0);
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().FindCode(tenant_a(), "code-2"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(Ok(
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().FindCode(tenant_a(), "code-1"); })));
+  EXPECT_TRUE(Ok(InRead(store(), [&](Transaction& tx) {
+    return tx.Oidc().FindCode(tenant_b(), "code-1");
+  }))) << "tenant B's expired code waits for tenant B's sweep";
+  swept = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().DeleteExpiredCodes(tenant_b(), At(60)); });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 1);
+}
+
+TEST_P(StoreConformanceTest, RefreshTokensRoundTripRotateAndClash) {
+  const RefreshTokenRecord rotated = MakeRefreshToken(tenant_a(), "rftTOKEN1", "hash-1");
+  const RefreshTokenRecord live = MakeLiveToken(tenant_a(), "rftTOKEN2", "rftFAMILY1", "102S1");
+  const RefreshTokenRecord same_in_b = MakeRefreshToken(tenant_b(), "rftTOKEN1", "hash-1");
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const RefreshTokenRecord* token : {&rotated, &live, &same_in_b}) {
+      RETURN_IF_ERROR(tx.Oidc().InsertRefreshToken(*token));
+    }
+    return absl::OkStatus();
+  })));
+  for (const RefreshTokenRecord* token : {&rotated, &live, &same_in_b}) {
+    absl::StatusOr<RefreshTokenRecord> found = InRead(store(), [&](Transaction& tx) {
+      return tx.Oidc().FindRefreshToken(token->tenant_id, token->token_hash);
+    });
+    ASSERT_TRUE(Ok(found));
+    EXPECT_EQ(Describe(*found), Describe(*token));
+  }
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Oidc().FindRefreshToken(tenant_b(), live.token_hash);
+                             }),
+                      absl::StatusCode::kNotFound));
+
+  RefreshTokenRecord now_rotated = live;
+  now_rotated.rotated = At(500);
+  now_rotated.scope = "openid";
+  now_rotated.expires = At(501);
+  ASSERT_TRUE(Ok(InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().UpdateRefreshToken(now_rotated); })));
+  absl::StatusOr<RefreshTokenRecord> found = InRead(store(), [&](Transaction& tx) {
+    return tx.Oidc().FindRefreshToken(tenant_a(), live.token_hash);
+  });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(now_rotated));
+
+  RefreshTokenRecord same_id = MakeRefreshToken(tenant_a(), "rftTOKEN1", "hash-other");
+  RefreshTokenRecord same_hash = MakeRefreshToken(tenant_a(), "rftTOKEN3", "hash-1");
+  RefreshTokenRecord hash_onto_other = now_rotated;
+  hash_onto_other.token_hash = "hash-1";
+  for (const RefreshTokenRecord* clash : {&same_id, &same_hash}) {
+    EXPECT_TRUE(HasCode(
+        InWrite(store(), [&](Transaction& tx) { return tx.Oidc().InsertRefreshToken(*clash); }),
+        absl::StatusCode::kAlreadyExists))
+        << clash->id << " " << clash->token_hash;
+  }
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Oidc().UpdateRefreshToken(hash_onto_other); }),
+      absl::StatusCode::kAlreadyExists));
+  RefreshTokenRecord in_wrong_tenant = now_rotated;
+  in_wrong_tenant.tenant_id = tenant_b();
+  in_wrong_tenant.id = "rftTOKEN2";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Oidc().UpdateRefreshToken(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Oidc().InsertRefreshToken(
+                                    MakeRefreshToken(TenantId("00oNOPE"), "rftTOKEN9", "hash-9"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  found = InRead(store(), [&](Transaction& tx) {
+    return tx.Oidc().FindRefreshToken(tenant_a(), live.token_hash);
+  });
+  ASSERT_TRUE(Ok(found));
+  EXPECT_EQ(Describe(*found), Describe(now_rotated)) << "refused writes changed nothing";
+}
+
+// Tokens for the revocation tests, in tenant A unless said:
+//         family  session
+//   t1    F1      S1
+//   t2    F1      S2
+//   t3    F2      S1
+//   t4    F1      S1      revoked at At(-5)
+//   t5    F2      S2
+//   b1    F1      S1      (tenant B)
+absl::Status InsertFamilies(Store& store, const TenantId& a, const TenantId& b) {
+  return store.Write([&](Transaction& tx) -> absl::Status {
+    OidcRepository& oidc = tx.Oidc();
+    RETURN_IF_ERROR(oidc.InsertRefreshToken(MakeLiveToken(a, "t1", "F1", "102S1")));
+    RETURN_IF_ERROR(oidc.InsertRefreshToken(MakeLiveToken(a, "t2", "F1", "102S2")));
+    RETURN_IF_ERROR(oidc.InsertRefreshToken(MakeLiveToken(a, "t3", "F2", "102S1")));
+    RefreshTokenRecord revoked = MakeLiveToken(a, "t4", "F1", "102S1");
+    revoked.revoked = At(-5);
+    RETURN_IF_ERROR(oidc.InsertRefreshToken(revoked));
+    RETURN_IF_ERROR(oidc.InsertRefreshToken(MakeLiveToken(a, "t5", "F2", "102S2")));
+    return oidc.InsertRefreshToken(MakeLiveToken(b, "b1", "F1", "102S1"));
+  });
+}
+
+// "id=revoked time" of each token, tenant A's t1..t5 then tenant B's b1.
+std::vector<std::string> RevokedTimes(Store& store, const TenantId& a, const TenantId& b) {
+  std::vector<std::string> out;
+  const absl::Status status = store.Read([&](Transaction& tx) -> absl::Status {
+    for (const auto& [tenant, id] : std::vector<std::pair<TenantId, std::string>>{
+             {a, "t1"}, {a, "t2"}, {a, "t3"}, {a, "t4"}, {a, "t5"}, {b, "b1"}}) {
+      ASSIGN_OR_RETURN(RefreshTokenRecord token, tx.Oidc().FindRefreshToken(tenant, "hash-" + id));
+      out.push_back(fmt::format("{}={}", id,
+                                token.revoked.has_value()
+                                    ? std::to_string(absl::ToInt64Seconds(*token.revoked - kT0))
+                                    : "-"));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) out.push_back(std::string(status.message()));
+  return out;
+}
+
+TEST_P(StoreConformanceTest, RevokeFamilyCountsOnlyItsUnrevokedTokens) {
+  ASSERT_TRUE(Ok(InsertFamilies(store(), tenant_a(), tenant_b())));
+  absl::StatusOr<int> count = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().RevokeFamily(tenant_a(), "F1", At(100)); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 2) << "t1 and t2; t4 was revoked already";
+  count = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().RevokeFamily(tenant_a(), "F1", At(200)); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 0) << "nothing left to revoke";
+  count = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().RevokeFamily(tenant_a(), "F9", At(200)); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 0);
+  EXPECT_THAT(RevokedTimes(store(), tenant_a(), tenant_b()),
+              ElementsAre("t1=100", "t2=100", "t3=-", "t4=-5", "t5=-", "b1=-"))
+      << "each token keeps the time it was first revoked; tenant B's family of the same id stays";
+}
+
+TEST_P(StoreConformanceTest, RevokeRefreshTokensOfSessionCountsOnlyItsUnrevokedTokens) {
+  ASSERT_TRUE(Ok(InsertFamilies(store(), tenant_a(), tenant_b())));
+  absl::StatusOr<int> count = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().RevokeRefreshTokensOfSession(tenant_a(), SessionId("102S1"), At(100));
+  });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 2) << "t1 and t3; t4 was revoked already";
+  count = InWrite(
+      store(), [&](Transaction& tx) { return tx.Oidc().RevokeFamily(tenant_a(), "F2", At(200)); });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 1) << "t5; t3 went with its session";
+  count = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().RevokeRefreshTokensOfSession(tenant_a(), SessionId("102S1"), At(300));
+  });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 0);
+  EXPECT_THAT(RevokedTimes(store(), tenant_a(), tenant_b()),
+              ElementsAre("t1=100", "t2=-", "t3=100", "t4=-5", "t5=200", "b1=-"));
+}
+
+TEST_P(StoreConformanceTest, ExpiredRefreshTokensAreSweptPerTenant) {
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (int i = 1; i <= 4; ++i) {
+      RefreshTokenRecord token = MakeLiveToken(tenant_a(), fmt::format("t{}", i), "F1", "102S1");
+      token.expires = At(100 * i);  // 100, 200, 300, 400
+      RETURN_IF_ERROR(tx.Oidc().InsertRefreshToken(token));
+    }
+    RefreshTokenRecord in_b = MakeLiveToken(tenant_b(), "b1", "F1", "102S1");
+    in_b.expires = At(0);
+    return tx.Oidc().InsertRefreshToken(in_b);
+  })));
+  absl::StatusOr<int> swept = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRefreshTokens(tenant_a(), At(200));
+  });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 2) << "expires <= now: t1 and t2";
+  swept = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRefreshTokens(tenant_a(), At(200));
+  });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 0);
+  ASSERT_TRUE(Ok(store().Read([&](Transaction& tx) -> absl::Status {
+    EXPECT_TRUE(
+        HasCode(tx.Oidc().FindRefreshToken(tenant_a(), "hash-t2"), absl::StatusCode::kNotFound));
+    EXPECT_TRUE(Ok(tx.Oidc().FindRefreshToken(tenant_a(), "hash-t3")));
+    EXPECT_TRUE(Ok(tx.Oidc().FindRefreshToken(tenant_b(), "hash-b1")))
+        << "tenant B's expired token waits for tenant B's sweep";
+    return absl::OkStatus();
+  })));
+}
+
+TEST_P(StoreConformanceTest, RevokedTokensAreRecordedOnceCheckedAndSwept) {
+  const RevokedTokenRecord jti{
+      .tenant_id = tenant_a(), .jti = "AT.jti.1", .revoked = At(10), .expires = At(100)};
+  const RevokedTokenRecord family{
+      .tenant_id = tenant_a(), .jti = "family:F1", .revoked = At(11), .expires = At(200)};
+  const RevokedTokenRecord in_b{
+      .tenant_id = tenant_b(), .jti = "AT.jti.2", .revoked = At(12), .expires = At(50)};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const RevokedTokenRecord* r : {&jti, &family, &in_b}) {
+      RETURN_IF_ERROR(tx.Oidc().InsertRevoked(*r));
+    }
+    return absl::OkStatus();
+  })));
+  // A second revocation of the same jti, expiring later, does nothing: the first one stays.
+  RevokedTokenRecord again = jti;
+  again.revoked = At(20);
+  again.expires = At(1000);
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Oidc().InsertRevoked(again); })));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                RevokedTokenRecord unknown = jti;
+                                unknown.tenant_id = TenantId("00oNOPE");
+                                return tx.Oidc().InsertRevoked(unknown);
+                              }),
+                      absl::StatusCode::kNotFound));
+
+  const auto is_revoked = [&](const TenantId& tenant, std::string_view id) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Oidc().IsRevoked(tenant, id); });
+  };
+  struct Check {
+    TenantId tenant;
+    std::string jti;
+    bool revoked;
+  };
+  for (const Check& c : std::vector<Check>{{tenant_a(), "AT.jti.1", true},
+                                           {tenant_a(), "family:F1", true},
+                                           {tenant_a(), "family:F2", false},
+                                           {tenant_a(), "AT.jti.2", false},
+                                           {tenant_b(), "AT.jti.2", true},
+                                           {tenant_b(), "AT.jti.1", false}}) {
+    absl::StatusOr<bool> revoked = is_revoked(c.tenant, c.jti);
+    ASSERT_TRUE(Ok(revoked));
+    EXPECT_EQ(*revoked, c.revoked) << c.tenant.value() << " " << c.jti;
+  }
+
+  // expires <= now goes; the repeated insert did not move AT.jti.1's expiry to At(1000).
+  absl::StatusOr<int> swept = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRevoked(tenant_a(), At(100));
+  });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 1);
+  swept = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRevoked(tenant_a(), At(100));
+  });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 0);
+  for (const Check& c : std::vector<Check>{{tenant_a(), "AT.jti.1", false},
+                                           {tenant_a(), "family:F1", true},
+                                           {tenant_b(), "AT.jti.2", true}}) {
+    absl::StatusOr<bool> revoked = is_revoked(c.tenant, c.jti);
+    ASSERT_TRUE(Ok(revoked));
+    EXPECT_EQ(*revoked, c.revoked) << "after the sweep: " << c.tenant.value() << " " << c.jti;
+  }
+  swept = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRevoked(tenant_b(), At(1000));
+  });
+  ASSERT_TRUE(Ok(swept));
+  EXPECT_EQ(*swept, 1);
+}
+
+TEST_P(StoreConformanceTest, OidcWritesInAReadAreRefused) {
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Oidc().InsertApp(MakeApp(tenant_a(), "0oaAPP1", "Wiki"));
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Oidc().InsertRevoked({.tenant_id = tenant_a(),
+                                                               .jti = "AT.jti.1",
+                                                               .revoked = At(0),
+                                                               .expires = At(1)});
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  absl::StatusOr<std::vector<AppRecord>> apps =
+      InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListApps(tenant_a(), Page{}); });
+  ASSERT_TRUE(Ok(apps));
+  EXPECT_THAT(*apps, IsEmpty());
 }
 
 // Transactions

@@ -247,9 +247,9 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
   }
   const std::string* alg = StringClaim(*header, "alg");
   if (alg == nullptr) return Refuse(DpopError::kBadAlg, "header has no alg");
-  if (*alg != "ES256" && *alg != "EdDSA") {
+  if (*alg != "ES256" && *alg != "EdDSA" && *alg != "Ed25519") {
     return Refuse(DpopError::kBadAlg,
-                  fmt::format("alg \"{}\" is not accepted (ES256 or EdDSA)",
+                  fmt::format("alg \"{}\" is not accepted (ES256, EdDSA or Ed25519)",
                               alg->size() <= 16 ? *alg : alg->substr(0, 16) + "..."));
   }
   if (header->contains("crit")) {

@@ -199,9 +199,14 @@ std::string_view JwsAlgorithmFor(const PublicJwk& key) {
   return key.kind == JwkKind::kEcP256 ? "ES256" : "EdDSA";
 }
 
+bool IsAlgorithmFor(const PublicJwk& key, std::string_view alg) {
+  // RFC 9864 names Ed25519 signatures "Ed25519" as well as the older "EdDSA".
+  return alg == JwsAlgorithmFor(key) || (key.kind == JwkKind::kEd25519 && alg == "Ed25519");
+}
+
 bool VerifyJwsSignature(const PublicJwk& key, std::string_view alg, std::string_view signing_input,
                         std::string_view signature) {
-  if (alg != JwsAlgorithmFor(key)) return false;
+  if (!IsAlgorithmFor(key, alg)) return false;
   switch (key.kind) {
     case JwkKind::kEcP256:
       return VerifyEs256(key, signing_input, signature);

@@ -52,9 +52,13 @@ std::string Thumbprint(const PublicJwk& key);
 // The JWS "alg" that goes with the key: "ES256" or "EdDSA".
 std::string_view JwsAlgorithmFor(const PublicJwk& key);
 
+// True when `alg` names signatures by `key`: "ES256" for P-256, "EdDSA" or its fully specified
+// name "Ed25519" (RFC 9864) for Ed25519.
+bool IsAlgorithmFor(const PublicJwk& key, std::string_view alg);
+
 // True only when `signature` (raw, as carried in a JWS: r||s of 64 bytes for ES256, 64 bytes for
 // EdDSA) is a valid signature of `signing_input` by `key` under `alg`. An `alg` that does not go
-// with the key, or a signature of the wrong size, gives false.
+// with the key (IsAlgorithmFor), or a signature of the wrong size, gives false.
 bool VerifyJwsSignature(const PublicJwk& key, std::string_view alg, std::string_view signing_input,
                         std::string_view signature);
 

@@ -184,6 +184,9 @@ TEST(VerifyJwsSignature, AcceptsPublishedEdDsaExample) {
   ASSERT_TRUE(key.ok()) << key.status();
   const std::string sig = *crypto::Base64UrlDecode(kEdDsaSignature);
   EXPECT_TRUE(VerifyJwsSignature(*key, "EdDSA", kEdDsaSigningInput, sig));
+  // RFC 9864's fully specified name for the same algorithm.
+  EXPECT_TRUE(VerifyJwsSignature(*key, "Ed25519", kEdDsaSigningInput, sig));
+  EXPECT_FALSE(VerifyJwsSignature(*key, "Ed448", kEdDsaSigningInput, sig));
 
   std::string flipped = sig;
   flipped[3] ^= 0x80;

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "api/management/apps_routes.h"
 #include "api/management/logs_handler.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
@@ -232,7 +233,7 @@ absl::StatusOr<Response> EnrollFactor(Services& services, Directory& dir, Call& 
 
 }  // namespace
 
-std::vector<Route> ManagementRoutes(Services& s, Directory& dir) {
+std::vector<Route> ManagementRoutes(Services& s, Directory& dir, oidc::Apps& apps) {
   const std::string u = "/t/{tenant}/api/v1/users";
   const std::string g = "/t/{tenant}/api/v1/groups";
   std::vector<Route> routes;
@@ -379,6 +380,8 @@ std::vector<Route> ManagementRoutes(Services& s, Directory& dir) {
         dir.RemoveMember(c.tenant.id, c.ctx, c.request.Param("id"), c.request.Param("userId")));
     return Response::NoContent();
   });
+
+  for (Route& r : AppsRoutes(s, apps)) routes.push_back(std::move(r));
 
   // Log-read tokens may page the System Log too.
   routes.push_back({"GET", "/t/{tenant}/api/v1/logs",

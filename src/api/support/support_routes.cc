@@ -223,48 +223,6 @@ void AddRedacted(RedactedList& list, const Json& object, std::span<const sp::Fie
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, std::string>> ParseForm(std::string_view body) {
-  auto decode = [](std::string_view in) -> std::optional<std::string> {
-    std::string out;
-    for (size_t i = 0; i < in.size(); ++i) {
-      if (in[i] == '+') {
-        out += ' ';
-      } else if (in[i] == '%') {
-        if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
-            !absl::ascii_isxdigit(in[i + 2])) {
-          return std::nullopt;
-        }
-        out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
-        i += 2;
-      } else {
-        out += in[i];
-      }
-    }
-    return out;
-  };
-  std::map<std::string, std::string> form;
-  size_t start = 0;
-  while (start < body.size()) {
-    size_t end = body.find('&', start);
-    if (end == std::string_view::npos) end = body.size();
-    std::string_view pair = body.substr(start, end - start);
-    start = end + 1;
-    if (pair.empty()) continue;
-    const size_t eq = pair.find('=');
-    std::optional<std::string> name = decode(pair.substr(0, eq));
-    std::optional<std::string> value =
-        decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
-    if (!name.has_value() || !value.has_value()) {
-      return absl::InvalidArgumentError("malformed percent-encoding in the form body");
-    }
-    if (!form.emplace(*std::move(name), *std::move(value)).second) {
-      return absl::InvalidArgumentError(
-          fmt::format("parameter {} is repeated", pair.substr(0, eq)));
-    }
-  }
-  return form;
-}
-
 std::vector<Route> SupportRoutes(Services& services, directory::Directory& directory,
                                  sp::SupportPlane& plane, sp::AccessGate& gate,
                                  sp::DpopVerifier& dpop) {
@@ -466,7 +424,7 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
       return OAuthError(400, "invalid_request",
                         "Content-Type must be application/x-www-form-urlencoded");
     }
-    absl::StatusOr<std::map<std::string, std::string>> form = ParseForm(r.body);
+    absl::StatusOr<std::map<std::string, std::string>> form = ParseFormBody(r.body);
     if (!form.ok()) return OAuthError(400, "invalid_request", std::string(form.status().message()));
     auto param = [&](const char* name) {
       auto it = form->find(name);

@@ -28,8 +28,4 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
                                  custos::support::AccessGate& gate,
                                  custos::support::DpopVerifier& dpop);
 
-// Parses an application/x-www-form-urlencoded body; a repeated name is an error (RFC 6749 3.2
-// forbids repeating token request parameters), as is a malformed percent-encoding.
-absl::StatusOr<std::map<std::string, std::string>> ParseForm(std::string_view body);
-
 }  // namespace custos::api::support

@@ -393,11 +393,96 @@ CREATE TABLE support_settings (
 ) STRICT;
 )sql";
 
+// OpenID Connect: each tenant's signing keys, apps (clients), authorization codes, refresh tokens
+// and revoked access tokens, keyed and referenced like the rest of the tenant data. Codes and
+// tokens are found by their hash; refresh tokens are revoked by family (a replayed token) and by
+// session (sign-out). Revoked access tokens are checked on every token use and swept by expiry,
+// per tenant. sealed_private is the sealed private key, binary.
+constexpr std::string_view kSchemaV5 = R"sql(
+CREATE TABLE oidc_keys (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  kid TEXT NOT NULL,
+  alg TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  sealed_private BLOB NOT NULL,
+  created INTEGER NOT NULL,
+  activates INTEGER NOT NULL,
+  retired INTEGER,
+  expires INTEGER,
+  PRIMARY KEY (tenant_id, kid)
+) STRICT;
+
+CREATE TABLE apps (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  label TEXT NOT NULL,
+  status TEXT NOT NULL,
+  application_type TEXT NOT NULL,
+  token_endpoint_auth_method TEXT NOT NULL,
+  client_secret_hash TEXT NOT NULL,
+  settings_json TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+
+CREATE TABLE auth_codes (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  code_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  code_challenge_method TEXT NOT NULL,
+  dpop_jkt TEXT NOT NULL,
+  auth_time INTEGER NOT NULL,
+  amr TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  used INTEGER,
+  family_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, code_hash)
+) STRICT;
+
+CREATE TABLE refresh_tokens (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  family_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  auth_time INTEGER NOT NULL,
+  amr TEXT NOT NULL,
+  dpop_jkt TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  rotated INTEGER,
+  revoked INTEGER,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, token_hash)
+) STRICT;
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (tenant_id, family_id);
+CREATE INDEX refresh_tokens_by_session ON refresh_tokens (tenant_id, session_id);
+
+CREATE TABLE revoked_tokens (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  jti TEXT NOT NULL,
+  revoked INTEGER NOT NULL,
+  expires INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, jti)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (tenant_id, expires);
+)sql";
+
 constexpr Migration kMigrations[] = {
-    {1, "initial schema", kSchemaV1},
-    {2, "verifiable log", kSchemaV2},
-    {3, "event leaf hashes", kSchemaV3},
-    {4, "support access plane", kSchemaV4},
+    {1, "initial schema", kSchemaV1},    {2, "verifiable log", kSchemaV2},
+    {3, "event leaf hashes", kSchemaV3}, {4, "support access plane", kSchemaV4},
+    {5, "openid connect", kSchemaV5},
 };
 
 absl::Status Exec(sqlite3* db, const std::string& sql, std::string_view what) {

@@ -10,9 +10,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -1123,8 +1126,9 @@ class SqliteLogs final : public LogRepository {
  public:
   explicit SqliteLogs(Connection& conn) : conn_(conn) {}
 
-  // Ordering by seq is commit order: the store commits one write at a time, and seq grows
-  // with every append, so no event with a smaller seq can commit after a larger one is seen.
+  // Ordering by seq is commit order: the store commits one transaction at a time, and seq grows
+  // with every append (within a group too, in the order its callbacks run), so no event with a
+  // smaller seq can commit after a larger one is seen.
   absl::StatusOr<std::vector<EventRecord>> Unsequenced(int limit) override {
     RETURN_IF_ERROR(CheckLimit(limit));
     // The json only of events without a leaf hash: the sequencer needs nothing else.
@@ -2269,48 +2273,389 @@ class SqliteSupport final : public SupportRepository {
   Connection& conn_;
 };
 
-// Placeholder until the OpenID Connect tables land: every call is kUnimplemented.
 class SqliteOidc final : public OidcRepository {
  public:
   explicit SqliteOidc(Connection& conn) : conn_(conn) {}
-  absl::Status InsertKey(const OidcKeyRecord&) override { return Todo(); }
-  absl::Status UpdateKey(const OidcKeyRecord&) override { return Todo(); }
-  absl::StatusOr<std::vector<OidcKeyRecord>> ListKeys(const TenantId&) override { return Todo(); }
-  absl::Status InsertApp(const AppRecord&) override { return Todo(); }
-  absl::Status UpdateApp(const AppRecord&) override { return Todo(); }
-  absl::Status DeleteApp(const TenantId&, std::string_view) override { return Todo(); }
-  absl::StatusOr<AppRecord> GetApp(const TenantId&, std::string_view) override { return Todo(); }
-  absl::StatusOr<std::vector<AppRecord>> ListApps(const TenantId&, const Page&) override {
-    return Todo();
+
+  // Keys
+
+  absl::Status InsertKey(const OidcKeyRecord& key) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO oidc_keys (tenant_id, kid, alg, public_jwk, "
+                                   "sealed_private, created, activates, retired, expires) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                   "inserting oidc key"));
+    BindKey(stmt, key);
+    return stmt.Run().status();
   }
-  absl::Status InsertCode(const AuthCodeRecord&) override { return Todo(); }
-  absl::StatusOr<AuthCodeRecord> FindCode(const TenantId&, std::string_view) override {
-    return Todo();
+
+  absl::Status UpdateKey(const OidcKeyRecord& key) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE oidc_keys SET alg = ?3, public_jwk = ?4, "
+                                   "sealed_private = ?5, created = ?6, activates = ?7, "
+                                   "retired = ?8, expires = ?9 WHERE tenant_id = ?1 AND kid = ?2",
+                                   "updating oidc key"));
+    BindKey(stmt, key);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "oidc key");
   }
-  absl::Status UpdateCode(const AuthCodeRecord&) override { return Todo(); }
-  absl::StatusOr<int> DeleteExpiredCodes(const TenantId&, absl::Time) override { return Todo(); }
-  absl::Status InsertRefreshToken(const RefreshTokenRecord&) override { return Todo(); }
-  absl::StatusOr<RefreshTokenRecord> FindRefreshToken(const TenantId&, std::string_view) override {
-    return Todo();
+
+  absl::StatusOr<std::vector<OidcKeyRecord>> ListKeys(const TenantId& tenant) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, kid, alg, public_jwk, sealed_private, "
+                                   "created, activates, retired, expires FROM oidc_keys "
+                                   "WHERE tenant_id = ?1 ORDER BY created, kid",
+                                   "listing oidc keys"));
+    stmt.BindText(1, tenant.value());
+    return ReadAll(stmt, &ReadKey);
   }
-  absl::Status UpdateRefreshToken(const RefreshTokenRecord&) override { return Todo(); }
-  absl::StatusOr<int> RevokeFamily(const TenantId&, std::string_view, absl::Time) override {
-    return Todo();
+
+  // Apps
+
+  absl::Status InsertApp(const AppRecord& app) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO apps (tenant_id, id, label, status, "
+                                   "application_type, token_endpoint_auth_method, "
+                                   "client_secret_hash, settings_json, created, last_updated) "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                   "inserting app"));
+    BindApp(stmt, app);
+    return stmt.Run().status();
   }
-  absl::StatusOr<int> RevokeRefreshTokensOfSession(const TenantId&, const SessionId&,
-                                                   absl::Time) override {
-    return Todo();
+
+  absl::Status UpdateApp(const AppRecord& app) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE apps SET label = ?3, status = ?4, "
+                                   "application_type = ?5, token_endpoint_auth_method = ?6, "
+                                   "client_secret_hash = ?7, settings_json = ?8, created = ?9, "
+                                   "last_updated = ?10 WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating app"));
+    BindApp(stmt, app);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "app");
   }
-  absl::StatusOr<int> DeleteExpiredRefreshTokens(const TenantId&, absl::Time) override {
-    return Todo();
+
+  absl::Status DeleteApp(const TenantId& tenant, std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("DELETE FROM apps WHERE tenant_id = ?1 AND "
+                                                   "id = ?2",
+                                                   "deleting app"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "app");
   }
-  absl::Status InsertRevoked(const RevokedTokenRecord&) override { return Todo(); }
-  absl::StatusOr<bool> IsRevoked(const TenantId&, std::string_view) override { return Todo(); }
-  absl::StatusOr<int> DeleteExpiredRevoked(const TenantId&, absl::Time) override { return Todo(); }
+
+  absl::StatusOr<AppRecord> GetApp(const TenantId& tenant, std::string_view id) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, label, status, application_type, "
+                                   "token_endpoint_auth_method, client_secret_hash, "
+                                   "settings_json, created, last_updated FROM apps "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "reading app"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id);
+    return ReadOne(stmt, &ReadApp, "app");
+  }
+
+  absl::StatusOr<std::vector<AppRecord>> ListApps(const TenantId& tenant,
+                                                  const Page& page) override {
+    RETURN_IF_ERROR(CheckLimit(page.limit));
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, label, status, application_type, "
+                                   "token_endpoint_auth_method, client_secret_hash, "
+                                   "settings_json, created, last_updated FROM apps "
+                                   "WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                                   "listing apps"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, page.after);
+    stmt.BindInt(3, page.limit);
+    return ReadAll(stmt, &ReadApp);
+  }
+
+  // Authorization codes
+
+  absl::Status InsertCode(const AuthCodeRecord& code) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("INSERT INTO auth_codes (tenant_id, code_hash, client_id, "
+                      "user_id, session_id, redirect_uri, scope, nonce, "
+                      "code_challenge, code_challenge_method, dpop_jkt, auth_time, "
+                      "amr, created, expires, used, family_id) VALUES (?1, ?2, ?3, "
+                      "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                      "inserting authorization code"));
+    BindCode(stmt, code);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<AuthCodeRecord> FindCode(const TenantId& tenant,
+                                          std::string_view code_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, code_hash, client_id, user_id, session_id, "
+                                   "redirect_uri, scope, nonce, code_challenge, "
+                                   "code_challenge_method, dpop_jkt, auth_time, amr, created, "
+                                   "expires, used, family_id FROM auth_codes "
+                                   "WHERE tenant_id = ?1 AND code_hash = ?2",
+                                   "reading authorization code"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, code_hash);
+    return ReadOne(stmt, &ReadCode, "authorization code");
+  }
+
+  absl::Status UpdateCode(const AuthCodeRecord& code) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE auth_codes SET client_id = ?3, user_id = ?4, "
+                                   "session_id = ?5, redirect_uri = ?6, scope = ?7, nonce = ?8, "
+                                   "code_challenge = ?9, code_challenge_method = ?10, "
+                                   "dpop_jkt = ?11, auth_time = ?12, amr = ?13, created = ?14, "
+                                   "expires = ?15, used = ?16, family_id = ?17 "
+                                   "WHERE tenant_id = ?1 AND code_hash = ?2",
+                                   "updating authorization code"));
+    BindCode(stmt, code);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "authorization code");
+  }
+
+  absl::StatusOr<int> DeleteExpiredCodes(const TenantId& tenant, absl::Time now) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM auth_codes WHERE tenant_id = ?1 AND expires <= ?2",
+                                   "deleting expired authorization codes"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindTime(2, now);
+    return stmt.Run();
+  }
+
+  // Refresh tokens
+
+  absl::Status InsertRefreshToken(const RefreshTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO refresh_tokens (tenant_id, id, token_hash, "
+                                   "client_id, user_id, scope, family_id, session_id, auth_time, "
+                                   "amr, dpop_jkt, created, expires, rotated, revoked) VALUES "
+                                   "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+                                   "?15)",
+                                   "inserting refresh token"));
+    BindRefreshToken(stmt, token);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<RefreshTokenRecord> FindRefreshToken(const TenantId& tenant,
+                                                      std::string_view token_hash) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT tenant_id, id, token_hash, client_id, user_id, scope, "
+                                   "family_id, session_id, auth_time, amr, dpop_jkt, created, "
+                                   "expires, rotated, revoked FROM refresh_tokens "
+                                   "WHERE tenant_id = ?1 AND token_hash = ?2",
+                                   "reading refresh token"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, token_hash);
+    return ReadOne(stmt, &ReadRefreshToken, "refresh token");
+  }
+
+  absl::Status UpdateRefreshToken(const RefreshTokenRecord& token) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE refresh_tokens SET token_hash = ?3, client_id = ?4, "
+                                   "user_id = ?5, scope = ?6, family_id = ?7, session_id = ?8, "
+                                   "auth_time = ?9, amr = ?10, dpop_jkt = ?11, created = ?12, "
+                                   "expires = ?13, rotated = ?14, revoked = ?15 "
+                                   "WHERE tenant_id = ?1 AND id = ?2",
+                                   "updating refresh token"));
+    BindRefreshToken(stmt, token);
+    ASSIGN_OR_RETURN(const int changed, stmt.Run());
+    return RequireChanged(changed, "refresh token");
+  }
+
+  absl::StatusOr<int> RevokeFamily(const TenantId& tenant, std::string_view family_id,
+                                   absl::Time when) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE refresh_tokens SET revoked = ?3 WHERE tenant_id = ?1 "
+                                   "AND family_id = ?2 AND revoked IS NULL",
+                                   "revoking a refresh token family"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, family_id);
+    stmt.BindTime(3, when);
+    return stmt.Run();
+  }
+
+  absl::StatusOr<int> RevokeRefreshTokensOfSession(const TenantId& tenant, const SessionId& session,
+                                                   absl::Time when) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE refresh_tokens SET revoked = ?3 WHERE tenant_id = ?1 "
+                                   "AND session_id = ?2 AND revoked IS NULL",
+                                   "revoking the refresh tokens of a session"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, session.value());
+    stmt.BindTime(3, when);
+    return stmt.Run();
+  }
+
+  absl::StatusOr<int> DeleteExpiredRefreshTokens(const TenantId& tenant, absl::Time now) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM refresh_tokens WHERE tenant_id = ?1 AND expires <= ?2",
+                      "deleting expired refresh tokens"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindTime(2, now);
+    return stmt.Run();
+  }
+
+  // Revoked access tokens
+
+  absl::Status InsertRevoked(const RevokedTokenRecord& revoked) override {
+    // ON CONFLICT keeps the first revocation; an unknown tenant still fails its foreign key.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO revoked_tokens (tenant_id, jti, revoked, expires) "
+                                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                                   "recording a revoked token"));
+    stmt.BindText(1, revoked.tenant_id.value());
+    stmt.BindText(2, revoked.jti);
+    stmt.BindTime(3, revoked.revoked);
+    stmt.BindTime(4, revoked.expires);
+    return stmt.Run().status();
+  }
+
+  absl::StatusOr<bool> IsRevoked(const TenantId& tenant, std::string_view jti) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("SELECT 1 FROM revoked_tokens WHERE tenant_id = ?1 AND jti = ?2",
+                                   "reading a revoked token"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, jti);
+    return stmt.Step();
+  }
+
+  absl::StatusOr<int> DeleteExpiredRevoked(const TenantId& tenant, absl::Time now) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("DELETE FROM revoked_tokens WHERE tenant_id = ?1 AND expires <= ?2",
+                      "deleting expired revoked tokens"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindTime(2, now);
+    return stmt.Run();
+  }
 
  private:
-  static absl::Status Todo() { return absl::UnimplementedError("OIDC tables not there yet"); }
-  [[maybe_unused]] Connection& conn_;
+  static void BindKey(Statement& stmt, const OidcKeyRecord& key) {
+    stmt.BindText(1, key.tenant_id.value());
+    stmt.BindText(2, key.kid);
+    stmt.BindText(3, key.alg);
+    stmt.BindText(4, key.public_jwk);
+    stmt.BindBlob(5, key.sealed_private);
+    stmt.BindTime(6, key.created);
+    stmt.BindTime(7, key.activates);
+    stmt.BindTime(8, key.retired);
+    stmt.BindTime(9, key.expires);
+  }
+  static OidcKeyRecord ReadKey(const Statement& stmt) {
+    return OidcKeyRecord{.kid = stmt.Text(1),
+                         .tenant_id = TenantId(stmt.Text(0)),
+                         .alg = stmt.Text(2),
+                         .public_jwk = stmt.Text(3),
+                         .sealed_private = stmt.Blob(4),
+                         .created = stmt.Time(5),
+                         .activates = stmt.Time(6),
+                         .retired = stmt.OptionalTime(7),
+                         .expires = stmt.OptionalTime(8)};
+  }
+
+  static void BindApp(Statement& stmt, const AppRecord& app) {
+    stmt.BindText(1, app.tenant_id.value());
+    stmt.BindText(2, app.id);
+    stmt.BindText(3, app.label);
+    stmt.BindText(4, app.status);
+    stmt.BindText(5, app.application_type);
+    stmt.BindText(6, app.token_endpoint_auth_method);
+    stmt.BindText(7, app.client_secret_hash);
+    stmt.BindText(8, app.settings_json);
+    stmt.BindTime(9, app.created);
+    stmt.BindTime(10, app.last_updated);
+  }
+  static AppRecord ReadApp(const Statement& stmt) {
+    return AppRecord{.id = stmt.Text(1),
+                     .tenant_id = TenantId(stmt.Text(0)),
+                     .label = stmt.Text(2),
+                     .status = stmt.Text(3),
+                     .application_type = stmt.Text(4),
+                     .token_endpoint_auth_method = stmt.Text(5),
+                     .client_secret_hash = stmt.Text(6),
+                     .settings_json = stmt.Text(7),
+                     .created = stmt.Time(8),
+                     .last_updated = stmt.Time(9)};
+  }
+
+  static void BindCode(Statement& stmt, const AuthCodeRecord& code) {
+    stmt.BindText(1, code.tenant_id.value());
+    stmt.BindText(2, code.code_hash);
+    stmt.BindText(3, code.client_id);
+    stmt.BindText(4, code.user_id.value());
+    stmt.BindText(5, code.session_id.value());
+    stmt.BindText(6, code.redirect_uri);
+    stmt.BindText(7, code.scope);
+    stmt.BindText(8, code.nonce);
+    stmt.BindText(9, code.code_challenge);
+    stmt.BindText(10, code.code_challenge_method);
+    stmt.BindText(11, code.dpop_jkt);
+    stmt.BindTime(12, code.auth_time);
+    stmt.BindText(13, code.amr);
+    stmt.BindTime(14, code.created);
+    stmt.BindTime(15, code.expires);
+    stmt.BindTime(16, code.used);
+    stmt.BindText(17, code.family_id);
+  }
+  static AuthCodeRecord ReadCode(const Statement& stmt) {
+    return AuthCodeRecord{.code_hash = stmt.Text(1),
+                          .tenant_id = TenantId(stmt.Text(0)),
+                          .client_id = stmt.Text(2),
+                          .user_id = UserId(stmt.Text(3)),
+                          .session_id = SessionId(stmt.Text(4)),
+                          .redirect_uri = stmt.Text(5),
+                          .scope = stmt.Text(6),
+                          .nonce = stmt.Text(7),
+                          .code_challenge = stmt.Text(8),
+                          .code_challenge_method = stmt.Text(9),
+                          .dpop_jkt = stmt.Text(10),
+                          .auth_time = stmt.Time(11),
+                          .amr = stmt.Text(12),
+                          .created = stmt.Time(13),
+                          .expires = stmt.Time(14),
+                          .used = stmt.OptionalTime(15),
+                          .family_id = stmt.Text(16)};
+  }
+
+  static void BindRefreshToken(Statement& stmt, const RefreshTokenRecord& token) {
+    stmt.BindText(1, token.tenant_id.value());
+    stmt.BindText(2, token.id);
+    stmt.BindText(3, token.token_hash);
+    stmt.BindText(4, token.client_id);
+    stmt.BindText(5, token.user_id.value());
+    stmt.BindText(6, token.scope);
+    stmt.BindText(7, token.family_id);
+    stmt.BindText(8, token.session_id.value());
+    stmt.BindTime(9, token.auth_time);
+    stmt.BindText(10, token.amr);
+    stmt.BindText(11, token.dpop_jkt);
+    stmt.BindTime(12, token.created);
+    stmt.BindTime(13, token.expires);
+    stmt.BindTime(14, token.rotated);
+    stmt.BindTime(15, token.revoked);
+  }
+  static RefreshTokenRecord ReadRefreshToken(const Statement& stmt) {
+    return RefreshTokenRecord{.id = stmt.Text(1),
+                              .token_hash = stmt.Text(2),
+                              .tenant_id = TenantId(stmt.Text(0)),
+                              .client_id = stmt.Text(3),
+                              .user_id = UserId(stmt.Text(4)),
+                              .scope = stmt.Text(5),
+                              .family_id = stmt.Text(6),
+                              .session_id = SessionId(stmt.Text(7)),
+                              .auth_time = stmt.Time(8),
+                              .amr = stmt.Text(9),
+                              .dpop_jkt = stmt.Text(10),
+                              .created = stmt.Time(11),
+                              .expires = stmt.Time(12),
+                              .rotated = stmt.OptionalTime(13),
+                              .revoked = stmt.OptionalTime(14)};
+  }
+
+  Connection& conn_;
 };
 
 class SqliteTransaction final : public Transaction {
@@ -2374,33 +2719,67 @@ class ActiveStoreScope {
   }
 };
 
-// Hands the write connection to writers in the order they asked for it. A plain mutex lets a
-// thread that writes in a loop take it back at once, again and again, while another writer (the
-// log sequencer) waits indefinitely; in arrival order nobody waits behind more than the
-// writers that were already queued.
-class WriterQueue {
+// One Write waiting for its callback to run, and what became of it. The leader of the group that
+// runs it writes `status` and `exception` before it marks it done.
+struct PendingWrite {
+  explicit PendingWrite(absl::FunctionRef<absl::Status(Transaction&)> callback) : fn(callback) {}
+
+  absl::FunctionRef<absl::Status(Transaction&)> fn;
+  absl::Status status;
+  std::exception_ptr exception;  // what fn threw; rethrown on the thread that called Write
+  bool done = false;             // guarded by WriteQueue::mu_
+  bool leads = false;            // guarded by WriteQueue::mu_: it runs the next group
+};
+
+// Forms the writers into groups that share one transaction and one commit (group commit): while
+// a group commits, the writers that arrive queue up, and the first of them then runs the whole
+// queue, up to kMaxGroupWrites, as the next group. One group runs at a time, and groups are taken
+// in arrival order, so nobody waits behind more than the writers that were already queued (a
+// plain mutex lets a thread that writes in a loop take it back again and again while another
+// writer, such as the log sequencer, waits indefinitely).
+class WriteQueue {
  public:
-  // Blocks until every writer that arrived earlier has left.
-  void Enter() {
+  // Bounds the work that the first writer of a group waits for after its own callback.
+  static constexpr size_t kMaxGroupWrites = 256;
+
+  // Blocks until another writer's group has run `write` (returns an empty group), or until
+  // `write` leads the next group (returns the group, `write` first, in arrival order). A leader
+  // must call Finish with its group.
+  std::vector<PendingWrite*> Join(PendingWrite& write) {
     absl::MutexLock lock(&mu_);
-    Turn turn{&serving_, next_++};
-    mu_.Await(absl::Condition(&IsTurn, &turn));
+    waiting_.push_back(&write);
+    if (!leading_) {
+      leading_ = true;
+      write.leads = true;
+    }
+    mu_.Await(absl::Condition(&DoneOrLeads, &write));
+    if (write.done) return {};
+    // Invariant: the writer that leads is the oldest one waiting.
+    const size_t size = std::min(waiting_.size(), kMaxGroupWrites);
+    std::vector<PendingWrite*> group(waiting_.begin(), waiting_.begin() + size);
+    waiting_.erase(waiting_.begin(), waiting_.begin() + size);
+    return group;
   }
-  void Leave() {
+
+  // Wakes every member of `group` (none may be touched afterwards: their Writes return) and
+  // hands the lead to the oldest writer waiting.
+  void Finish(const std::vector<PendingWrite*>& group) {
     absl::MutexLock lock(&mu_);
-    ++serving_;
+    for (PendingWrite* write : group) write->done = true;
+    if (waiting_.empty()) {
+      leading_ = false;
+    } else {
+      waiting_.front()->leads = true;
+    }
   }
 
  private:
-  struct Turn {
-    const uint64_t* serving;
-    uint64_t ticket;
-  };
-  static bool IsTurn(Turn* turn) { return *turn->serving == turn->ticket; }
+  static bool DoneOrLeads(PendingWrite* write) { return write->done || write->leads; }
 
   absl::Mutex mu_;
-  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t serving_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<PendingWrite*> waiting_ ABSL_GUARDED_BY(mu_);
+  // A leader has been chosen and has not finished. When false, nobody is waiting.
+  bool leading_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Copies committed pages from the WAL into the database file on its own thread and connection,
@@ -2459,16 +2838,15 @@ class SqliteStore final : public Store {
   absl::Status Write(absl::FunctionRef<absl::Status(Transaction&)> fn) override {
     const auto start = std::chrono::steady_clock::now();
     if (ActiveStoreScope::Contains(this)) return NestedError();
-    absl::Status status;
-    {
-      writers_.Enter();
-      absl::Cleanup leave = [this] { writers_.Leave(); };
-      absl::MutexLock lock(&write_mu_);
-      if (writer_ == nullptr) return ClosedError();
-      status = RunTransaction(*writer_, "BEGIN IMMEDIATE", fn);
+    PendingWrite write(fn);
+    std::vector<PendingWrite*> group = writes_.Join(write);
+    if (!group.empty()) {
+      RunGroup(group);
+      writes_.Finish(group);
     }
-    Report("write", start, status.ok());
-    return status;
+    Report("write", start, write.status.ok());
+    if (write.exception) std::rethrow_exception(write.exception);
+    return write.status;
   }
 
   absl::Status Read(absl::FunctionRef<absl::Status(Transaction&)> fn) override {
@@ -2518,6 +2896,83 @@ class SqliteStore final : public Store {
         "a store transaction cannot start inside another transaction of the same store");
   }
 
+  // Runs every member of `group` and sets its status: all in one transaction, unless the engine
+  // ends one midway, when the members not yet run get the next.
+  void RunGroup(const std::vector<PendingWrite*>& group) {
+    absl::MutexLock lock(&write_mu_);
+    if (writer_ == nullptr) {
+      for (PendingWrite* write : group) write->status = ClosedError();
+      return;
+    }
+    // The callbacks of the whole group run on this thread: a transaction that one of them starts
+    // on this store is refused here as it would be on its own thread.
+    ActiveStoreScope scope(this);
+    const std::span<PendingWrite* const> members(group);
+    size_t finished = 0;
+    while (finished < members.size()) {
+      finished += RunGroupTransaction(*writer_, members.subspan(finished));
+    }
+  }
+
+  // Runs members, in order, in one transaction, each callback in its own savepoint, and commits
+  // them together. Returns how many it ran (at least one); each of them has its final status.
+  static size_t RunGroupTransaction(Connection& conn, std::span<PendingWrite* const> members) {
+    if (const absl::Status begun = conn.Exec("BEGIN IMMEDIATE"); !begun.ok()) {
+      for (PendingWrite* write : members) write->status = begun;
+      return members.size();
+    }
+    // Whatever way this returns, the connection must not stay inside the transaction.
+    absl::Cleanup rollback = [&] { conn.RollbackIfOpen(); };
+    SqliteTransaction txn(conn);
+    size_t ran = 0;
+    while (ran < members.size()) {
+      PendingWrite& write = *members[ran++];
+      write.status = RunInSavepoint(conn, txn, write);
+      if (sqlite3_get_autocommit(conn.db()) != 0) {
+        // The engine rolled the whole transaction back (after an I/O error or a full disk, say),
+        // or a savepoint could not be undone: nothing that ran in it stays.
+        const absl::Status lost = absl::InternalError(fmt::format(
+            "the write transaction ended before its commit, after: {}", write.status.ToString()));
+        for (PendingWrite* member : members.first(ran)) {
+          if (member->status.ok()) member->status = lost;
+        }
+        return ran;
+      }
+    }
+    // A failed callback keeps its own status; every other member shares the commit's outcome.
+    const absl::Status committed = conn.Exec("COMMIT");
+    if (!committed.ok()) {
+      for (PendingWrite* write : members) {
+        if (write->status.ok()) write->status = committed;
+      }
+    }
+    return ran;
+  }
+
+  // Runs one callback of a group inside a savepoint, so that its failure undoes its own changes
+  // and nobody else's. Ends the whole transaction when the savepoint cannot be undone, rather
+  // than let a failed callback's changes commit.
+  static absl::Status RunInSavepoint(Connection& conn, SqliteTransaction& txn,
+                                     PendingWrite& write) {
+    RETURN_IF_ERROR(conn.Exec("SAVEPOINT group_member"));
+    absl::Status status;
+    try {
+      status = write.fn(txn);
+    } catch (...) {
+      // Thrown on the leader's thread; its own caller rethrows it.
+      write.exception = std::current_exception();
+      status = absl::InternalError("the write callback threw an exception");
+    }
+    if (status.ok()) {
+      status = conn.Exec("RELEASE group_member");
+      if (status.ok()) return status;
+    }
+    const absl::Status undone = conn.Exec("ROLLBACK TO group_member");
+    const absl::Status released = conn.Exec("RELEASE group_member");
+    if (!undone.ok() || !released.ok()) conn.RollbackIfOpen();
+    return status;
+  }
+
   absl::Status RunTransaction(Connection& conn, std::string_view begin,
                               absl::FunctionRef<absl::Status(Transaction&)> fn) {
     RETURN_IF_ERROR(conn.Exec(begin));
@@ -2558,8 +3013,8 @@ class SqliteStore final : public Store {
   }
 
   std::unique_ptr<Checkpointer> checkpointer_;
-  WriterQueue writers_;
-  absl::Mutex write_mu_;
+  WriteQueue writes_;
+  absl::Mutex write_mu_;  // the write connection: held by the leader of the running group
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
 
   absl::Mutex pool_mu_;

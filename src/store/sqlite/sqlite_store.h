@@ -2,10 +2,17 @@
 
 // The embedded store: one SQLite database file in WAL mode.
 //
-// Writes go through one connection, serialised by a mutex, each in BEGIN IMMEDIATE ... COMMIT,
-// so they also exclude writers in other processes (which wait up to the busy timeout). Reads
-// use a small pool of read-only connections; each Read is one deferred transaction and sees
-// one consistent snapshot, unaffected by writes that commit while it runs. Opening applies
+// Writes go through one connection in BEGIN IMMEDIATE ... COMMIT, so they also exclude writers
+// in other processes (which wait up to the busy timeout). They commit in groups: the Writes that
+// queue up while a transaction commits are run, in arrival order and at most 256 at a time, by
+// one of their threads in one transaction, each callback in its own savepoint, and share one
+// commit (one fsync). Each Write still gets exactly Store::Write's outcome: a failed callback
+// undoes only its own changes, and every Write returns after the commit that holds its changes.
+// A callback may therefore run on another thread than the one that called Write (which waits
+// meanwhile): callbacks must not depend on their caller's thread-local state.
+//
+// Reads use a small pool of read-only connections; each Read is one deferred transaction and
+// sees one consistent snapshot, unaffected by writes that commit while it runs. Opening applies
 // pending schema migrations (store/sqlite/migrations.h).
 //
 // Times round-trip at microsecond precision. Logins compare case-insensitively for ASCII
