@@ -64,6 +64,8 @@ struct KeyManager::TenantKeys {
   mutable absl::Mutex mu;
   mutable absl::flat_hash_map<std::string, std::shared_ptr<const ActiveKey>> unsealed
       ABSL_GUARDED_BY(mu);
+  // Public keys parsed once (parsing checks the point, which costs as much as a verification).
+  mutable absl::flat_hash_map<std::string, support::PublicJwk> parsed ABSL_GUARDED_BY(mu);
 };
 
 KeyManager::KeyManager(store::Store& store, const crypto::Sealer& sealer, const Clock& clock,
@@ -246,11 +248,17 @@ absl::StatusOr<support::PublicJwk> KeyManager::PublicKey(const TenantId& tenant,
   const absl::Time now = clock_.Now();
   for (const store::OidcKeyRecord& key : keys->records) {
     if (key.kid != kid || !Published(key, now)) continue;
+    {
+      absl::MutexLock lock(&keys->mu);
+      if (auto it = keys->parsed.find(key.kid); it != keys->parsed.end()) return it->second;
+    }
     ASSIGN_OR_RETURN(Json jwk, StoredPublicJwk(key));
     absl::StatusOr<support::PublicJwk> parsed = support::ParsePublicJwk(jwk);
     if (!parsed.ok()) {
       return absl::DataLossError(fmt::format("stored public key {} is not valid", key.kid));
     }
+    absl::MutexLock lock(&keys->mu);
+    keys->parsed.emplace(key.kid, *parsed);
     return parsed;
   }
   return absl::NotFoundError("no published signing key has that kid");
