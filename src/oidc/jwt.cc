@@ -17,26 +17,15 @@
 #include "common/status_macros.h"
 #include "crypto/ed25519.h"
 #include "crypto/encoding.h"
+#include "crypto/p256.h"
 #include "fmt/format.h"
 #include "support/jws.h"
 
 namespace custos::oidc {
 namespace {
 
-constexpr size_t kP256CoordinateSize = 32;
-constexpr size_t kEs256SignatureSize = 2 * kP256CoordinateSize;
-
 struct PkeyFree {
   void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-struct BnFree {
-  void operator()(BIGNUM* p) const { BN_free(p); }
 };
 struct Pkcs8Free {
   void operator()(PKCS8_PRIV_KEY_INFO* p) const { PKCS8_PRIV_KEY_INFO_free(p); }
@@ -54,35 +43,12 @@ std::string OpenSslError() {
   return text;
 }
 
-bool IsP256(EVP_PKEY* pkey) {
-  if (EVP_PKEY_is_a(pkey, "EC") != 1) return false;
-  char group[64] = {0};
-  size_t length = 0;
-  if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &length) != 1) return false;
-  return std::string_view(group, length) == SN_X9_62_prime256v1;
-}
-
-absl::StatusOr<std::string> Coordinate(EVP_PKEY* pkey, const char* name) {
-  BIGNUM* raw = nullptr;
-  if (EVP_PKEY_get_bn_param(pkey, name, &raw) != 1) {
-    return absl::InternalError("cannot read the public key: " + OpenSslError());
-  }
-  std::unique_ptr<BIGNUM, BnFree> bn(raw);
-  std::string out(kP256CoordinateSize, '\0');
-  if (BN_bn2binpad(bn.get(), reinterpret_cast<unsigned char*>(out.data()), kP256CoordinateSize) !=
-      static_cast<int>(kP256CoordinateSize)) {
-    return absl::InternalError("public key coordinate does not fit 32 bytes");
-  }
-  return out;
-}
-
 absl::StatusOr<Json> Es256PublicMembers(EVP_PKEY* pkey) {
-  ASSIGN_OR_RETURN(std::string x, Coordinate(pkey, OSSL_PKEY_PARAM_EC_PUB_X));
-  ASSIGN_OR_RETURN(std::string y, Coordinate(pkey, OSSL_PKEY_PARAM_EC_PUB_Y));
+  ASSIGN_OR_RETURN(crypto::p256::Coordinates point, crypto::p256::PublicCoordinates(pkey));
   return Json{{"kty", "EC"},
               {"crv", "P-256"},
-              {"x", crypto::Base64UrlEncode(x)},
-              {"y", crypto::Base64UrlEncode(y)}};
+              {"x", crypto::Base64UrlEncode(point.x)},
+              {"y", crypto::Base64UrlEncode(point.y)}};
 }
 
 // Wipes a secret held in a std::string when it leaves scope.
@@ -148,7 +114,7 @@ absl::StatusOr<SigningKey> SigningKey::FromPrivateBytes(std::string_view alg,
       return Invalid("ES256 private key bytes are not PKCS#8 DER");
     }
     Pkey pkey(EVP_PKCS82PKEY(info.get()));
-    if (!pkey || !IsP256(pkey.get())) {
+    if (!pkey || !crypto::p256::IsP256(pkey.get())) {
       ERR_clear_error();
       return Invalid("ES256 private key bytes do not hold a P-256 key");
     }
@@ -200,29 +166,7 @@ Json SigningKey::PublicJwk(std::string_view kid) const {
 absl::StatusOr<std::string> SigningKey::Sign(std::string_view signing_input) const {
   if (alg_ == kAlgEdDsa) return crypto::ed25519::Sign(impl_->seed, signing_input);
 
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> md(EVP_MD_CTX_new());
-  const auto* input = reinterpret_cast<const unsigned char*>(signing_input.data());
-  // A P-256 ECDSA-Sig-Value in DER is at most 72 bytes; 80 leaves room.
-  unsigned char der[80];
-  size_t der_size = sizeof der;
-  if (!md || EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, impl_->pkey.get()) != 1 ||
-      EVP_DigestSign(md.get(), der, &der_size, input, signing_input.size()) != 1) {
-    return absl::InternalError("cannot sign: " + OpenSslError());
-  }
-  // OpenSSL gives a DER ECDSA-Sig-Value; JWS (RFC 7518 3.4) wants r||s, each 32 bytes.
-  const unsigned char* p = der;
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(
-      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_size)));
-  if (!sig) return absl::InternalError("cannot decode the signature: " + OpenSslError());
-  std::string raw(kEs256SignatureSize, '\0');
-  auto* out = reinterpret_cast<unsigned char*>(raw.data());
-  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out, kP256CoordinateSize) !=
-          static_cast<int>(kP256CoordinateSize) ||
-      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out + kP256CoordinateSize, kP256CoordinateSize) !=
-          static_cast<int>(kP256CoordinateSize)) {
-    return absl::InternalError("signature does not fit 64 bytes");
-  }
-  return raw;
+  return crypto::p256::SignEs256(impl_->pkey.get(), signing_input);
 }
 
 absl::StatusOr<std::string> SignJwt(const SigningKey& key, std::string_view kid,

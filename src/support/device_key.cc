@@ -25,13 +25,13 @@
 #include "common/status_macros.h"
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
+#include "crypto/p256.h"
 
 namespace custos::support {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kCoordinateSize = 32;
 // A P-256 PKCS#8 PEM is about 240 bytes; anything much larger is not our key.
 constexpr size_t kMaxKeyFileSize = 16 * 1024;
 // Posture strings longer than this are refused by ParsePosture (support/posture.h).
@@ -43,18 +43,8 @@ struct PkeyFree {
 struct BioFree {
   void operator()(BIO* p) const { BIO_free(p); }
 };
-struct BnFree {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct EcdsaSigFree {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Bio = std::unique_ptr<BIO, BioFree>;
-using Bn = std::unique_ptr<BIGNUM, BnFree>;
 
 absl::Status ErrnoError(std::string_view what, const std::string& path, int err) {
   std::string message = fmt::format("{} {}: {}", what, path, std::strerror(err));
@@ -82,35 +72,12 @@ class Scrubbed {
   std::string& text_;
 };
 
-bool IsP256(EVP_PKEY* pkey) {
-  if (EVP_PKEY_is_a(pkey, "EC") != 1) return false;
-  char group[64] = {0};
-  size_t length = 0;
-  if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &length) != 1) return false;
-  return std::string_view(group, length) == SN_X9_62_prime256v1;
-}
-
-absl::StatusOr<std::string> Coordinate(EVP_PKEY* pkey, const char* name) {
-  BIGNUM* raw = nullptr;
-  if (EVP_PKEY_get_bn_param(pkey, name, &raw) != 1) {
-    return absl::InternalError("cannot read the public key: " + OpenSslError());
-  }
-  Bn bn(raw);
-  std::string out(kCoordinateSize, '\0');
-  if (BN_bn2binpad(bn.get(), reinterpret_cast<unsigned char*>(out.data()), kCoordinateSize) !=
-      static_cast<int>(kCoordinateSize)) {
-    return absl::InternalError("public key coordinate does not fit 32 bytes");
-  }
-  return out;
-}
-
 absl::StatusOr<Json> PublicJwkOf(EVP_PKEY* pkey) {
-  ASSIGN_OR_RETURN(std::string x, Coordinate(pkey, OSSL_PKEY_PARAM_EC_PUB_X));
-  ASSIGN_OR_RETURN(std::string y, Coordinate(pkey, OSSL_PKEY_PARAM_EC_PUB_Y));
+  ASSIGN_OR_RETURN(crypto::p256::Coordinates point, crypto::p256::PublicCoordinates(pkey));
   return Json{{"kty", "EC"},
               {"crv", "P-256"},
-              {"x", crypto::Base64UrlEncode(x)},
-              {"y", crypto::Base64UrlEncode(y)}};
+              {"x", crypto::Base64UrlEncode(point.x)},
+              {"y", crypto::Base64UrlEncode(point.y)}};
 }
 
 absl::StatusOr<std::string> PrivateKeyPem(EVP_PKEY* pkey) {
@@ -452,7 +419,7 @@ absl::StatusOr<std::unique_ptr<FileDeviceKey>> FileDeviceKey::Load(const std::st
     return absl::InvalidArgumentError(
         fmt::format("{} does not hold a PEM private key (PKCS#8)", path));
   }
-  if (!IsP256(pkey.get())) {
+  if (!crypto::p256::IsP256(pkey.get())) {
     return absl::InvalidArgumentError(fmt::format("{} holds a key that is not P-256", path));
   }
   ASSIGN_OR_RETURN(Json jwk, PublicJwkOf(pkey.get()));
@@ -470,30 +437,7 @@ absl::StatusOr<std::string> FileDeviceKey::SignJws(const Json& header, const Jso
   std::string signing_input = crypto::Base64UrlEncode(DumpJson(protected_header)) + "." +
                               crypto::Base64UrlEncode(DumpJson(payload));
 
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> md(EVP_MD_CTX_new());
-  size_t der_size = 0;
-  const auto* input = reinterpret_cast<const unsigned char*>(signing_input.data());
-  if (!md || EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, impl_->pkey.get()) != 1 ||
-      EVP_DigestSign(md.get(), nullptr, &der_size, input, signing_input.size()) != 1) {
-    return absl::InternalError("cannot sign: " + OpenSslError());
-  }
-  std::vector<unsigned char> der(der_size);
-  if (EVP_DigestSign(md.get(), der.data(), &der_size, input, signing_input.size()) != 1) {
-    return absl::InternalError("cannot sign: " + OpenSslError());
-  }
-  // OpenSSL gives a DER ECDSA-Sig-Value; JWS (RFC 7518 3.4) wants r||s, each 32 bytes.
-  const unsigned char* p = der.data();
-  std::unique_ptr<ECDSA_SIG, EcdsaSigFree> sig(
-      d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_size)));
-  if (!sig) return absl::InternalError("cannot decode the signature: " + OpenSslError());
-  std::string raw(2 * kCoordinateSize, '\0');
-  auto* out = reinterpret_cast<unsigned char*>(raw.data());
-  if (BN_bn2binpad(ECDSA_SIG_get0_r(sig.get()), out, kCoordinateSize) !=
-          static_cast<int>(kCoordinateSize) ||
-      BN_bn2binpad(ECDSA_SIG_get0_s(sig.get()), out + kCoordinateSize, kCoordinateSize) !=
-          static_cast<int>(kCoordinateSize)) {
-    return absl::InternalError("signature does not fit 64 bytes");
-  }
+  ASSIGN_OR_RETURN(std::string raw, crypto::p256::SignEs256(impl_->pkey.get(), signing_input));
   signing_input += ".";
   signing_input += crypto::Base64UrlEncode(raw);
   return signing_input;
