@@ -5,6 +5,7 @@
 #   BUILD_DIR, ASAN_DIR  build directories (build/, build-asan/)
 #   JOBS                 parallel compile and test jobs (2)
 #   DATA_DIR, PORT       data directory and port of `make run` (data-dev/, 8080)
+#   DEMO_TENANTS         tenants of the incident demo that `make run` makes first (400)
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
@@ -12,6 +13,7 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= 2
 DATA_DIR ?= data-dev
 PORT ?= 8080
+DEMO_TENANTS ?= 400
 
 # One compiler cache for every build directory and every run, kept across runs. Paths are
 # rewritten relative to the checkout, so a fresh clone elsewhere (as CI makes) hits the cache.
@@ -30,13 +32,30 @@ CUSTOS := $(BUILD_DIR)/src/cli/custos
 .PHONY: run test bootstrap configure build check-format format unit e2e asan clean help
 
 help:
-	@echo "make run          install what is missing, build, start custos serve --demo"
+	@echo "make run          install what is missing, build, replay the incident demo, start custos serve --demo"
 	@echo "make test         format check, build, ctest, end-to-end tests, ASan+UBSan unit tests"
 	@echo "make build        build $(BUILD_DIR)/ only"
 	@echo "make unit | e2e | asan | check-format | format | clean"
 
+# The first `make run` on a new or empty $(DATA_DIR) fills it with `custos demo` (the January
+# 2022 incident replayed at $(DEMO_TENANTS) tenants, scoped and notified; about half a minute);
+# later runs show that demo's summary again and serve the same data. A $(DATA_DIR) from before
+# the demo is served as it is.
 run: bootstrap build
-	@mkdir -p $(DATA_DIR)
+	@if [ -f $(DATA_DIR)/demo-summary.txt ]; then \
+	  echo "==> $(DATA_DIR)/ holds the incident demo (rm -rf $(DATA_DIR) to replay it):"; \
+	  cat $(DATA_DIR)/demo-summary.txt; \
+	elif [ -f $(DATA_DIR)/demo.json ]; then \
+	  echo "==> custos demo did not finish in $(DATA_DIR)/: replaying it again"; \
+	  $(CUSTOS) demo --force --data-dir $(DATA_DIR) --tenants $(DEMO_TENANTS) \
+	    --set server.port=$(PORT) || exit 1; \
+	elif [ ! -d $(DATA_DIR) ] || [ -z "$$(ls -A $(DATA_DIR))" ]; then \
+	  echo "==> custos demo: replaying the January 2022 incident into $(DATA_DIR)/"; \
+	  $(CUSTOS) demo --data-dir $(DATA_DIR) --tenants $(DEMO_TENANTS) \
+	    --set server.port=$(PORT) || exit 1; \
+	else \
+	  echo "==> $(DATA_DIR)/ holds data from before the incident demo: serving it as it is"; \
+	fi
 	@echo "==> starting custos serve --demo (data in $(DATA_DIR)/; open the URL below; Ctrl-C stops)"
 	exec $(CUSTOS) serve --demo --data-dir $(DATA_DIR) --port $(PORT)
 

@@ -7,11 +7,13 @@
 // change it records.
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/ids.h"
+#include "common/json.h"
 #include "crypto/random.h"
 #include "store/records.h"
 
@@ -55,6 +57,16 @@ struct EventSpec {
 // from `clock`. `seq` stays 0 until the store appends it.
 store::EventRecord MakeEvent(const TenantId& tenant, const RequestContext& context,
                              const EventSpec& spec, const Clock& clock, crypto::Random& random);
+
+namespace internal {
+// For tests: the event JSON as a nlohmann tree (MakeEvent stores DumpJson of it, the canonical
+// form), and the same text as MakeEvent's direct writer produces it (nullopt when a string in it
+// is not valid UTF-8, where MakeEvent uses the tree). `record` supplies uuid and published.
+Json EventJsonTree(const store::EventRecord& record, const RequestContext& context,
+                   const EventSpec& spec);
+std::optional<std::string> EventJsonDirect(const store::EventRecord& record,
+                                           const RequestContext& context, const EventSpec& spec);
+}  // namespace internal
 
 // The principal for the custos command-line tool and other internal work.
 Principal SystemPrincipal();

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -270,6 +272,79 @@ TEST_F(EventTest, ReadsCommonUserAgents) {
     want.push_back(c.browser + "|" + c.os + "|" + c.device);
   }
   EXPECT_THAT(got, ElementsAreArray(want));
+}
+
+// MakeEvent writes its JSON directly rather than through a nlohmann tree; the bytes (hence the
+// leaf hash in the log) must be exactly DumpJson of the tree, for any strings it is given.
+TEST_F(EventTest, DirectJsonIsByteForByteTheTreesSerialisation) {
+  std::mt19937 draws(11);  // fixed seed: the same inputs every run
+  const std::vector<std::string> pieces = {
+      "",
+      "a",
+      "req-1",
+      "\"",
+      "\\",
+      "/",
+      "\t",
+      "\n",
+      "\r",
+      "\b",
+      "\f",
+      std::string(1, '\0'),
+      "\x01",
+      "\x1f",
+      "\x7f",
+      "caf\u00e9",
+      "\xe2\x9c\x93",
+      "\xf0\x9f\x98\x80",
+      "requestId",
+      "url",
+      "requestUri",
+      "zz",
+      ":",
+      "a:b",
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile Safari/604.1",
+      std::string(1100, 'x'),
+      std::string(1023, 'y') + "\xc3\xa9"};
+  // Not valid UTF-8: the direct writer must hand these events to the tree.
+  const std::vector<std::string> invalid = {"\xc3", "\xff", "\xed\xa0\x80", "\xc0\xaf"};
+  bool allow_invalid = false;
+  auto piece = [&] {
+    if (allow_invalid && draws() % 50 == 0) return invalid[draws() % invalid.size()];
+    return pieces[draws() % pieces.size()];
+  };
+  auto text = [&] { return piece() + piece(); };
+  int direct = 0;
+  for (int round = 0; round < 3000; ++round) {
+    allow_invalid = round % 2 == 1;
+    RequestContext ctx;
+    ctx.actor = {text(), text(), text(), text()};
+    ctx.request_id = text();
+    ctx.ip_address = text();
+    ctx.user_agent = text();
+    ctx.url = text() + ((draws() % 2) == 0 ? "?" + text() : "");
+    ctx.external_session_id = text();
+    EventSpec spec;
+    spec.event_type = text();
+    spec.display_message = text();
+    spec.severity = text();
+    spec.outcome = text();
+    spec.reason = text();
+    spec.credential_type = text();
+    for (size_t n = (draws() % 3); n > 0; --n)
+      spec.targets.push_back({text(), text(), text(), text()});
+    for (size_t n = (draws() % 5); n > 0; --n) spec.debug_data[text()] = text();
+    store::EventRecord record = MakeEvent(TenantId("00oacme"), ctx, spec, clock_, random_);
+    const std::string tree = DumpJson(internal::EventJsonTree(record, ctx, spec));
+    ASSERT_EQ(record.json, tree) << "round " << round;
+    std::optional<std::string> written = internal::EventJsonDirect(record, ctx, spec);
+    if (written.has_value()) {
+      ++direct;
+      ASSERT_EQ(*written, tree) << "round " << round;
+    }
+  }
+  EXPECT_GT(direct, 1500) << "the direct writer hardly ran";
+  EXPECT_LT(direct, 3000) << "invalid UTF-8 never reached the tree";
 }
 
 }  // namespace

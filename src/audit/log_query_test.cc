@@ -74,6 +74,7 @@ class FakeTransaction final : public store::Transaction {
   store::LogRepository& Logs() override { std::abort(); }
   store::SupportRepository& Support() override { std::abort(); }
   store::OidcRepository& Oidc() override { std::abort(); }
+  store::IncidentRepository& Incidents() override { std::abort(); }
 
  private:
   FakeEvents& events_;

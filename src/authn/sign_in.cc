@@ -628,6 +628,11 @@ AuthnAttempt SignIn::ResetPassword(const TenantId& tenant, std::string_view stat
     RETURN_IF_ERROR(tx.Users().Update(user));
     RETURN_IF_ERROR(tx.AuthnTransactions().Delete(tenant, txn->id));
     ASSIGN_OR_RETURN(int revoked, tx.Sessions().DeleteAllForUser(tenant, user.id));
+    // The new password ends what the old one opened, refresh tokens of apps included.
+    RETURN_IF_ERROR(
+        tx.Oidc()
+            .RevokeTokensOfUser(tenant, user.id, clock_.Now(), clock_.Now() + absl::Hours(25))
+            .status());
     audit::EventSpec spec = Spec(kEventResetPassword, "Fulfill reset password request",
                                  audit::kSuccess, "", kCredentialRecoveryToken);
     spec.targets.push_back(UserPrincipal(user));

@@ -2,7 +2,8 @@
 
 // Demo data for `custos serve --demo` (what `make run` starts): a tenant "acme" with an
 // administrator API token and a user who can sign in, and a provider admin token with which to
-// try the support plane. Idempotent: an existing tenant or token is kept.
+// try the support plane (and read the incident of `custos demo`, which lays this down too when it
+// ends). Idempotent: an existing tenant or token is kept.
 
 #include <string>
 

@@ -15,12 +15,15 @@
 
 #include "audit/checkpoint.h"
 #include "audit/log_verifier.h"
+#include "audit/note.h"
 #include "audit/tiles.h"
 #include "cli/http_fetch.h"
 #include "common/files.h"
+#include "common/json.h"
 #include "common/status_macros.h"
 #include "common/time_format.h"
 #include "crypto/encoding.h"
+#include "incident/evidence.h"
 
 namespace custos::cli {
 namespace {
@@ -225,6 +228,108 @@ std::string Signers(const audit::VerifyReport& report) {
   return fmt::format("{}", fmt::join(report.signed_by, ", "));
 }
 
+// Where the server that signed a log publishes its keys: the origin without "/t/<tenant>" (or
+// "/provider") is the server's public base URL without its scheme.
+std::string LogKeysUrl(std::string_view origin) {
+  const size_t tenant = origin.rfind("/t/");
+  if (tenant != std::string_view::npos) origin = origin.substr(0, tenant);
+  return fmt::format("https://{}/.well-known/custos/log-keys", origin);
+}
+
+int VerifyEvidenceFile(const LogVerifyFlags& flags, const LogCommandIo& io) {
+  if (!flags.source.empty()) {
+    return Error(io, absl::InvalidArgumentError(
+                         "--evidence checks one file offline: give it without a log source"));
+  }
+  if (!flags.state_path.empty() || !flags.token.empty() || flags.incremental) {
+    return Error(io, absl::InvalidArgumentError(
+                         "--state, --token and --incremental do not apply to --evidence"));
+  }
+  std::vector<audit::note::VerifierKey> trusted;
+  for (const std::string& vkey : flags.vkeys) {
+    absl::StatusOr<audit::note::VerifierKey> key = audit::note::ParseVerifierKey(vkey);
+    if (!key.ok()) {
+      return Error(io, absl::InvalidArgumentError(
+                           fmt::format("--vkey {}: {}", vkey, Message(key.status()))));
+    }
+    trusted.push_back(*std::move(key));
+  }
+
+  // Refused before reading, so that a huge file is not loaded to be turned down.
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(flags.evidence_path, ec);
+  if (!ec && size > incident::kMaxEvidenceFileBytes) {
+    return Error(io, absl::OutOfRangeError(fmt::format(
+                         "{} has {} bytes; an evidence package has at most {} MiB",
+                         flags.evidence_path, size, incident::kMaxEvidenceFileBytes >> 20)));
+  }
+  absl::StatusOr<std::string> bytes = ReadFile(flags.evidence_path);
+  if (!bytes.ok()) return Error(io, bytes.status());
+  absl::StatusOr<Json> package = incident::ParseEvidenceFile(*bytes);
+  if (absl::IsOutOfRange(package.status())) return Error(io, package.status());
+  auto failed = [&](const absl::Status& status) {
+    fmt::print(io.err, "custos: evidence verification FAILED: {}\n", Message(status));
+    return kExitFailed;
+  };
+  if (!package.ok()) return failed(package.status());
+
+  if (trusted.empty()) {
+    // Trusting the file's own keys proves only that the file is consistent with itself: anyone
+    // can sign a checkpoint with a key of their own. Say so, every time.
+    const Json& file = *package;
+    if (!file.contains("verifierKeys") || !file["verifierKeys"].is_array() ||
+        file["verifierKeys"].empty()) {
+      return failed(absl::InvalidArgumentError(
+          "the package names no verifier key; give the log's key with --vkey"));
+    }
+    const Json& keys = file["verifierKeys"];
+    std::vector<std::string> vkeys;
+    for (const Json& key : keys) {
+      absl::StatusOr<audit::note::VerifierKey> parsed =
+          key.is_string() ? audit::note::ParseVerifierKey(key.get<std::string>())
+                          : absl::InvalidArgumentError("not a string");
+      if (!parsed.ok()) {
+        return failed(absl::DataLossError(fmt::format(
+            "a key in the package's verifierKeys is malformed: {}", Message(parsed.status()))));
+      }
+      vkeys.push_back(key.get<std::string>());
+      trusted.push_back(*std::move(parsed));
+    }
+    const std::string origin = file.contains("origin") && file["origin"].is_string()
+                                   ? file["origin"].get<std::string>()
+                                   : std::string();
+    fmt::print(io.err,
+               "custos: no --vkey given, so the checkpoint's key was taken from the evidence file "
+               "itself:\n");
+    for (const std::string& vkey : vkeys) fmt::print(io.err, "  {}\n", vkey);
+    fmt::print(io.err,
+               "custos: compare it with the key published at {} (or pass --vkey): a file signed "
+               "with someone else's key verifies against that key too\n",
+               origin.empty() ? std::string("/.well-known/custos/log-keys") : LogKeysUrl(origin));
+  }
+
+  incident::EvidenceSummary summary;
+  if (absl::Status st = incident::VerifyEvidence(*package, trusted, &summary); !st.ok()) {
+    return failed(st);
+  }
+  if (!flags.origin.empty() && summary.origin != flags.origin) {
+    return failed(absl::DataLossError(
+        fmt::format("the package is for the log '{}', not '{}'", summary.origin, flags.origin)));
+  }
+  std::string window;
+  if (summary.first_event && summary.last_event) {
+    window = fmt::format(" from {} to {}", FormatRfc3339(*summary.first_event),
+                         FormatRfc3339(*summary.last_event));
+  }
+  fmt::print(io.out,
+             "verified evidence for tenant {} ({}), incident {}: {} events{}, tree size {}, "
+             "checkpoint origin {}, signed by {}\n",
+             summary.tenant_name, summary.tenant_id, summary.incident_id, summary.event_count,
+             window, summary.tree_size, summary.origin,
+             fmt::format("{}", fmt::join(summary.signed_by, ", ")));
+  return kExitOk;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> DefaultStatePath(std::string_view origin) {
@@ -255,6 +360,12 @@ std::string ExpectedOrigin(std::string_view url) {
 }
 
 int LogVerify(const LogVerifyFlags& flags, const LogCommandIo& io) {
+  if (!flags.evidence_path.empty()) return VerifyEvidenceFile(flags, io);
+  if (flags.source.empty()) {
+    return Error(io, absl::InvalidArgumentError(
+                         "give a log source (a URL or a directory from `custos log export`) or "
+                         "--evidence FILE"));
+  }
   absl::StatusOr<std::unique_ptr<audit::LogSource>> opened = OpenSource(flags.source, flags.token);
   if (!opened.ok()) return Error(io, opened.status());
   PinnedCheckpointSource source(**opened);

@@ -6,6 +6,11 @@
 // A source is a URL prefix of a log ("https://id.example.com/t/acme/log") or a directory
 // written by `custos log export` (the same layout as the URL paths).
 //
+// `custos log verify --evidence FILE` checks an incident evidence package offline instead
+// (incident/evidence.h): against the --vkey keys when given, otherwise against the keys the
+// file itself carries (stderr then says so, and where to compare them). It takes no source and
+// writes no state file.
+//
 // Exit codes: 0 verified; 1 a check failed (the message on stderr names the index or what
 // broke); 2 usage, network or I/O error. The state file is written (atomically) only on 0.
 // Tokens are never printed.
@@ -22,7 +27,10 @@
 namespace custos::cli {
 
 struct LogVerifyFlags {
-  std::string source;
+  std::string source;  // exactly one of source and evidence_path
+  // An evidence package file to check offline. With it, origin (when set) must be the
+  // package's origin, and state_path, token and incremental must be unset.
+  std::string evidence_path;
   // The origin the checkpoint must carry. Empty: for a URL source, the URL without its scheme
   // and its final "/log" (https://id.example.com/t/acme/log -> id.example.com/t/acme); for a
   // directory, no check beyond the state file's origin.

@@ -15,11 +15,19 @@
 #include <gtest/gtest.h>
 
 #include "audit/checkpoint.h"
+#include "audit/event.h"
+#include "audit/log_keys.h"
+#include "audit/log_reader.h"
 #include "audit/log_verifier.h"
 #include "audit/merkle.h"
 #include "audit/note.h"
+#include "audit/sequencer.h"
 #include "audit/tiles.h"
 #include "crypto/ed25519.h"
+#include "crypto/random.h"
+#include "crypto/sealer.h"
+#include "incident/evidence.h"
+#include "store/sqlite/temp_sqlite_store.h"
 
 namespace custos::cli {
 namespace {
@@ -322,6 +330,163 @@ TEST_F(LogCommandTest, VerifyProofChecksTheEntry) {
 
   flags.entry_path = (root_ / "no-such-file").string();
   EXPECT_EQ(LogVerifyProof(flags, io_), 2);
+}
+
+// `custos log verify --evidence`: packages built by incident::BuildEvidence from a real store,
+// with a real sequencer signing the checkpoints.
+class EvidenceCommandTest : public LogCommandTest {
+ protected:
+  void SetUp() override {
+    LogCommandTest::SetUp();
+    auto temp = store::TempSqliteStore::Open();
+    ASSERT_TRUE(temp.ok()) << temp.status();
+    temp_ = *std::move(temp);
+    store::Store& store = temp_->store();
+    sealer_ = crypto::Sealer::FromKey(std::string(32, 'k'));
+    keys_ = std::make_unique<audit::LogKeys>(store, *sealer_, clock_, random_);
+    ASSERT_TRUE(keys_->EnsureKey("id.example.com").ok());
+    const store::TenantRecord acme{
+        .id = TenantId("00oacme"), .name = "acme", .created = clock_.Now()};
+    ASSERT_TRUE(
+        store.Write([&](store::Transaction& tx) { return tx.Tenants().Insert(acme); }).ok());
+    std::vector<std::string> uuids;
+    for (int i = 0; i < 12; ++i) {
+      clock_.Advance(absl::Minutes(1));
+      audit::RequestContext ctx;
+      ctx.actor = {"00uop", "User", "op@vendor.example", "Operator"};
+      ctx.ip_address = "203.0.113.7";
+      store::EventRecord event = audit::MakeEvent(
+          acme.id, ctx, {.event_type = "user.session.impersonation.initiate"}, clock_, random_);
+      ASSERT_TRUE(
+          store.Write([&](store::Transaction& tx) { return tx.Events().Append(event).status(); })
+              .ok());
+      uuids.push_back(event.uuid);
+    }
+    sequencer_ = std::make_unique<audit::Sequencer>(
+        store, *keys_, clock_,
+        audit::SequencerOptions{.host = "id.example.com", .interval = absl::Milliseconds(5)});
+    sequencer_->Start();
+    audit::LogReader reader(store);
+    vkeys_ = keys_->VerifierKeys().value();
+    absl::StatusOr<Json> package =
+        incident::BuildEvidence(store, reader, clock_, random_,
+                                {.incident_id = "inc_1",
+                                 .incident_title = "Support workstation compromise",
+                                 .tenant = acme,
+                                 .event_uuids = {uuids[2], uuids[5], uuids[9]},
+                                 .verifier_keys = vkeys_,
+                                 .poll_interval = absl::Milliseconds(5)});
+    ASSERT_TRUE(package.ok()) << package.status();
+    package_ = *package;
+    file_ = root_ / "acme.evidence.json";
+    WriteFile(file_, incident::SerializeEvidence(package_));
+  }
+
+  int VerifyFile(const fs::path& file, std::vector<std::string> vkeys) {
+    LogVerifyFlags flags;
+    flags.evidence_path = file.string();
+    flags.vkeys = std::move(vkeys);
+    return LogVerify(flags, io_);
+  }
+
+  crypto::SeededRandom random_{3};
+  std::unique_ptr<store::TempSqliteStore> temp_;
+  std::unique_ptr<crypto::Sealer> sealer_;
+  std::unique_ptr<audit::LogKeys> keys_;
+  std::unique_ptr<audit::Sequencer> sequencer_;
+  std::vector<std::string> vkeys_;
+  Json package_;
+  fs::path file_;
+};
+
+TEST_F(EvidenceCommandTest, VerifiesAgainstTheGivenKey) {
+  ASSERT_EQ(VerifyFile(file_, vkeys_), 0) << err_.text();
+  EXPECT_EQ(out_.text(),
+            fmt::format("verified evidence for tenant acme (00oacme), incident inc_1: 3 events "
+                        "from 2026-01-01T00:03:00.000Z to 2026-01-01T00:10:00.000Z, tree size {}, "
+                        "checkpoint origin id.example.com/t/acme, signed by id.example.com\n",
+                        package_["treeSize"].get<uint64_t>()));
+  EXPECT_EQ(err_.text(), "");
+}
+
+TEST_F(EvidenceCommandTest, WithoutAKeyTrustsTheFileAndSaysSo) {
+  ASSERT_EQ(VerifyFile(file_, {}), 0) << err_.text();
+  EXPECT_THAT(out_.text(), HasSubstr("verified evidence for tenant acme"));
+  EXPECT_THAT(err_.text(),
+              HasSubstr("the checkpoint's key was taken from the evidence file itself"));
+  EXPECT_THAT(err_.text(), HasSubstr(vkeys_[0]));
+  EXPECT_THAT(err_.text(), HasSubstr("compare it with the key published at "
+                                     "https://id.example.com/.well-known/custos/log-keys"));
+}
+
+TEST_F(EvidenceCommandTest, AWrongKeyFailsWithExitOne) {
+  const std::string other =
+      audit::note::FormatVerifierKey(
+          "id.example.com", crypto::ed25519::PublicKeyFromSeed(std::string(32, 'x')).value())
+          .value();
+  EXPECT_EQ(VerifyFile(file_, {other}), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("custos: evidence verification FAILED: the checkpoint is not "
+                                     "signed by a trusted key"));
+  EXPECT_EQ(out_.text(), "");
+}
+
+TEST_F(EvidenceCommandTest, AnEditedFileFailsWithExitOne) {
+  // One byte of an event: 203.0.113.7 -> 203.0.113.6.
+  std::string bytes = ReadFile(file_);
+  const size_t at = bytes.find("203.0.113.7", bytes.find("\"events\""));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 10] = '6';
+  WriteFile(root_ / "edited.json", bytes);
+  EXPECT_EQ(VerifyFile(root_ / "edited.json", vkeys_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("event 0 (index 2): inclusion proof does not match the "
+                                     "checkpoint root"));
+
+  // An event dropped, the file written again in canonical form.
+  Json dropped = package_;
+  dropped["events"].erase(1);
+  WriteFile(root_ / "dropped.json", incident::SerializeEvidence(dropped));
+  EXPECT_EQ(VerifyFile(root_ / "dropped.json", vkeys_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("entriesSha256"));
+
+  // Re-formatted: the same content, other bytes.
+  WriteFile(root_ / "pretty.json", package_.dump(2));
+  EXPECT_EQ(VerifyFile(root_ / "pretty.json", vkeys_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("not in its canonical form"));
+
+  WriteFile(root_ / "junk.json", "not json");
+  EXPECT_EQ(VerifyFile(root_ / "junk.json", {}), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("not valid JSON"));
+
+  // The package of another log than the one asked for.
+  LogVerifyFlags flags;
+  flags.evidence_path = file_.string();
+  flags.vkeys = vkeys_;
+  flags.origin = "id.example.com/t/globex";
+  EXPECT_EQ(LogVerify(flags, io_), 1);
+  EXPECT_THAT(err_.text(), HasSubstr("the package is for the log 'id.example.com/t/acme'"));
+}
+
+TEST_F(EvidenceCommandTest, UsageAndIoErrorsExitTwo) {
+  LogVerifyFlags both;
+  both.source = (root_ / "log").string();
+  both.evidence_path = file_.string();
+  EXPECT_EQ(LogVerify(both, io_), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("give it without a log source"));
+
+  EXPECT_EQ(LogVerify(LogVerifyFlags{}, io_), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("or --evidence FILE"));
+
+  EXPECT_EQ(VerifyFile(root_ / "missing.json", vkeys_), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("cannot open"));
+
+  EXPECT_EQ(VerifyFile(file_, {"not a key"}), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("--vkey not a key"));
+
+  LogVerifyFlags state;
+  state.evidence_path = file_.string();
+  state.state_path = (root_ / "state.json").string();
+  EXPECT_EQ(LogVerify(state, io_), 2);
+  EXPECT_THAT(err_.text(), HasSubstr("do not apply to --evidence"));
 }
 
 }  // namespace

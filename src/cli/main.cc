@@ -1,4 +1,4 @@
-// custos: the Custos identity provider. Subcommands: serve, admin, log, device, version.
+// custos: the Custos identity provider. Subcommands: serve, admin, log, device, incident, demo.
 
 #include <cstdio>
 #include <string>
@@ -7,7 +7,9 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/admin.h"
+#include "cli/demo_command.h"
 #include "cli/device_command.h"
+#include "cli/incident_command.h"
 #include "cli/log_command.h"
 #include "cli/serve.h"
 
@@ -64,11 +66,17 @@ int main(int argc, char** argv) {
   log_group->require_subcommand(1);
   custos::cli::LogVerifyFlags verify_flags;
   CLI::App* log_verify = log_group->add_subcommand(
-      "verify", "check a log's checkpoint, every entry, and consistency with the last run");
+      "verify",
+      "check a log's checkpoint, every entry, and consistency with the last run; or, with "
+      "--evidence, an incident evidence package offline");
+  CLI::Option* verify_source = log_verify->add_option(
+      "source", verify_flags.source,
+      "log URL (https://host/t/acme/log) or directory from `custos log export`");
   log_verify
-      ->add_option("source", verify_flags.source,
-                   "log URL (https://host/t/acme/log) or directory from `custos log export`")
-      ->required();
+      ->add_option("--evidence", verify_flags.evidence_path,
+                   "an evidence package file to check offline instead of a log (trusts the "
+                   "--vkey keys, else the file's own, and says so)")
+      ->excludes(verify_source);
   log_verify->add_option("--origin", verify_flags.origin,
                          "origin the checkpoint must carry (default: the URL without scheme and "
                          "/log)");
@@ -152,13 +160,22 @@ int main(int argc, char** argv) {
       device_group->add_subcommand("show", "print the enrolled device and its key thumbprint");
   device_show->add_option("--dir", show_flags.dir, device_dir_help);
 
+  custos::cli::IncidentCommand incident_command;
+  CLI::App* incident_group = custos::cli::AddIncidentCommand(app, incident_command);
+
+  custos::cli::DemoFlags demo_flags;
+  CLI::App* demo = custos::cli::AddDemoCommand(app, demo_flags);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
-    // The log and device commands promise exit 2 for usage errors (1 means a check failed or
-    // the server refused).
-    return code != 0 && (log_group->parsed() || device_group->parsed()) ? 2 : code;
+    // The log, device and incident commands promise exit 2 for usage errors (1 means a check failed
+    // or the server refused).
+    return code != 0 && (log_group->parsed() || device_group->parsed() ||
+                         incident_group->parsed() || demo->parsed())
+               ? 2
+               : code;
   }
 
   if (!listen.empty()) config_flags.sets.push_back("server.listen_address=" + listen);
@@ -180,5 +197,7 @@ int main(int argc, char** argv) {
   if (device_token->parsed()) return custos::cli::DeviceToken(device_token_flags);
   if (device_call->parsed()) return custos::cli::DeviceCall(call_flags);
   if (device_show->parsed()) return custos::cli::DeviceShow(show_flags);
+  if (incident_group->parsed()) return custos::cli::RunIncidentCommand(incident_command);
+  if (demo->parsed()) return custos::cli::RunDemo(demo_flags);
   return 2;
 }

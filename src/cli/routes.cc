@@ -3,9 +3,11 @@
 #include <utility>
 
 #include "api/authn/authn_handlers.h"
+#include "api/incident/incident_routes.h"
 #include "api/log/log_routes.h"
 #include "api/management/management_routes.h"
 #include "api/oidc/oidc_routes.h"
+#include "api/security/security_routes.h"
 #include "api/support/support_routes.h"
 
 namespace custos::cli {
@@ -39,6 +41,10 @@ std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory&
   for (api::Route& r : api::log::LogRoutes(services, log_reader, log_keys)) {
     routes.push_back(std::move(r));
   }
+  for (api::Route& r : api::incident::IncidentRoutes(services, log_reader, log_keys)) {
+    routes.push_back(std::move(r));
+  }
+  for (api::Route& r : api::security::SecurityRoutes(services)) routes.push_back(std::move(r));
   for (api::Route& r : api::support::SupportRoutes(services, directory, support.plane, support.gate,
                                                    support.dpop)) {
     routes.push_back(std::move(r));

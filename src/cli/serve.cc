@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include <fmt/format.h>
@@ -28,6 +29,9 @@
 #include "directory/directory.h"
 #include "http/server.h"
 #include "http/store_metrics.h"
+#include "incident/mailer.h"
+#include "incident/notifier.h"
+#include "incident/webhook.h"
 
 namespace custos::cli {
 namespace {
@@ -45,6 +49,22 @@ std::string SelfPath() {
 int Fail(std::string_view what, const absl::Status& status) {
   fmt::print(stderr, "custos serve: {}: {}\n", what, std::string(status.message()));
   return 1;
+}
+
+// The SMTP relay of [notify], or nullptr when none is configured. The password stays out of
+// every message.
+absl::StatusOr<std::unique_ptr<incident::MailSender>> MailSenderFor(const Config& config) {
+  if (config.notify_smtp_url.empty()) return nullptr;
+  if (absl::Status st = incident::ValidateSmtpUrl(config.notify_smtp_url); !st.ok()) {
+    return absl::InvalidArgumentError("notify.smtp_url: " + std::string(st.message()));
+  }
+  if (!incident::IsMailAddress(config.notify_mail_from)) {
+    return absl::InvalidArgumentError("notify.mail_from is not a mail address");
+  }
+  return std::make_unique<incident::CurlMailSender>(
+      incident::SmtpOptions{.url = config.notify_smtp_url,
+                            .user = config.notify_smtp_user,
+                            .password = config.notify_smtp_password});
 }
 
 }  // namespace
@@ -128,6 +148,24 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   }
   sequencer.Start();
 
+  // Incident notifications: the outbox worker delivers beside the server; it stops before the
+  // store closes. Rows wait in the store while it is off.
+  absl::StatusOr<std::unique_ptr<incident::MailSender>> mail_sender = MailSenderFor(rt.config);
+  if (!mail_sender.ok()) return Fail("configuration", mail_sender.status());
+  incident::CurlWebhookSender webhook_sender;
+  incident::Notifier notifier(
+      services.store, *rt.sealer, services.clock, services.random, webhook_sender,
+      mail_sender->get(),
+      incident::NotifierOptions{.workers = rt.config.notify_workers,
+                                .lease = rt.config.notify_lease,
+                                .poll_interval = rt.config.notify_poll_interval,
+                                .backoff_base = rt.config.notify_backoff_base,
+                                .backoff_cap = rt.config.notify_backoff_cap,
+                                .max_attempts = rt.config.notify_max_attempts,
+                                .mail_from = rt.config.notify_mail_from,
+                                .base_url = server.base_url()});
+  if (rt.config.notify_enabled) notifier.Start();
+
   if (serve.demo) {
     absl::StatusOr<DemoData> demo = SeedDemoData(services, directory);
     if (!demo.ok()) return Fail("demo data", demo.status());
@@ -175,6 +213,7 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   server.RunUntilSignal();
   stopping.Notify();
   sweeper.join();
+  notifier.Stop();
   sequencer.Stop();
   rt.store->SetObserver(nullptr);
   rt.store->Close();

@@ -142,6 +142,32 @@ const std::vector<Setting>& Settings() {
       {{"support.anomaly_suspend_operator",
         "Suspend an operator (sessions and tokens end) when an anomaly rule fires."},
        &Config::anomaly_suspend_operator},
+      {{"notify.enabled", "Run the worker that delivers incident notifications."},
+       &Config::notify_enabled},
+      {{"notify.workers", "Notifications delivered at once (1 to 64)."}, &Config::notify_workers},
+      {{"notify.lease",
+        "A notification being delivered is leased this long; after a crash it is tried again "
+        "once the lease lapses."},
+       &Config::notify_lease},
+      {{"notify.poll_interval", "How often an idle notifier looks for due notifications."},
+       &Config::notify_poll_interval},
+      {{"notify.backoff_base", "Wait before the first retry; doubled after each failed attempt."},
+       &Config::notify_backoff_base},
+      {{"notify.backoff_cap", "Longest wait between two attempts."}, &Config::notify_backoff_cap},
+      {{"notify.max_attempts", "Attempts before a notification is given up (FAILED)."},
+       &Config::notify_max_attempts},
+      {{"notify.smtp_url",
+        "SMTP relay for e-mail contacts: smtp://host:port (STARTTLS when offered) or "
+        "smtps://host:port; empty means e-mail cannot be sent."},
+       &Config::notify_smtp_url},
+      {{"notify.smtp_user", "User name for SMTP AUTH; empty sends no AUTH."},
+       &Config::notify_smtp_user},
+      {{"notify.smtp_password", "Password for SMTP AUTH. Never logged or shown."},
+       &Config::notify_smtp_password},
+      {{"notify.mail_from", "From address of notification e-mails."}, &Config::notify_mail_from},
+      {{"notify.allow_http_webhooks",
+        "Accept http:// webhook URLs to any host (http:// to loopback is always accepted)."},
+       &Config::notify_allow_http_webhooks},
   };
   return *settings;
 }
@@ -206,6 +232,7 @@ absl::Status SetConfigValue(Config& config, std::string_view key, std::string_vi
 std::string ConfigValueText(const Config& config, std::string_view key) {
   const Setting* s = Find(key);
   if (s == nullptr) return "";
+  if (key == "notify.smtp_password") return config.notify_smtp_password.empty() ? "" : "(set)";
   return std::visit(
       [&](auto member) -> std::string {
         using T = std::remove_cvref_t<decltype(config.*member)>;
@@ -293,6 +320,27 @@ absl::Status ValidateConfig(const Config& c) {
     if (d <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(fmt::format("setting {} must be positive", key));
     }
+  }
+  RETURN_IF_ERROR(range("notify.workers", c.notify_workers, 1, 64));
+  RETURN_IF_ERROR(range("notify.max_attempts", c.notify_max_attempts, 1, 1000));
+  if (c.notify_lease < absl::Seconds(1) || c.notify_lease > absl::Hours(1)) {
+    return absl::InvalidArgumentError("notify.lease must be between 1s and 1h");
+  }
+  if (c.notify_poll_interval < absl::Milliseconds(10) ||
+      c.notify_poll_interval > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("notify.poll_interval must be between 10ms and 60s");
+  }
+  if (c.notify_backoff_base <= absl::ZeroDuration() ||
+      c.notify_backoff_cap < c.notify_backoff_base) {
+    return absl::InvalidArgumentError(
+        "notify.backoff_base must be positive and at most notify.backoff_cap");
+  }
+  if (!c.notify_smtp_url.empty() && !c.notify_smtp_url.starts_with("smtp://") &&
+      !c.notify_smtp_url.starts_with("smtps://")) {
+    return absl::InvalidArgumentError("notify.smtp_url must start with smtp:// or smtps://");
+  }
+  if (!c.notify_smtp_url.empty() && c.notify_mail_from.empty()) {
+    return absl::InvalidArgumentError("notify.mail_from must be set when notify.smtp_url is");
   }
   return absl::OkStatus();
 }

@@ -80,6 +80,20 @@ struct Config {
   int anomaly_max_refused_actions = 3;  // refused guarded actions within the window; 0: off
   bool anomaly_new_device_or_network = true;
   bool anomaly_suspend_operator = false;
+
+  // [notify] delivery of incident notifications to tenants' security contacts
+  bool notify_enabled = true;
+  int notify_workers = 8;
+  absl::Duration notify_lease = absl::Seconds(30);
+  absl::Duration notify_poll_interval = absl::Seconds(1);
+  absl::Duration notify_backoff_base = absl::Seconds(1);
+  absl::Duration notify_backoff_cap = absl::Hours(1);
+  int notify_max_attempts = 12;
+  std::string notify_smtp_url;  // smtp:// or smtps://; empty: e-mail contacts cannot be served
+  std::string notify_smtp_user;
+  std::string notify_smtp_password;  // a secret: ConfigValueText shows "(set)", never the value
+  std::string notify_mail_from;
+  bool notify_allow_http_webhooks = false;  // http:// webhooks to loopback are always allowed
 };
 
 // One documented setting.
@@ -99,7 +113,8 @@ absl::Status SetConfigValue(Config& config, std::string_view key, std::string_vi
 // Checks ranges and cross-field rules.
 absl::Status ValidateConfig(const Config& config);
 
-// Current value of a setting as text (durations as "30s"), for docs and `custos config`.
+// Current value of a setting as text (durations as "30s"), for docs and `custos config`. A
+// secret setting (notify.smtp_password) shows as "(set)" when it has a value.
 std::string ConfigValueText(const Config& config, std::string_view key);
 
 }  // namespace custos

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +57,45 @@ TEST(ConfigTest, LockoutThresholdNeverAboveHundred) {
   EXPECT_FALSE(ValidateConfig(c).ok());
   ASSERT_TRUE(SetConfigValue(c, "authn.lockout_threshold", "100").ok());
   EXPECT_TRUE(ValidateConfig(c).ok());
+}
+
+TEST(ConfigTest, NotifySection) {
+  Config c;
+  EXPECT_TRUE(c.notify_enabled);
+  EXPECT_EQ(c.notify_workers, 8);
+  EXPECT_EQ(c.notify_max_attempts, 12);
+  EXPECT_EQ(c.notify_backoff_cap, absl::Hours(1));
+  EXPECT_FALSE(c.notify_allow_http_webhooks);
+
+  std::string path = WriteTemp(
+      "[notify]\nworkers = 2\nlease = \"1s\"\nsmtp_url = \"smtps://relay.example.com\"\n"
+      "mail_from = \"security@example.com\"\nsmtp_password = \"hunter2-secret\"\n");
+  auto loaded = LoadConfig(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(ValidateConfig(*loaded).ok());
+  EXPECT_EQ(loaded->notify_workers, 2);
+  EXPECT_EQ(loaded->notify_lease, absl::Seconds(1));
+  EXPECT_EQ(loaded->notify_smtp_password, "hunter2-secret");
+  // The password is a secret: shown as set, never as itself.
+  EXPECT_EQ(ConfigValueText(*loaded, "notify.smtp_password"), "(set)");
+  EXPECT_EQ(ConfigValueText(c, "notify.smtp_password"), "");
+
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"notify.workers", "0"},
+           {"notify.workers", "65"},
+           {"notify.max_attempts", "0"},
+           {"notify.lease", "500ms"},
+           {"notify.backoff_base", "0s"},
+           {"notify.backoff_cap", "500ms"},
+           {"notify.smtp_url", "http://relay.example.com"},
+       }) {
+    Config bad;
+    ASSERT_TRUE(SetConfigValue(bad, key, value).ok()) << key;
+    EXPECT_FALSE(ValidateConfig(bad).ok()) << key << "=" << value;
+  }
+  Config no_from;
+  ASSERT_TRUE(SetConfigValue(no_from, "notify.smtp_url", "smtp://127.0.0.1:25").ok());
+  EXPECT_FALSE(ValidateConfig(no_from).ok());
 }
 
 TEST(ConfigTest, EverySettingIsDocumented) {

@@ -17,6 +17,23 @@
 namespace custos::directory {
 namespace {
 
+// How long the record of a user's token revocation is kept: longer than any access token lives
+// (oidc/apps.h caps access-token lifetimes at a day).
+constexpr absl::Duration kUserRevocationKept = absl::Hours(25);
+
+// Ends every sign-in session of the user and, with them, the user's OpenID Connect tokens:
+// refresh tokens of every session, and access tokens issued until now. Suspension,
+// deactivation, a password reset or an admin clearing the sessions must not leave an app able to
+// act for the user, nor make old tokens live again after an unsuspend. Returns the sessions
+// ended.
+absl::StatusOr<int> EndSessions(store::Transaction& tx, const TenantId& tenant, const UserId& user,
+                                absl::Time now) {
+  ASSIGN_OR_RETURN(int sessions, tx.Sessions().DeleteAllForUser(tenant, user));
+  RETURN_IF_ERROR(
+      tx.Oidc().RevokeTokensOfUser(tenant, user, now, now + kUserRevocationKept).status());
+  return sessions;
+}
+
 using store::FactorRecord;
 using store::GroupRecord;
 using store::Transaction;
@@ -331,7 +348,7 @@ absl::StatusOr<UserRecord> Directory::UpdateUser(const TenantId& tenant,
         user.status_changed = now;
         if (!user.activated) user.activated = now;
       }
-      ASSIGN_OR_RETURN(sessions_ended, tx.Sessions().DeleteAllForUser(tenant, user.id));
+      ASSIGN_OR_RETURN(sessions_ended, EndSessions(tx, tenant, user.id, clock_.Now()));
     }
     absl::Status updated = tx.Users().Update(user);
     if (absl::IsAlreadyExists(updated)) return LoginTaken();
@@ -362,14 +379,14 @@ absl::StatusOr<bool> Directory::DeleteUser(const TenantId& tenant, const audit::
       user.status = std::string(store::kUserDeprovisioned);
       user.status_changed = user.last_updated = now;
       RETURN_IF_ERROR(tx.Users().Update(user));
-      RETURN_IF_ERROR(tx.Sessions().DeleteAllForUser(tenant, user.id).status());
+      RETURN_IF_ERROR(EndSessions(tx, tenant, user.id, clock_.Now()).status());
       spec.event_type = "user.lifecycle.deactivate";
       spec.display_message = "Deactivate user";
       return tx.Events().Append(Event(tenant, ctx, spec)).status();
     }
     RETURN_IF_ERROR(tx.Groups().RemoveUserFromAll(tenant, user.id));
     RETURN_IF_ERROR(tx.Factors().DeleteAllForUser(tenant, user.id).status());
-    RETURN_IF_ERROR(tx.Sessions().DeleteAllForUser(tenant, user.id).status());
+    RETURN_IF_ERROR(EndSessions(tx, tenant, user.id, clock_.Now()).status());
     RETURN_IF_ERROR(tx.Users().Delete(tenant, user.id));
     spec.event_type = "user.lifecycle.delete.completed";
     spec.display_message = "Delete user";
@@ -417,7 +434,7 @@ absl::Status Directory::Transition(const TenantId& tenant, const audit::RequestC
         user.status = std::string(to);
         if (to == store::kUserActive) user.failed_sign_ins = 0;
         if (to == store::kUserDeprovisioned || to == store::kUserSuspended) {
-          return tx.Sessions().DeleteAllForUser(tenant, user.id).status();
+          return EndSessions(tx, tenant, user.id, clock_.Now()).status();
         }
         return absl::OkStatus();
       });
@@ -503,7 +520,7 @@ absl::StatusOr<IssuedToken> Directory::ResetPassword(const TenantId& tenant,
         user.recovery_expires = now + config_.recovery_token_lifetime;
         user.status = std::string(store::kUserRecovery);
         issued.user = user;
-        return tx.Sessions().DeleteAllForUser(tenant, user.id).status();
+        return EndSessions(tx, tenant, user.id, clock_.Now()).status();
       }));
   return issued;
 }
@@ -527,7 +544,7 @@ absl::StatusOr<int> Directory::ClearSessions(const TenantId& tenant,
   int removed = 0;
   RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(UserRecord user, FindUser(tx, tenant, id));
-    ASSIGN_OR_RETURN(removed, tx.Sessions().DeleteAllForUser(tenant, user.id));
+    ASSIGN_OR_RETURN(removed, EndSessions(tx, tenant, user.id, clock_.Now()));
     audit::EventSpec spec{.event_type = "user.session.clear",
                           .display_message = "Clear user sessions",
                           .targets = {UserPrincipal(user)},

@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "common/time_format.h"
 #include "crypto/hash.h"
+#include "oidc/jwt.h"
 
 namespace custos::oidc {
 namespace {
@@ -382,7 +383,8 @@ absl::StatusOr<Draft> ParseBody(const Json& body, std::string_view app_id) {
   const Json* oauth =
       settings ? ObjectMember(*settings, "oauthClient", path,
                               {"application_type", "redirect_uris", "post_logout_redirect_uris",
-                               "response_types", "grant_types", "jwks", "token_lifetimes"},
+                               "response_types", "grant_types", "jwks", "token_lifetimes",
+                               "id_token_signed_response_alg"},
                               causes)
                : nullptr;
   if (oauth == nullptr) {
@@ -507,6 +509,17 @@ absl::StatusOr<Draft> ParseBody(const Json& body, std::string_view app_id) {
     causes.Add(jwks_path, "is only for token_endpoint_auth_method private_key_jwt");
   }
 
+  // The tenant key that signs the app's ID tokens.
+  const std::string alg_path = Path(path, "id_token_signed_response_alg");
+  if (std::optional<std::string> alg =
+          StringMember(*oauth, "id_token_signed_response_alg", alg_path, causes)) {
+    if (*alg != kAlgEs256 && *alg != kAlgEdDsa) {
+      causes.Add(alg_path, "must be ES256 or EdDSA");
+    } else {
+      s.id_token_signed_response_alg = *alg;
+    }
+  }
+
   const std::string lifetimes_path = Path(path, "token_lifetimes");
   if (const Json* lifetimes = ObjectMember(*oauth, "token_lifetimes", lifetimes_path,
                                            {"access_token", "id_token", "refresh_token"}, causes)) {
@@ -531,6 +544,7 @@ std::string SettingsJson(const AppSettings& s) {
             {"post_logout_redirect_uris", s.post_logout_redirect_uris},
             {"response_types", s.response_types},
             {"grant_types", s.grant_types},
+            {"id_token_signed_response_alg", s.id_token_signed_response_alg},
             {"token_lifetimes", LifetimesJson(s)}};
   if (!s.jwks.is_null()) j["jwks"] = s.jwks;
   return DumpJson(j);
@@ -591,6 +605,13 @@ absl::StatusOr<AppSettings> SettingsOf(const AppRecord& app) {
     }
     s.jwks = *it;
   }
+  // Absent from apps stored before the setting existed: they sign with ES256.
+  if (auto it = j.find("id_token_signed_response_alg"); it != j.end()) {
+    if (!it->is_string() || (*it != kAlgEs256 && *it != kAlgEdDsa)) {
+      return corrupt("id_token_signed_response_alg");
+    }
+    s.id_token_signed_response_alg = it->get<std::string>();
+  }
   auto lifetimes = j.find("token_lifetimes");
   if (lifetimes == j.end() || !lifetimes->is_object()) return corrupt("token_lifetimes");
   for (auto [key, out] : {std::pair{"access_token", &s.access_token_lifetime},
@@ -637,6 +658,7 @@ Json AppView(const AppRecord& app, const AppSettings& settings,
                          {"post_logout_redirect_uris", settings.post_logout_redirect_uris},
                          {"response_types", settings.response_types},
                          {"grant_types", settings.grant_types},
+                         {"id_token_signed_response_alg", settings.id_token_signed_response_alg},
                          {"token_lifetimes", LifetimesJson(settings)}};
   if (app.token_endpoint_auth_method == kAuthPrivateKeyJwt && !settings.jwks.is_null()) {
     oauth_settings["jwks"] = settings.jwks;
@@ -665,6 +687,13 @@ Json AppView(const AppRecord& app, const AppSettings& settings,
 Apps::Apps(store::Store& store, const Clock& clock, crypto::Random& random)
     : store_(store), clock_(clock), random_(random) {}
 
+absl::Status Apps::Write(absl::FunctionRef<absl::Status(Transaction&)> fn) {
+  absl::Status written = store_.Write(fn);
+  // Even after a failure: whether a failed commit left nothing behind is the store's business.
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return written;
+}
+
 absl::StatusOr<IssuedApp> Apps::Create(const TenantId& tenant, const audit::RequestContext& ctx,
                                        const Json& body) {
   ASSIGN_OR_RETURN(Draft draft, ParseBody(body, ""));
@@ -683,7 +712,7 @@ absl::StatusOr<IssuedApp> Apps::Create(const TenantId& tenant, const audit::Requ
   app.settings_json = SettingsJson(draft.settings);
   app.created = app.last_updated = clock_.Now();
   issued.settings = std::move(draft.settings);
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
     RETURN_IF_ERROR(tx.Oidc().InsertApp(app));
     audit::EventSpec spec{
         .event_type = "application.lifecycle.create",
@@ -714,7 +743,7 @@ absl::StatusOr<IssuedApp> Apps::Replace(const TenantId& tenant, const audit::Req
                                         std::string_view id, const Json& body) {
   ASSIGN_OR_RETURN(Draft draft, ParseBody(body, id));
   IssuedApp issued;
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
     issued.client_secret.reset();
     ASSIGN_OR_RETURN(issued.app, FindApp(tx, tenant, id));
     AppRecord& app = issued.app;
@@ -753,7 +782,7 @@ absl::StatusOr<AppRecord> Apps::SetStatus(const TenantId& tenant, const audit::R
                                           std::string_view id, bool active) {
   const std::string_view to = active ? store::kAppActive : store::kAppInactive;
   AppRecord app;
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(app, FindApp(tx, tenant, id));
     // Asking for the status the app already has changes nothing, so there is no event (as the
     // reference API, it is not an error either).
@@ -774,7 +803,7 @@ absl::StatusOr<AppRecord> Apps::SetStatus(const TenantId& tenant, const audit::R
 absl::Status Apps::Delete(const TenantId& tenant, const audit::RequestContext& ctx,
                           std::string_view id) {
   absl::Status refused;
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(AppRecord app, FindApp(tx, tenant, id));
     audit::EventSpec spec{.event_type = "application.lifecycle.delete",
                           .display_message = "Delete application",
@@ -799,7 +828,7 @@ absl::StatusOr<IssuedApp> Apps::NewSecret(const TenantId& tenant, const audit::R
                                           std::string_view id) {
   IssuedApp issued;
   absl::Status refused;
-  RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
+  RETURN_IF_ERROR(Write([&](Transaction& tx) -> absl::Status {
     issued.client_secret.reset();
     ASSIGN_OR_RETURN(issued.app, FindApp(tx, tenant, id));
     AppRecord& app = issued.app;

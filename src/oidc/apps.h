@@ -13,6 +13,7 @@
 //                               "response_types":["code"],
 //                               "grant_types":["authorization_code","refresh_token"],
 //                               "jwks":{"keys":[…]},            (private_key_jwt only)
+//                               "id_token_signed_response_alg":"ES256",   (or "EdDSA")
 //                               "token_lifetimes":{"access_token":"1h","id_token":"1h",
 //                                                  "refresh_token":"720h"}}}}
 //
@@ -24,17 +25,22 @@
 // refresh_token, client_credentials}; client_credentials only for confidential apps;
 // refresh_token only with authorization_code. response_types ["code"] when authorization_code is
 // allowed, else []. private_key_jwt needs jwks with at least one ES256/EdDSA public key (RS256
-// is not accepted). Lifetimes: access and ID tokens 5m..24h, refresh tokens 1h..90d.
-// Unknown members are refused.
+// is not accepted). id_token_signed_response_alg (the RFC 7591 / OIDC Registration name) picks the
+// tenant key that signs the app's ID tokens: "ES256" (default) or "EdDSA"; access tokens are
+// always ES256. Lifetimes: access and ID tokens 5m..24h, refresh tokens 1h..90d. Unknown members
+// are refused.
 //
 // Client secrets are 32 random bytes, base64url, shown once; only their SHA-256 is stored.
 // Thread-safe.
 
+#include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "audit/event.h"
@@ -63,7 +69,8 @@ struct AppSettings {
   std::vector<std::string> post_logout_redirect_uris;
   std::vector<std::string> response_types;
   std::vector<std::string> grant_types;
-  Json jwks;  // {"keys":[...]} or null
+  Json jwks;                                           // {"keys":[...]} or null
+  std::string id_token_signed_response_alg = "ES256";  // or "EdDSA"
   absl::Duration access_token_lifetime = absl::Hours(1);
   absl::Duration id_token_lifetime = absl::Hours(1);
   absl::Duration refresh_token_lifetime = absl::Hours(24 * 30);
@@ -116,10 +123,21 @@ class Apps {
   absl::StatusOr<IssuedApp> NewSecret(const TenantId& tenant, const audit::RequestContext& ctx,
                                       std::string_view id);
 
+  // A number that grows after every app write made through this object has committed (Create,
+  // Replace, SetStatus, Delete, NewSecret), whatever the tenant. A cache of app records reuses
+  // a copy only while this number is the one it read before reading the copy, so that a change
+  // made in this process takes effect at once; writes by other processes do not move it.
+  uint64_t Generation() const { return generation_.load(std::memory_order_acquire); }
+
  private:
+  // store_.Write, then moves Generation() on (once the transaction has ended, so that a reader
+  // who sees the new number reads the new record).
+  absl::Status Write(absl::FunctionRef<absl::Status(store::Transaction&)> fn);
+
   store::Store& store_;
   const Clock& clock_;
   crypto::Random& random_;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace custos::oidc

@@ -181,6 +181,7 @@ TEST_F(AppsTest, WebAppGetsASecretShownOnceAndOnlyItsHashIsStored) {
   EXPECT_EQ(oauth["token_lifetimes"],
             Json({{"access_token", "1h"}, {"id_token", "1h"}, {"refresh_token", "720h"}}));
   EXPECT_FALSE(oauth.contains("jwks"));
+  EXPECT_EQ(oauth["id_token_signed_response_alg"], "ES256");
   EXPECT_EQ(later["_links"]["self"]["href"],
             "https://id.example/t/acme/api/v1/apps/" + issued.app.id);
   EXPECT_EQ(later["_links"]["deactivate"]["href"],
@@ -351,6 +352,14 @@ TEST_F(AppsTest, InvalidBodiesAreRefusedNamingTheMemberAndNothingIsStored) {
        s + "token_lifetimes.access_token"},
       {"unknown lifetime", set("token_lifetimes", {{"session", "1h"}}),
        s + "token_lifetimes.session"},
+      {"ID token alg RS256", set("id_token_signed_response_alg", "RS256"),
+       s + "id_token_signed_response_alg"},
+      {"ID token alg none", set("id_token_signed_response_alg", "none"),
+       s + "id_token_signed_response_alg"},
+      {"ID token alg in lower case", set("id_token_signed_response_alg", "eddsa"),
+       s + "id_token_signed_response_alg"},
+      {"ID token alg not a string", set("id_token_signed_response_alg", 256),
+       s + "id_token_signed_response_alg"},
   };
   for (const Refusal& c : cases) {
     Json body = WebBody();
@@ -502,6 +511,62 @@ TEST_F(AppsTest, ClientKeyFindsTheKeyByKid) {
   // A client_secret app has no keys.
   IssuedApp plain = MustCreate(WebBody());
   EXPECT_TRUE(absl::IsNotFound(ClientKey(plain.settings, {{"kid", "ec-1"}}).status()));
+}
+
+TEST_F(AppsTest, IdTokenSigningAlgIsChosenPerApp) {
+  Json body = WebBody();
+  OAuthSettings(body)["id_token_signed_response_alg"] = "EdDSA";
+  IssuedApp issued = MustCreate(body);
+  EXPECT_EQ(issued.settings.id_token_signed_response_alg, "EdDSA");
+  absl::StatusOr<store::AppRecord> stored = apps_->Get(tenant_, issued.app.id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  absl::StatusOr<AppSettings> settings = SettingsOf(*stored);
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  EXPECT_EQ(settings->id_token_signed_response_alg, "EdDSA");
+  Json view = AppView(*stored, *settings, std::nullopt, "");
+  EXPECT_EQ(view["settings"]["oauthClient"]["id_token_signed_response_alg"], "EdDSA");
+
+  // What GET shows goes back unchanged; leaving the member out of a PUT means the default.
+  ASSERT_TRUE(apps_->Replace(tenant_, ctx_, issued.app.id, view).ok());
+  EXPECT_EQ(SettingsOf(*apps_->Get(tenant_, issued.app.id))->id_token_signed_response_alg, "EdDSA");
+  OAuthSettings(view).erase("id_token_signed_response_alg");
+  ASSERT_TRUE(apps_->Replace(tenant_, ctx_, issued.app.id, view).ok());
+  EXPECT_EQ(SettingsOf(*apps_->Get(tenant_, issued.app.id))->id_token_signed_response_alg, "ES256");
+
+  // Apps stored before the setting existed sign with ES256; a stored value of another alg is
+  // corrupt, not silently ES256.
+  store::AppRecord old = *stored;
+  Json text = *ParseJson(old.settings_json);
+  text.erase("id_token_signed_response_alg");
+  old.settings_json = DumpJson(text);
+  EXPECT_EQ(SettingsOf(old)->id_token_signed_response_alg, "ES256");
+  text["id_token_signed_response_alg"] = "RS256";
+  old.settings_json = DumpJson(text);
+  EXPECT_EQ(SettingsOf(old).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST_F(AppsTest, EveryWriteMovesTheGeneration) {
+  uint64_t seen = apps_->Generation();
+  auto moved = [&]() {
+    const uint64_t now = apps_->Generation();
+    const bool changed = now != seen;
+    seen = now;
+    return changed;
+  };
+  IssuedApp issued = MustCreate(WebBody());
+  EXPECT_TRUE(moved()) << "create";
+  ASSERT_TRUE(apps_->Get(tenant_, issued.app.id).ok());
+  EXPECT_FALSE(moved()) << "a read";
+  ASSERT_TRUE(apps_->NewSecret(tenant_, ctx_, issued.app.id).ok());
+  EXPECT_TRUE(moved()) << "new secret";
+  Json body = WebBody();
+  body["label"] = "Payroll 2";
+  ASSERT_TRUE(apps_->Replace(tenant_, ctx_, issued.app.id, body).ok());
+  EXPECT_TRUE(moved()) << "replace";
+  ASSERT_TRUE(apps_->SetStatus(tenant_, ctx_, issued.app.id, false).ok());
+  EXPECT_TRUE(moved()) << "deactivate";
+  ASSERT_TRUE(apps_->Delete(tenant_, ctx_, issued.app.id).ok());
+  EXPECT_TRUE(moved()) << "delete";
 }
 
 TEST_F(AppsTest, CorruptStoredSettingsAreAnInternalError) {

@@ -8,12 +8,17 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "crypto/ed25519.h"
 #include "crypto/encoding.h"
@@ -30,7 +35,63 @@ struct PkeyFree {
 struct Pkcs8Free {
   void operator()(PKCS8_PRIV_KEY_INFO* p) const { PKCS8_PRIV_KEY_INFO_free(p); }
 };
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
+
+constexpr size_t kEs256Half = 32;  // r and s, each a 32-byte big-endian integer in a JWS
+
+// Reads one DER INTEGER at `p` (before `end`) as an unsigned 32-byte big-endian number into
+// `out`, and advances `p`. False when it is not one: wrong tag, long length, or wider than 32
+// bytes once its sign byte is dropped.
+bool ReadDerUint256(const unsigned char*& p, const unsigned char* end, unsigned char* out) {
+  if (end - p < 2 || p[0] != 0x02) return false;
+  size_t length = p[1];
+  p += 2;
+  if (length == 0 || length > 0x7f || static_cast<size_t>(end - p) < length) return false;
+  const unsigned char* value = p;
+  p += length;
+  while (length > 0 && *value == 0) {
+    ++value;
+    --length;
+  }
+  if (length > kEs256Half) return false;
+  std::memset(out, 0, kEs256Half - length);
+  std::memcpy(out + (kEs256Half - length), value, length);
+  return true;
+}
+
+// Appends the base64url (no padding) of `in` to `out`, without the temporary strings of
+// crypto::Base64UrlEncode; the output is the same.
+void AppendBase64Url(std::string& out, std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const auto* data = reinterpret_cast<const unsigned char*>(in.data());
+  const size_t n = in.size();
+  const size_t start = out.size();
+  out.resize(start + (n * 4 + 2) / 3);
+  char* o = out.data() + start;
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 6) & 63];
+    *o++ = kAlphabet[v & 63];
+  }
+  if (n - i == 1) {
+    const uint32_t v = uint32_t{data[i]} << 16;
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
+  } else if (n - i == 2) {
+    const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
+    *o++ = kAlphabet[(v >> 18) & 63];
+    *o++ = kAlphabet[(v >> 12) & 63];
+    *o++ = kAlphabet[(v >> 6) & 63];
+  }
+}
 
 // The OpenSSL error queue is per thread; a failure we report must not leave entries behind for
 // an unrelated later caller on this thread to misread.
@@ -65,17 +126,77 @@ class Scrubbed {
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
+constexpr size_t kMaxCachedHeaders = 16;
+
 }  // namespace
 
-// Immutable once built, so that any number of threads may sign with it at once: OpenSSL allows
-// concurrent use of one EVP_PKEY as long as nobody modifies it, and each Sign call makes its own
-// EVP_MD_CTX.
+// The key is immutable once built, so that any number of threads may sign with it at once:
+// OpenSSL allows concurrent use of one EVP_PKEY as long as nobody modifies it. An ES256 signature
+// needs a signing context (EVP_PKEY_CTX), which one thread at a time may use; making one per
+// signature (EVP_DigestSignInit: provider fetch, key export check, context set-up) cost about as
+// much as the ECDSA itself, so idle contexts are kept here for reuse: at most one per thread
+// signing at the same moment.
 struct SigningKey::Impl {
   Pkey pkey;            // ES256: the P-256 key pair
   std::string seed;     // EdDSA: the 32-byte seed
   Json public_members;  // kty, crv, x (and y): the public JWK without kid, alg, use
 
+  mutable absl::Mutex mu;
+  // ES256 contexts initialised for EVP_PKEY_sign with pkey, not in use.
+  mutable std::vector<PkeyCtx> idle_contexts ABSL_GUARDED_BY(mu);
+  // base64url of the JWT header per "kid\ntyp": the same few headers head every token.
+  mutable absl::flat_hash_map<std::string, std::string> headers ABSL_GUARDED_BY(mu);
+
   ~Impl() { OPENSSL_cleanse(seed.data(), seed.size()); }
+
+  absl::StatusOr<PkeyCtx> TakeContext() const {
+    {
+      absl::MutexLock lock(&mu);
+      if (!idle_contexts.empty()) {
+        PkeyCtx ctx = std::move(idle_contexts.back());
+        idle_contexts.pop_back();
+        return ctx;
+      }
+    }
+    PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, pkey.get(), nullptr));
+    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) {
+      return absl::InternalError("cannot make an ES256 signing context: " + OpenSslError());
+    }
+    return ctx;
+  }
+
+  void ReturnContext(PkeyCtx ctx) const {
+    absl::MutexLock lock(&mu);
+    idle_contexts.push_back(std::move(ctx));
+  }
+
+  // ES256 (RFC 7518 3.4): ECDSA P-256 over SHA-256(input), as r||s.
+  absl::StatusOr<std::string> SignEs256(std::string_view input) const {
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+    ASSIGN_OR_RETURN(PkeyCtx ctx, TakeContext());
+    // A P-256 ECDSA-Sig-Value in DER is at most 72 bytes; 80 leaves room.
+    unsigned char der[80];
+    size_t der_size = sizeof der;
+    if (EVP_PKEY_sign(ctx.get(), der, &der_size, digest, sizeof digest) != 1) {
+      // A context that failed is not put back: its state is unknown.
+      return absl::InternalError("cannot sign: " + OpenSslError());
+    }
+    ReturnContext(std::move(ctx));
+    // OpenSSL gives SEQUENCE { INTEGER r, INTEGER s }; JWS wants r||s, 32 bytes each.
+    std::string raw(2 * kEs256Half, '\0');
+    auto* out = reinterpret_cast<unsigned char*>(raw.data());
+    const unsigned char* p = der;
+    const unsigned char* end = der + der_size;
+    if (der_size < 2 || der[0] != 0x30 || der[1] > 0x7f || size_t{der[1]} + 2 != der_size) {
+      return absl::InternalError("cannot decode the signature");
+    }
+    p += 2;
+    if (!ReadDerUint256(p, end, out) || !ReadDerUint256(p, end, out + kEs256Half) || p != end) {
+      return absl::InternalError("cannot decode the signature");
+    }
+    return raw;
+  }
 };
 
 SigningKey::SigningKey(std::string alg, std::shared_ptr<const Impl> impl)
@@ -163,22 +284,41 @@ Json SigningKey::PublicJwk(std::string_view kid) const {
   return jwk;
 }
 
+std::string SigningKey::EncodedHeader(std::string_view kid, std::string_view typ) const {
+  std::string cache_key = fmt::format("{}\n{}", kid, typ);
+  {
+    absl::MutexLock lock(&impl_->mu);
+    auto it = impl_->headers.find(cache_key);
+    if (it != impl_->headers.end()) return it->second;
+  }
+  const Json header = {{"alg", alg_}, {"kid", std::string(kid)}, {"typ", std::string(typ)}};
+  std::string encoded;
+  AppendBase64Url(encoded, DumpJson(header));
+  absl::MutexLock lock(&impl_->mu);
+  // Bounded: a key signs under its one kid, with the three token types.
+  if (impl_->headers.size() < kMaxCachedHeaders) impl_->headers.emplace(cache_key, encoded);
+  return encoded;
+}
+
 absl::StatusOr<std::string> SigningKey::Sign(std::string_view signing_input) const {
   if (alg_ == kAlgEdDsa) return crypto::ed25519::Sign(impl_->seed, signing_input);
 
-  return crypto::p256::SignEs256(impl_->pkey.get(), signing_input);
+  return impl_->SignEs256(signing_input);
 }
 
 absl::StatusOr<std::string> SignJwt(const SigningKey& key, std::string_view kid,
                                     std::string_view typ, const Json& claims) {
   if (!claims.is_object()) return Invalid("JWT claims must be a JSON object");
-  const Json header = {{"alg", key.alg()}, {"kid", std::string(kid)}, {"typ", std::string(typ)}};
-  std::string jwt = crypto::Base64UrlEncode(DumpJson(header));
+  const std::string payload = DumpJson(claims);
+  std::string jwt;
+  // Header, payload and signature in base64url, two dots: no reallocation on the way.
+  jwt.reserve(128 + kid.size() + typ.size() + (payload.size() * 4 + 2) / 3 + 90);
+  jwt += key.EncodedHeader(kid, typ);
   jwt += '.';
-  jwt += crypto::Base64UrlEncode(DumpJson(claims));
+  AppendBase64Url(jwt, payload);
   ASSIGN_OR_RETURN(std::string signature, key.Sign(jwt));
   jwt += '.';
-  jwt += crypto::Base64UrlEncode(signature);
+  AppendBase64Url(jwt, signature);
   return jwt;
 }
 

@@ -42,6 +42,10 @@ class SigningKey {
   // The raw JWS signature of `signing_input` (r||s, 64 bytes, for ES256; 64 bytes for EdDSA).
   absl::StatusOr<std::string> Sign(std::string_view signing_input) const;
 
+  // base64url of the JWS header {"alg", "kid", "typ"} as SignJwt writes it (kept per kid and typ
+  // after the first call, since every token of a key starts with the same few headers).
+  std::string EncodedHeader(std::string_view kid, std::string_view typ) const;
+
  private:
   struct Impl;
   SigningKey(std::string alg, std::shared_ptr<const Impl> impl);

@@ -458,5 +458,35 @@ TEST_F(CheckTimesTest, HugeValuesSaturateInsteadOfWrapping) {
   EXPECT_TRUE(Check(*parsed).ok());
 }
 
+// SignJwt writes base64url itself and reuses the header and OpenSSL's signing contexts; the
+// parts must still be exactly the base64url of the header and claims, whatever their length, and
+// every ES256 signature valid, also the ones whose r or s is short in DER (a leading zero byte,
+// about one signature in 128).
+TEST(SignJwtTest, PartsAreExactBase64UrlAndEveryEs256SignatureVerifies) {
+  absl::StatusOr<SigningKey> key = SigningKey::Generate(kAlgEs256);
+  ASSERT_TRUE(key.ok()) << key.status();
+  absl::StatusOr<support::PublicJwk> published = support::ParsePublicJwk(key->PublicJwk("k"));
+  ASSERT_TRUE(published.ok()) << published.status();
+  int short_integers = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const Json claims = {{"sub", std::string(static_cast<size_t>(i % 7), 's')}, {"n", i}};
+    const std::string typ = i % 2 == 0 ? "at+jwt" : "JWT";
+    absl::StatusOr<std::string> jwt = SignJwt(*key, "k", typ, claims);
+    ASSERT_TRUE(jwt.ok()) << jwt.status();
+    std::optional<support::CompactJwsParts> parts = support::SplitCompactJws(*jwt);
+    ASSERT_TRUE(parts.has_value());
+    ASSERT_EQ(parts->header, B64(DumpJson(Json{{"alg", "ES256"}, {"kid", "k"}, {"typ", typ}})));
+    ASSERT_EQ(parts->payload, B64(DumpJson(claims)));
+    std::optional<std::string> signature = crypto::Base64UrlDecode(parts->signature);
+    ASSERT_TRUE(signature.has_value());
+    ASSERT_EQ(signature->size(), 64u);
+    if ((*signature)[0] == 0 || (*signature)[32] == 0) ++short_integers;
+    ASSERT_TRUE(
+        support::VerifyJwsSignature(*published, kAlgEs256, parts->signing_input, *signature))
+        << "signature " << i;
+  }
+  EXPECT_GT(short_integers, 0) << "no signature had a short r or s; the padding went untested";
+}
+
 }  // namespace
 }  // namespace custos::oidc

@@ -280,10 +280,8 @@ audit::Principal UserPrincipal(const store::UserRecord& user) {
   return {user.id.value(), "User", user.login, DisplayName(ProfileOf(user), user.login)};
 }
 
-// Users whose tokens stop working: they can no longer sign in either.
-bool UserMayHoldTokens(const store::UserRecord& user) {
-  return user.status != store::kUserSuspended && user.status != store::kUserDeprovisioned;
-}
+// Only an ACTIVE user's tokens work, as only an ACTIVE user's sessions do (authn::SignIn).
+bool UserMayHoldTokens(const store::UserRecord& user) { return user.status == store::kUserActive; }
 
 // The OIDC claims of `user` for `scopes` (OIDC Core 5.1 and 5.4).
 Json ClaimsOf(const store::UserRecord& user, const std::vector<std::string>& scopes) {
@@ -331,9 +329,11 @@ struct Issued {
   std::string jti;  // of the access token
 };
 
-absl::StatusOr<Issued> Sign(const ActiveKey& key, std::string_view issuer,
-                            const AppSettings& settings, const Grant& grant, absl::Time now,
-                            crypto::Random& random) {
+// The access token is signed with `access_key` (the tenant's ES256 key), the ID token with
+// `id_key` (the key of the app's id_token_signed_response_alg).
+absl::StatusOr<Issued> Sign(const ActiveKey& access_key, const ActiveKey& id_key,
+                            std::string_view issuer, const AppSettings& settings,
+                            const Grant& grant, absl::Time now, crypto::Random& random) {
   const int64_t iat = absl::ToUnixSeconds(now);
   const int64_t lifetime = Seconds(settings.access_token_lifetime);
   const std::string scope = absl::StrJoin(grant.scopes, " ");
@@ -351,7 +351,7 @@ absl::StatusOr<Issued> Sign(const ActiveKey& key, std::string_view issuer,
   if (grant.auth_time) at["auth_time"] = absl::ToUnixSeconds(*grant.auth_time);
   if (!grant.jkt.empty()) at["cnf"] = {{"jkt", grant.jkt}};
   if (!grant.family_id.empty()) at[kFamilyClaim] = grant.family_id;
-  ASSIGN_OR_RETURN(std::string access_token, SignJwt(key.key, key.kid, "at+jwt", at));
+  ASSIGN_OR_RETURN(std::string access_token, SignJwt(access_key.key, access_key.kid, "at+jwt", at));
 
   Json response = {{"access_token", access_token},
                    {"token_type", grant.jkt.empty() ? "Bearer" : "DPoP"},
@@ -368,15 +368,35 @@ absl::StatusOr<Issued> Sign(const ActiveKey& key, std::string_view issuer,
     if (!grant.nonce.empty()) id["nonce"] = grant.nonce;
     id["amr"] = SplitScope(grant.amr);
     if (!grant.session_id.empty()) id["sid"] = grant.session_id;
-    // OIDC Core 3.1.3.6: the left half of the hash that goes with the signing algorithm.
-    std::string digest = key.key.alg() == kAlgEdDsa ? std::string() : crypto::Sha256(access_token);
-    if (!digest.empty()) id["at_hash"] = crypto::Base64UrlEncode(digest.substr(0, 16));
-    ASSIGN_OR_RETURN(std::string id_token, SignJwt(key.key, key.kid, "JWT", id));
+    // OIDC Core 3.1.3.6: the left half of the hash that goes with the signing algorithm. OIDC
+    // Core names none for EdDSA, and at_hash is optional in the code flow: left out then.
+    if (id_key.key.alg() == kAlgEs256) {
+      id["at_hash"] = crypto::Base64UrlEncode(crypto::Sha256(access_token).substr(0, 16));
+    }
+    ASSIGN_OR_RETURN(std::string id_token, SignJwt(id_key.key, id_key.kid, "JWT", id));
     response["id_token"] = std::move(id_token);
   }
   if (!grant.refresh_token.empty()) response["refresh_token"] = grant.refresh_token;
   issued.response = std::move(response);
   return issued;
+}
+
+// The tenant's keys that sign user tokens: ES256 for access tokens; ID tokens with the key of
+// the app's id_token_signed_response_alg. Both are fetched before a grant's transaction (making
+// a tenant's first keys writes), so that the app's settings as read in it decide.
+struct UserTokenKeys {
+  std::shared_ptr<const ActiveKey> es256;
+  std::shared_ptr<const ActiveKey> eddsa;
+  const ActiveKey& IdTokenKey(const AppSettings& settings) const {
+    return settings.id_token_signed_response_alg == kAlgEdDsa ? *eddsa : *es256;
+  }
+};
+
+absl::StatusOr<UserTokenKeys> UserTokenKeysOf(KeyManager& keys, const TenantId& tenant) {
+  UserTokenKeys out;
+  ASSIGN_OR_RETURN(out.es256, keys.Active(tenant, kAlgEs256));
+  ASSIGN_OR_RETURN(out.eddsa, keys.Active(tenant, kAlgEdDsa));
+  return out;
 }
 
 std::string TokensIssued(const Json& response) {
@@ -416,6 +436,7 @@ struct TokenService::AppEntry {
   store::AppRecord app;
   AppSettings settings;
   absl::Time read;
+  uint64_t generation;  // Apps::Generation() before it was read
 };
 
 struct TokenService::Client {
@@ -477,16 +498,21 @@ absl::StatusOr<std::shared_ptr<const TokenService::AppEntry>> TokenService::Load
     const TenantId& tenant, std::string_view client_id) {
   const std::string key = fmt::format("{}/{}", tenant.value(), client_id);
   const absl::Time now = clock_.Now();
+  // Read before the record: a write that commits after this moves it on, so the copy read below
+  // is never reused past a change made through apps_.
+  const uint64_t generation = apps_.Generation();
   {
     absl::ReaderMutexLock lock(&apps_mu_);
     auto it = app_cache_.find(key);
-    if (it != app_cache_.end() && now - it->second->read < options_.app_cache_ttl) {
+    if (it != app_cache_.end() && it->second->generation == generation &&
+        now - it->second->read < options_.app_cache_ttl) {
       return it->second;
     }
   }
   ASSIGN_OR_RETURN(store::AppRecord app, apps_.Get(tenant, client_id));
   ASSIGN_OR_RETURN(AppSettings settings, SettingsOf(app));
-  auto entry = std::make_shared<const AppEntry>(AppEntry{std::move(app), std::move(settings), now});
+  auto entry = std::make_shared<const AppEntry>(
+      AppEntry{std::move(app), std::move(settings), now, generation});
   absl::MutexLock lock(&apps_mu_);
   // A crude bound: clients are few per tenant, so a full cache means churn, not a working set.
   if (app_cache_.size() >= kMaxCachedApps) app_cache_.clear();
@@ -722,8 +748,7 @@ absl::StatusOr<Json> TokenService::ExchangeCode(const store::TenantRecord& tenan
   }
   const std::string redirect_uri = Param(request.form, "redirect_uri");
   const std::string verifier = Param(request.form, "code_verifier");
-  // Fetched before the transaction: making a tenant's first key writes.
-  ASSIGN_OR_RETURN(std::shared_ptr<const ActiveKey> key, keys_.Active(tenant.id));
+  ASSIGN_OR_RETURN(const UserTokenKeys keys, UserTokenKeysOf(keys_, tenant.id));
 
   absl::Status refusal;
   Json response;
@@ -831,7 +856,9 @@ absl::StatusOr<Json> TokenService::ExchangeCode(const store::TenantRecord& tenan
       grant.amr = record.amr;
       grant.session_id = record.session_id.value();
     }
-    if (settings.Allows(kGrantRefreshToken)) {
+    // OIDC Core 11: a refresh token only when the user granted offline_access (and the app may
+    // use the grant).
+    if (settings.Allows(kGrantRefreshToken) && Contains(grant.scopes, kScopeOfflineAccess)) {
       grant.refresh_token = random_.Token(32);
       store::RefreshTokenRecord refresh;
       refresh.id = random_.Id(store::kRefreshTokenIdPrefix);
@@ -851,7 +878,8 @@ absl::StatusOr<Json> TokenService::ExchangeCode(const store::TenantRecord& tenan
       refresh.expires = now + settings.refresh_token_lifetime;
       RETURN_IF_ERROR(tx.Oidc().InsertRefreshToken(refresh));
     }
-    ASSIGN_OR_RETURN(Issued issued, Sign(*key, issuer, settings, grant, now, random_));
+    ASSIGN_OR_RETURN(Issued issued, Sign(*keys.es256, keys.IdTokenKey(settings), issuer, settings,
+                                         grant, now, random_));
     response = std::move(issued.response);
 
     audit::EventSpec spec;
@@ -890,7 +918,7 @@ absl::StatusOr<Json> TokenService::Refresh(const store::TenantRecord& tenant,
     if (!scopes.ok()) return Refuse(tenant, ctx, kEventGrant, actor, debug, scopes.status());
     requested = *std::move(scopes);
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<const ActiveKey> key, keys_.Active(tenant.id));
+  ASSIGN_OR_RETURN(const UserTokenKeys keys, UserTokenKeysOf(keys_, tenant.id));
 
   absl::Status refusal;
   Json response;
@@ -922,7 +950,10 @@ absl::StatusOr<Json> TokenService::Refresh(const store::TenantRecord& tenant,
     if (record.client_id != app.id) {
       return refuse(InvalidGrant("refresh_token was issued to another client"));
     }
-    if (record.rotated || record.revoked) {
+    // A revoked token that was never rotated was ended on purpose (revocation, logout, the
+    // directory ending the user's sessions): refused, nothing more to end.
+    if (record.revoked && !record.rotated) return refuse(InvalidGrant("refresh_token revoked"));
+    if (record.rotated) {
       // RFC 9700 4.14.2: a rotated token used again means that two parties hold the family;
       // which one is legitimate cannot be told, so the whole family ends.
       RETURN_IF_ERROR(tx.Oidc().RevokeFamily(tenant.id, record.family_id, now).status());
@@ -968,10 +999,36 @@ absl::StatusOr<Json> TokenService::Refresh(const store::TenantRecord& tenant,
                                      "the DPoP key is not the one the refresh_token is bound to"));
       }
     }
+    // The family lives only while its user is ACTIVE (the directory revokes a user's refresh
+    // tokens when it ends their sessions; this catches a user deleted or changed otherwise).
+    // Once the user has ended, the family ends (event) and so do its access tokens.
+    auto end_family = [&](std::string_view cause, std::string description) -> absl::Status {
+      ASSIGN_OR_RETURN(int count, tx.Oidc().RevokeFamily(tenant.id, record.family_id, now));
+      RETURN_IF_ERROR(tx.Oidc().InsertRevoked(FamilyRevocation(tenant.id, record.family_id, now)));
+      audit::EventSpec spec;
+      spec.event_type = std::string(kEventRevoke);
+      spec.display_message = fmt::format("OAuth2 refresh tokens revoked: {}", description);
+      spec.reason = std::string(cause);
+      spec.debug_data = debug;
+      spec.debug_data["token_type_revoked"] = "refresh_token";
+      spec.debug_data["refresh_token_id"] = record.id;
+      spec.debug_data["session_id"] = record.session_id.value();
+      spec.debug_data["refresh_tokens_revoked"] = std::to_string(count);
+      spec.targets.push_back({record.user_id.value(), "User", "", ""});
+      RETURN_IF_ERROR(append(std::move(spec)));
+      return refuse(InvalidGrant(std::move(description)));
+    };
     absl::StatusOr<store::UserRecord> user = tx.Users().Get(tenant.id, record.user_id);
-    if (absl::IsNotFound(user.status())) return refuse(InvalidGrant("the user no longer exists"));
+    if (absl::IsNotFound(user.status())) {
+      return end_family("user_deleted", "the user no longer exists");
+    }
     RETURN_IF_ERROR(user.status());
-    if (!UserMayHoldTokens(*user)) return refuse(InvalidGrant("the user is not active"));
+    // A lockout ends by itself, and anyone who knows the login can cause one: like the user's
+    // sessions, the family outlives it and is only refused meanwhile.
+    if (user->status == store::kUserLockedOut) {
+      return refuse(InvalidGrant("the user is locked out"));
+    }
+    if (!UserMayHoldTokens(*user)) return end_family("user_not_active", "the user is not active");
 
     record.rotated = now;
     RETURN_IF_ERROR(tx.Oidc().UpdateRefreshToken(record));
@@ -998,7 +1055,8 @@ absl::StatusOr<Json> TokenService::Refresh(const store::TenantRecord& tenant,
     // RFC 6749 6: the new refresh token has the scope of the one presented; the family keeps
     // its absolute expiry, so rotation never extends it.
     RETURN_IF_ERROR(tx.Oidc().InsertRefreshToken(next));
-    ASSIGN_OR_RETURN(Issued issued, Sign(*key, issuer, settings, grant, now, random_));
+    ASSIGN_OR_RETURN(Issued issued, Sign(*keys.es256, keys.IdTokenKey(settings), issuer, settings,
+                                         grant, now, random_));
     response = std::move(issued.response);
 
     audit::EventSpec spec;
@@ -1049,7 +1107,7 @@ absl::StatusOr<Json> TokenService::ClientCredentials(const store::TenantRecord& 
   grant.jkt = proof.jkt();
   // Signed before the transaction, which then holds the write lock only for the event.
   ASSIGN_OR_RETURN(Issued issued,
-                   Sign(*key, issuer, client.settings(), grant, clock_.Now(), random_));
+                   Sign(*key, *key, issuer, client.settings(), grant, clock_.Now(), random_));
 
   audit::EventSpec spec;
   spec.event_type = std::string(kEventGrant);
@@ -1104,13 +1162,36 @@ absl::StatusOr<Json> TokenService::CheckAccessToken(const store::TenantRecord& t
   }
   if (check_revoked) {
     const std::string family = StringClaim(claims, kFamilyClaim);
+    const std::string subject = StringClaim(claims, "sub");
+    // A client_credentials token's subject is the client itself; any other is a user.
+    const bool user_token = subject != StringClaim(claims, "client_id");
+    const int64_t issued_at = claims.contains("iat") && claims["iat"].is_number_integer()
+                                  ? claims["iat"].get<int64_t>()
+                                  : 0;
+    enum class State { kValid, kRevoked, kUserInactive };
     ASSIGN_OR_RETURN(
-        bool revoked, store::ReadResult(store_, [&](Transaction& tx) -> absl::StatusOr<bool> {
-          ASSIGN_OR_RETURN(bool by_jti, tx.Oidc().IsRevoked(tenant.id, jti));
-          if (by_jti || family.empty()) return by_jti;
-          return tx.Oidc().IsRevoked(tenant.id, fmt::format("{}{}", kFamilyPrefix, family));
+        State state, store::ReadResult(store_, [&](Transaction& tx) -> absl::StatusOr<State> {
+          ASSIGN_OR_RETURN(bool revoked, tx.Oidc().IsRevoked(tenant.id, jti));
+          if (!revoked && !family.empty()) {
+            ASSIGN_OR_RETURN(revoked, tx.Oidc().IsRevoked(
+                                          tenant.id, fmt::format("{}{}", kFamilyPrefix, family)));
+          }
+          if (revoked) return State::kRevoked;
+          if (!user_token) return State::kValid;
+          absl::StatusOr<store::UserRecord> user = tx.Users().Get(tenant.id, UserId(subject));
+          if (absl::IsNotFound(user.status())) return State::kUserInactive;
+          RETURN_IF_ERROR(user.status());
+          if (!UserMayHoldTokens(*user)) return State::kUserInactive;
+          // The directory ended the user's tokens (suspension, password reset, sessions cleared)
+          // after this one was issued: it stays ended after an unsuspend. iat has whole seconds,
+          // so a token of the same second as the revocation counts as older.
+          ASSIGN_OR_RETURN(std::optional<absl::Time> ended,
+                           tx.Oidc().UserTokensRevokedAt(tenant.id, user->id));
+          if (ended && issued_at <= absl::ToUnixSeconds(*ended)) return State::kRevoked;
+          return State::kValid;
         }));
-    if (revoked) return InvalidToken("the access token was revoked");
+    if (state == State::kRevoked) return InvalidToken("the access token was revoked");
+    if (state == State::kUserInactive) return InvalidToken("the user is not active");
   }
   return claims;
 }
@@ -1160,6 +1241,10 @@ absl::StatusOr<Json> TokenService::Introspect(const store::TenantRecord& tenant,
     if (claims->contains("auth_time")) out["auth_time"] = (*claims)["auth_time"];
     return out;
   }
+  const absl::Time now = clock_.Now();
+  // The token, when it is live and its user ACTIVE (as the refresh grant checks them). The
+  // directory revokes a user's refresh tokens with their sessions (suspension, deactivation,
+  // password reset, sessions cleared), so a revoked token is inactive here already.
   ASSIGN_OR_RETURN(
       std::optional<store::RefreshTokenRecord> record,
       store::ReadResult(
@@ -1168,10 +1253,14 @@ absl::StatusOr<Json> TokenService::Introspect(const store::TenantRecord& tenant,
                 tx.Oidc().FindRefreshToken(tenant.id, crypto::Sha256Hex(token));
             if (absl::IsNotFound(found.status())) return std::nullopt;
             RETURN_IF_ERROR(found.status());
+            if (found->rotated || found->revoked || found->expires <= now) return std::nullopt;
+            absl::StatusOr<store::UserRecord> user = tx.Users().Get(tenant.id, found->user_id);
+            if (absl::IsNotFound(user.status())) return std::nullopt;
+            RETURN_IF_ERROR(user.status());
+            if (!UserMayHoldTokens(*user)) return std::nullopt;
             return *std::move(found);
           }));
-  const absl::Time now = clock_.Now();
-  if (!record || record->rotated || record->revoked || record->expires <= now) return inactive;
+  if (!record) return inactive;
   // A deactivated app's refresh tokens no longer work.
   absl::StatusOr<std::shared_ptr<const AppEntry>> owner = LoadApp(tenant.id, record->client_id);
   if (absl::IsNotFound(owner.status())) return inactive;

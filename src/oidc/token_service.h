@@ -7,6 +7,16 @@
 // and RFC 9068 JWT access tokens (optionally DPoP-bound, RFC 9449: cnf.jkt and token_type DPoP),
 // introspection (RFC 7662), revocation (RFC 7009) and access-token validation for userinfo.
 //
+// Access tokens are signed with the tenant's ES256 key, ID tokens with its key of the app's
+// id_token_signed_response_alg (ES256 or EdDSA). A code exchange issues a refresh token only when
+// the granted scope has offline_access and the app allows the refresh_token grant. A refresh
+// token family lives until it expires, is revoked, or its user stops being ACTIVE; the directory
+// revokes a user's refresh tokens whenever it ends all of the user's sessions (suspension,
+// deactivation, password reset, an admin clearing the sessions). A refresh by a user no longer
+// ACTIVE revokes the family (app.oauth2.as.token.revoke). A LOCKED_OUT user's refresh
+// tokens are refused without being revoked. A user token whose user is not ACTIVE is inactive at
+// introspection and invalid_token at userinfo.
+//
 // Errors are RFC 6749 section 5.2 errors: a status whose OAuthErrorOf() gives the error code
 // ("invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
 // "unsupported_grant_type", "invalid_scope", "invalid_dpop_proof", "invalid_token"), the
@@ -99,10 +109,12 @@ struct AccessToken {
 struct TokenOptions {
   absl::Duration code_lifetime = absl::Minutes(1);
   absl::Duration client_assertion_max_age = absl::Minutes(5);
-  // How long an app record read for client authentication is reused. A deactivation or a new
-  // client secret takes effect within this time for client_credentials, introspection and
-  // revocation; the authorization_code and refresh_token grants read the app again in their
-  // transaction, so they stop at once.
+  // How long an app record read for client authentication is reused, at most. A change made
+  // through the Apps object the service was given (this process) ends the reuse at once
+  // (Apps::Generation); this bound is for changes made by another process sharing the store: a
+  // deactivation or a new client secret made there takes effect within this time for
+  // client_credentials, introspection and revocation. The authorization_code and refresh_token
+  // grants read the app again in their transaction, so they stop at once in any case.
   absl::Duration app_cache_ttl = absl::Seconds(5);
   // Refused requests recorded per client address (ctx.ip_address); beyond it a refusal is
   // answered the same but leaves no event, so that one address cannot flood the permanent log.
@@ -129,7 +141,8 @@ class TokenService {
                              const audit::RequestContext& ctx, const ClientRequest& request);
 
   // POST /oauth2/v1/introspect (client authenticated; `token`, optional `token_type_hint`).
-  // {"active":false} for anything unknown, expired, revoked or of another client's tenant.
+  // {"active":false} for anything unknown, expired, revoked or of another client's tenant, a
+  // token whose user is not ACTIVE, and a refresh token whose session has ended.
   absl::StatusOr<Json> Introspect(const store::TenantRecord& tenant, std::string_view issuer,
                                   const audit::RequestContext& ctx, const ClientRequest& request);
 
@@ -141,7 +154,7 @@ class TokenService {
   // Validates an access token presented to userinfo: signature by one of the tenant's keys,
   // iss, exp, not revoked, typ at+jwt; a DPoP-bound token only with scheme "DPoP" and a valid
   // proof (`dpop`, for `method` and `url`) by the bound key; a Bearer token with scheme
-  // "Bearer". invalid_token (401) otherwise.
+  // "Bearer"; a user's token only while the user is ACTIVE. invalid_token (401) otherwise.
   absl::StatusOr<AccessToken> ValidateAccessToken(const store::TenantRecord& tenant,
                                                   std::string_view issuer, std::string_view scheme,
                                                   std::string_view token, std::string_view dpop,
@@ -170,7 +183,8 @@ class TokenService {
                                const ClientRequest& request, const AppEntry& app,
                                std::string_view assertion);
   // The claims of a valid access token of this tenant (signature, typ, iss, aud, exp and, when
-  // `check_revoked`, not revoked by jti or family). invalid_token otherwise.
+  // `check_revoked`, not revoked by jti or family and, for a user's token, the user ACTIVE: one
+  // read transaction). invalid_token otherwise.
   absl::StatusOr<Json> CheckAccessToken(const store::TenantRecord& tenant, std::string_view issuer,
                                         std::string_view token, bool check_revoked);
   absl::StatusOr<Json> ExchangeCode(const store::TenantRecord& tenant, std::string_view issuer,

@@ -27,6 +27,7 @@ using ::testing::Not;
 
 constexpr char kRedirect[] = "https://payroll.example/cb";
 constexpr char kSpaRedirect[] = "https://spa.example/cb";
+constexpr char kSession[] = "102session0000000001";
 // RFC 7636 appendix B.
 constexpr char kVerifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 constexpr char kChallenge[] = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -111,6 +112,8 @@ class TokenServiceTest : public ::testing::Test {
                                        std::string("tiny-bright-lantern"), true);
     ASSERT_TRUE(user.ok()) << user.status();
     user_ = *user;
+    // The sign-in session the test codes are issued under.
+    ASSERT_TRUE(InsertSession(SessionId(kSession)).ok());
     // The tenant's first signing keys (and their events) before any test counts events.
     ASSERT_TRUE(keys_->Active(tenant_.id).ok());
 
@@ -154,11 +157,24 @@ class TokenServiceTest : public ::testing::Test {
   std::string Issuer() const { return "https://id.example/t/acme"; }
   std::string TokenUrl() const { return Issuer() + "/oauth2/v1/token"; }
 
-  CodeGrant Grant(const IssuedApp& app, std::string scope = "openid profile email") {
+  absl::Status InsertSession(const SessionId& id) {
+    return store_->Write([&](store::Transaction& tx) {
+      return tx.Sessions().Insert({.id = id,
+                                   .tenant_id = tenant_.id,
+                                   .user_id = user_.id,
+                                   .token_hash = crypto::Sha256Hex(id.value()),
+                                   .created = clock_.Now() - absl::Minutes(2),
+                                   .last_active = clock_.Now(),
+                                   .expires = clock_.Now() + absl::Hours(24 * 365),
+                                   .amr = "pwd otp"});
+    });
+  }
+
+  CodeGrant Grant(const IssuedApp& app, std::string scope = "openid profile email offline_access") {
     CodeGrant g;
     g.client_id = app.app.id;
     g.user_id = user_.id;
-    g.session_id = SessionId("102session0000000001");
+    g.session_id = SessionId(kSession);
     g.redirect_uri = app.settings.redirect_uris.at(0);
     g.scope = std::move(scope);
     g.nonce = "n-0S6_WzA2Mj";
@@ -225,7 +241,7 @@ class TokenServiceTest : public ::testing::Test {
     if (!extra.contains("redirect_uri")) extra["redirect_uri"] = app.settings.redirect_uris.at(0);
     return service_->Token(tenant_, Issuer(), ctx_, As(app, extra));
   }
-  absl::StatusOr<Json> WebTokens(const std::string& scope = "openid profile email") {
+  absl::StatusOr<Json> WebTokens(const std::string& scope = "openid profile email offline_access") {
     return Exchange(web_, Code(Grant(web_, scope)));
   }
   absl::StatusOr<Json> RefreshWith(const IssuedApp& app, const std::string& refresh_token,
@@ -298,14 +314,15 @@ class TokenServiceTest : public ::testing::Test {
 // ---- authorization_code ----
 
 TEST_F(TokenServiceTest, CodeExchangeIssuesAccessIdAndRefreshTokens) {
-  CodeGrant grant = Grant(web_, "openid profile email");
+  CodeGrant grant = Grant(web_, "openid profile email offline_access");
   const std::string code = Code(grant);
   absl::StatusOr<Json> tokens = Exchange(web_, code);
   ASSERT_TRUE(tokens.ok()) << tokens.status();
   EXPECT_EQ((*tokens)["token_type"], "Bearer");
   EXPECT_EQ((*tokens)["expires_in"], 3600);
-  EXPECT_EQ((*tokens)["scope"], "openid profile email");
-  ASSERT_TRUE(tokens->contains("refresh_token"));  // the app allows the refresh_token grant
+  EXPECT_EQ((*tokens)["scope"], "openid profile email offline_access");
+  // offline_access, and the app allows the refresh_token grant.
+  ASSERT_TRUE(tokens->contains("refresh_token"));
 
   const int64_t now = absl::ToUnixSeconds(clock_.Now());
   const std::string access_token = (*tokens)["access_token"];
@@ -315,15 +332,17 @@ TEST_F(TokenServiceTest, CodeExchangeIssuesAccessIdAndRefreshTokens) {
   EXPECT_EQ(at.claims["aud"], Issuer());
   EXPECT_EQ(at.claims["sub"], user_.id.value());
   EXPECT_EQ(at.claims["client_id"], web_.app.id);
-  EXPECT_EQ(at.claims["scope"], "openid profile email");
+  EXPECT_EQ(at.claims["scope"], "openid profile email offline_access");
   EXPECT_EQ(at.claims["iat"], now);
   EXPECT_EQ(at.claims["exp"], now + 3600);
   EXPECT_EQ(at.claims["auth_time"], absl::ToUnixSeconds(grant.auth_time));
   EXPECT_FALSE(at.claims["jti"].get<std::string>().empty());
   EXPECT_FALSE(at.claims.contains("cnf"));
 
+  EXPECT_EQ(at.header["alg"], "ES256");
   VerifiedJwt id = Verify((*tokens)["id_token"]);
   EXPECT_EQ(id.header["typ"], "JWT");
+  EXPECT_EQ(id.header["alg"], "ES256");  // the default id_token_signed_response_alg
   EXPECT_EQ(id.claims["iss"], Issuer());
   EXPECT_EQ(id.claims["sub"], user_.id.value());
   EXPECT_EQ(id.claims["aud"], web_.app.id);
@@ -332,7 +351,7 @@ TEST_F(TokenServiceTest, CodeExchangeIssuesAccessIdAndRefreshTokens) {
   EXPECT_EQ(id.claims["auth_time"], absl::ToUnixSeconds(grant.auth_time));
   EXPECT_EQ(id.claims["nonce"], "n-0S6_WzA2Mj");
   EXPECT_EQ(id.claims["amr"], Json({"pwd", "otp"}));
-  EXPECT_EQ(id.claims["sid"], "102session0000000001");
+  EXPECT_EQ(id.claims["sid"], kSession);
   EXPECT_EQ(id.claims["at_hash"],
             crypto::Base64UrlEncode(crypto::Sha256(access_token).substr(0, 16)));
   EXPECT_EQ(id.claims["name"], "Ada Lovelace");
@@ -376,6 +395,61 @@ TEST_F(TokenServiceTest, ScopeDecidesIdTokenAndClaims) {
   EXPECT_FALSE(post->contains("refresh_token"));
 }
 
+TEST_F(TokenServiceTest, RefreshTokenOnlyWithOfflineAccess) {
+  absl::StatusOr<Json> online = WebTokens("openid profile");
+  ASSERT_TRUE(online.ok()) << online.status();
+  EXPECT_FALSE(online->contains("refresh_token"));
+  EXPECT_EQ(Events("app.oauth2.as.token.grant").back()["debugContext"]["debugData"]["tokens"],
+            "access_token id_token");
+  absl::StatusOr<Json> offline = WebTokens("openid offline_access");
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  EXPECT_TRUE(offline->contains("refresh_token"));
+
+  // A public client the same.
+  CodeGrant grant = Grant(spa_, "openid");
+  grant.code_challenge = kChallenge;
+  grant.code_challenge_method = "S256";
+  absl::StatusOr<Json> spa =
+      Exchange(spa_, Code(grant), {{"client_id", spa_.app.id}, {"code_verifier", kVerifier}});
+  ASSERT_TRUE(spa.ok()) << spa.status();
+  EXPECT_FALSE(spa->contains("refresh_token"));
+}
+
+TEST_F(TokenServiceTest, AppChoosesTheIdTokenSigningAlg) {
+  Json body = WebBody("client_secret_basic", {"authorization_code", "refresh_token"});
+  body["settings"]["oauthClient"]["id_token_signed_response_alg"] = "EdDSA";
+  IssuedApp ed = MakeApp(body);
+  absl::StatusOr<std::shared_ptr<const ActiveKey>> es_key = keys_->Active(tenant_.id, kAlgEs256);
+  absl::StatusOr<std::shared_ptr<const ActiveKey>> ed_key = keys_->Active(tenant_.id, kAlgEdDsa);
+  ASSERT_TRUE(es_key.ok() && ed_key.ok());
+
+  absl::StatusOr<Json> tokens = Exchange(ed, Code(Grant(ed)));
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  VerifiedJwt id = Verify((*tokens)["id_token"]);
+  EXPECT_EQ(id.header["alg"], "EdDSA");
+  EXPECT_EQ(id.header["kid"], (*ed_key)->kid);
+  EXPECT_EQ(id.claims["aud"], ed.app.id);
+  EXPECT_EQ(id.claims["nonce"], "n-0S6_WzA2Mj");
+  EXPECT_FALSE(id.claims.contains("at_hash"));  // OIDC Core names no hash for EdDSA
+  // Access tokens stay ES256, whatever the app's ID token alg.
+  VerifiedJwt at = Verify((*tokens)["access_token"]);
+  EXPECT_EQ(at.header["alg"], "ES256");
+  EXPECT_EQ(at.header["kid"], (*es_key)->kid);
+  EXPECT_EQ((*Introspect((*tokens)["access_token"]))["active"], true);
+
+  absl::StatusOr<Json> refreshed = RefreshWith(ed, (*tokens)["refresh_token"]);
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status();
+  EXPECT_EQ(Verify((*refreshed)["id_token"]).header["alg"], "EdDSA");
+  EXPECT_EQ(Verify((*refreshed)["access_token"]).header["alg"], "ES256");
+
+  // Back to the default: the next ID token is ES256 again.
+  body["settings"]["oauthClient"].erase("id_token_signed_response_alg");
+  ASSERT_TRUE(apps_->Replace(tenant_.id, ctx_, ed.app.id, body).ok());
+  absl::StatusOr<Json> after = Exchange(ed, Code(Grant(ed)));
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Verify((*after)["id_token"]).header["kid"], (*es_key)->kid);
+}
+
 TEST_F(TokenServiceTest, CodeIsSingleUseAndReuseRevokesWhatItGave) {
   const std::string code = Code(Grant(web_));
   absl::StatusOr<Json> first = Exchange(web_, code);
@@ -389,9 +463,10 @@ TEST_F(TokenServiceTest, CodeIsSingleUseAndReuseRevokesWhatItGave) {
 
   EXPECT_EQ((*Introspect(access_token))["active"], false);
   EXPECT_EQ(ErrorOf(RefreshWith(web_, (*first)["refresh_token"]).status()), "invalid_grant");
-  // The code's reuse, then the revoked refresh token's.
+  // The code's reuse; the refresh token it gave was revoked with the family, and presenting it
+  // is refused without counting as another reuse.
   std::vector<Json> reuse = Events("app.oauth2.as.token.detect_reuse");
-  ASSERT_EQ(reuse.size(), 2u);
+  ASSERT_EQ(reuse.size(), 1u);
   EXPECT_THAT(reuse[0]["displayMessage"].get<std::string>(), HasSubstr("authorization code"));
   EXPECT_EQ(reuse[0]["severity"], "WARN");
   EXPECT_EQ(reuse[0]["outcome"]["reason"], "invalid_grant");
@@ -539,9 +614,49 @@ TEST_F(TokenServiceTest, InactiveAppIsRefused) {
   absl::StatusOr<Json> refreshed = RefreshWith(web_, (*tokens)["refresh_token"]);
   EXPECT_EQ(ErrorOf(refreshed.status()), "invalid_client");
   EXPECT_EQ(HttpOf(refreshed.status()), 401);
-  // Anything else once the cached record is older than app_cache_ttl.
-  clock_.Advance(absl::Seconds(6));
+  // Anything else too, though the record was cached a moment ago.
   EXPECT_EQ(ErrorOf(Exchange(web_, Code(Grant(web_))).status()), "invalid_client");
+}
+
+TEST_F(TokenServiceTest, AppChangesTakeEffectAtOnce) {
+  const std::map<std::string, std::string> grant = {{"grant_type", "client_credentials"}};
+  auto with_secret = [&](const std::string& secret) {
+    return ErrorOf(
+        service_->Token(tenant_, Issuer(), ctx_, BasicRequest(service_app_, grant, secret))
+            .status());
+  };
+  auto introspect_with = [&](const std::string& secret) {
+    return ErrorOf(service_
+                       ->Introspect(tenant_, Issuer(), ctx_,
+                                    BasicRequest(service_app_, {{"token", "x"}}, secret))
+                       .status());
+  };
+  const std::string first = *service_app_.client_secret;
+  ASSERT_EQ(with_secret(first), "ok");  // the app record is cached now
+  absl::StatusOr<IssuedApp> rotated = apps_->NewSecret(tenant_.id, ctx_, service_app_.app.id);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  const std::string second = *rotated->client_secret;
+  // No time passes: the old secret is refused and the new one accepted at once.
+  EXPECT_EQ(with_secret(first), "invalid_client");
+  EXPECT_EQ(introspect_with(first), "invalid_client");
+  EXPECT_EQ(with_secret(second), "ok");
+  EXPECT_EQ(introspect_with(second), "ok");
+  ASSERT_TRUE(apps_->SetStatus(tenant_.id, ctx_, service_app_.app.id, false).ok());
+  EXPECT_EQ(with_secret(second), "invalid_client");
+  EXPECT_EQ(ErrorOf(service_->Revoke(tenant_, Issuer(), ctx_,
+                                     BasicRequest(service_app_, {{"token", "x"}}, second))),
+            "invalid_client");
+  ASSERT_TRUE(apps_->SetStatus(tenant_.id, ctx_, service_app_.app.id, true).ok());
+  EXPECT_EQ(with_secret(second), "ok");
+
+  // A change made by another process sharing the store is seen within app_cache_ttl.
+  Apps elsewhere(*store_, clock_, random_);
+  absl::StatusOr<IssuedApp> third = elsewhere.NewSecret(tenant_.id, ctx_, service_app_.app.id);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(with_secret(second), "ok");
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_EQ(with_secret(second), "invalid_client");
+  EXPECT_EQ(with_secret(*third->client_secret), "ok");
 }
 
 TEST_F(TokenServiceTest, PrivateKeyJwt) {
@@ -601,7 +716,7 @@ TEST_F(TokenServiceTest, RefreshRotatesAndNarrows) {
   EXPECT_EQ((*second)["scope"], "openid");
   VerifiedJwt id = Verify((*second)["id_token"]);
   EXPECT_FALSE(id.claims.contains("nonce"));
-  EXPECT_EQ(id.claims["sid"], "102session0000000001");
+  EXPECT_EQ(id.claims["sid"], kSession);
   EXPECT_EQ(Verify((*second)["access_token"]).claims["scope"], "openid");
 
   // The new refresh token keeps the original scope.
@@ -630,15 +745,124 @@ TEST_F(TokenServiceTest, RotatedRefreshTokenReuseRevokesFamily) {
   EXPECT_EQ((*Introspect((*second)["access_token"]))["active"], false);
   EXPECT_EQ((*Introspect((*tokens)["access_token"]))["active"], false);
   std::vector<Json> reuse = Events("app.oauth2.as.token.detect_reuse");
-  ASSERT_EQ(reuse.size(), 2u);  // the rotated token, then the revoked one
+  ASSERT_EQ(reuse.size(), 1u);  // the rotated token; the newest was revoked with the family
   EXPECT_EQ(reuse[0]["severity"], "WARN");
   EXPECT_EQ(reuse[0]["actor"]["id"], web_.app.id);
   EXPECT_EQ(reuse[0]["actor"]["type"], "PublicClientApp");
   EXPECT_EQ(reuse[0]["actor"]["alternateId"], "Payroll");
 }
 
+TEST_F(TokenServiceTest, ClearingTheUsersSessionsRevokesTheirRefreshTokens) {
+  absl::StatusOr<Json> tokens = WebTokens();
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  const std::string refresh = (*tokens)["refresh_token"];
+  ASSERT_EQ((*Introspect(refresh))["active"], true);
+
+  // An admin clears the user's sessions: the directory revokes the refresh tokens with them.
+  ASSERT_TRUE(directory_->ClearSessions(tenant_.id, ctx_, user_.id.value()).ok());
+  EXPECT_EQ(*Introspect(refresh), Json({{"active", false}}));
+  absl::StatusOr<Json> refused = RefreshWith(web_, refresh);
+  EXPECT_EQ(ErrorOf(refused.status()), "invalid_grant");
+  EXPECT_EQ(Events("app.oauth2.as.token.grant").back()["outcome"]["reason"], "invalid_grant");
+  EXPECT_TRUE(Events("app.oauth2.as.token.detect_reuse").empty())
+      << "a token revoked on purpose is not a stolen one";
+
+  // A new sign-in gives refresh tokens that outlive the session they were issued under
+  // (offline_access): only the token's own lifetime, a revocation or the user bounds them.
+  const SessionId next("102session0000000002");
+  ASSERT_TRUE(store_
+                  ->Write([&](store::Transaction& tx) {
+                    return tx.Sessions().Insert({.id = next,
+                                                 .tenant_id = tenant_.id,
+                                                 .user_id = user_.id,
+                                                 .token_hash = "hash-of-next",
+                                                 .created = clock_.Now(),
+                                                 .last_active = clock_.Now(),
+                                                 .expires = clock_.Now() + absl::Hours(2),
+                                                 .amr = "pwd"});
+                  })
+                  .ok());
+  CodeGrant grant = Grant(web_);
+  grant.session_id = next;
+  absl::StatusOr<Json> fresh = Exchange(web_, Code(grant));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  clock_.Advance(absl::Hours(3));  // the session has ended by itself
+  absl::StatusOr<Json> rotated = RefreshWith(web_, (*fresh)["refresh_token"]);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ((*Introspect((*rotated)["refresh_token"]))["active"], true);
+}
+
+TEST_F(TokenServiceTest, UserWhoIsNoLongerActiveLosesTokens) {
+  absl::StatusOr<Json> tokens = WebTokens();
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  const std::string access = (*tokens)["access_token"];
+  const std::string refresh = (*tokens)["refresh_token"];
+  const std::string userinfo = Issuer() + "/oauth2/v1/userinfo";
+  auto validate = [&](const std::string& token) {
+    return ErrorOf(
+        service_->ValidateAccessToken(tenant_, Issuer(), "Bearer", token, "", "GET", userinfo)
+            .status());
+  };
+  ASSERT_EQ(validate(access), "ok");
+
+  ASSERT_TRUE(directory_->Suspend(tenant_.id, ctx_, user_.id.value()).ok());
+  EXPECT_EQ(*Introspect(access), Json({{"active", false}}));
+  EXPECT_EQ(validate(access), "invalid_token");
+  EXPECT_EQ(*Introspect(refresh), Json({{"active", false}}));
+  EXPECT_EQ(ErrorOf(RefreshWith(web_, refresh).status()), "invalid_grant");
+  // Unsuspending brings none of it back: the suspension ended the user's tokens.
+  ASSERT_TRUE(directory_->Unsuspend(tenant_.id, ctx_, user_.id.value()).ok());
+  EXPECT_EQ(validate(access), "invalid_token");
+  EXPECT_EQ(*Introspect(access), Json({{"active", false}}));
+  EXPECT_EQ(ErrorOf(RefreshWith(web_, refresh).status()), "invalid_grant");
+  // Tokens issued after the unsuspend work (a second later: iat has whole seconds).
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(InsertSession(SessionId("102session0000000004")).ok());
+  CodeGrant after = Grant(web_);
+  after.session_id = SessionId("102session0000000004");
+  absl::StatusOr<Json> renewed = Exchange(web_, Code(after));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(validate((*renewed)["access_token"]), "ok");
+
+  // A client_credentials token has no user: unaffected.
+  absl::StatusOr<Json> service = ClientCredentials();
+  ASSERT_TRUE(service.ok()) << service.status();
+  EXPECT_EQ((*Introspect((*service)["access_token"]))["active"], true);
+
+  // Deactivation (suspension ended the old session; a new one).
+  ASSERT_TRUE(InsertSession(SessionId("102session0000000003")).ok());
+  CodeGrant grant = Grant(web_);
+  grant.session_id = SessionId("102session0000000003");
+  absl::StatusOr<Json> again = Exchange(web_, Code(grant));
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(directory_->DeleteUser(tenant_.id, ctx_, user_.id.value()).ok());  // deactivates
+  EXPECT_EQ((*Introspect((*again)["access_token"]))["active"], false);
+  EXPECT_EQ(validate((*again)["access_token"]), "invalid_token");
+  EXPECT_EQ(ErrorOf(RefreshWith(web_, (*again)["refresh_token"]).status()), "invalid_grant");
+}
+
+TEST_F(TokenServiceTest, LockedOutUserIsRefusedButKeepsTheFamily) {
+  absl::StatusOr<Json> tokens = WebTokens();
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  ASSERT_TRUE(store_
+                  ->Write([&](store::Transaction& tx) -> absl::Status {
+                    absl::StatusOr<store::UserRecord> user = tx.Users().Get(tenant_.id, user_.id);
+                    if (!user.ok()) return user.status();
+                    user->status = std::string(store::kUserLockedOut);
+                    return tx.Users().Update(*user);
+                  })
+                  .ok());
+  EXPECT_EQ((*Introspect((*tokens)["access_token"]))["active"], false);
+  EXPECT_EQ(ErrorOf(RefreshWith(web_, (*tokens)["refresh_token"]).status()), "invalid_grant");
+  EXPECT_TRUE(Events("app.oauth2.as.token.revoke").empty());
+  // As the user's session, the family works again after the unlock.
+  ASSERT_TRUE(directory_->Unlock(tenant_.id, ctx_, user_.id.value()).ok());
+  EXPECT_EQ((*Introspect((*tokens)["access_token"]))["active"], true);
+  EXPECT_TRUE(RefreshWith(web_, (*tokens)["refresh_token"]).ok());
+}
+
 TEST_F(TokenServiceTest, RefreshTokenOfAnotherClientOrExpired) {
-  CodeGrant grant = Grant(spa_, "openid");
+  CodeGrant grant = Grant(spa_, "openid offline_access");
   grant.code_challenge = kChallenge;
   grant.code_challenge_method = "S256";
   absl::StatusOr<Json> spa =
@@ -746,7 +970,7 @@ TEST_F(TokenServiceTest, DpopBindsAccessTokens) {
 
 TEST_F(TokenServiceTest, DpopBoundRefreshTokenOfPublicClient) {
   ClientKey device = ClientKey::Make("device");
-  CodeGrant grant = Grant(spa_, "openid");
+  CodeGrant grant = Grant(spa_, "openid offline_access");
   grant.code_challenge = kChallenge;
   grant.code_challenge_method = "S256";
   grant.dpop_jkt = device.jkt;
@@ -843,7 +1067,7 @@ TEST_F(TokenServiceTest, IntrospectsDpopAndRefreshTokens) {
   EXPECT_EQ((*info)["active"], true);
   EXPECT_EQ((*info)["client_id"], web_.app.id);
   EXPECT_EQ((*info)["sub"], user_.id.value());
-  EXPECT_EQ((*info)["scope"], "openid profile email");
+  EXPECT_EQ((*info)["scope"], "openid profile email offline_access");
   EXPECT_EQ((*info)["exp"], absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 30)));
   ASSERT_TRUE(RefreshWith(web_, refresh).ok());
   EXPECT_EQ(*Introspect(refresh), Json({{"active", false}}));  // rotated
@@ -922,7 +1146,7 @@ TEST_F(TokenServiceTest, RevokeSessionEndsItsRefreshTokens) {
   ASSERT_TRUE(tokens.ok()) << tokens.status();
   EXPECT_TRUE(service_->RevokeSession(tenant_, ctx_, SessionId("102othersession00001")).ok());
   EXPECT_TRUE(Events("app.oauth2.as.token.revoke").empty());  // nothing was revoked
-  EXPECT_TRUE(service_->RevokeSession(tenant_, ctx_, SessionId("102session0000000001")).ok());
+  EXPECT_TRUE(service_->RevokeSession(tenant_, ctx_, SessionId(kSession)).ok());
   EXPECT_EQ(Events("app.oauth2.as.token.revoke").size(), 1u);
   EXPECT_EQ(ErrorOf(RefreshWith(web_, (*tokens)["refresh_token"]).status()), "invalid_grant");
 }

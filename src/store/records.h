@@ -462,11 +462,128 @@ struct RefreshTokenRecord {
 };
 
 // An access token (JWT) revoked before its expiry (RFC 7009), by jti, or a whole family.
+// The revoked_tokens jti under which OidcRepository::RevokeTokensOfUser records when a user's
+// tokens were last ended.
+inline constexpr std::string_view kUserRevocationPrefix = "user:";
+
 struct RevokedTokenRecord {
   TenantId tenant_id;
   std::string jti;  // an access token's jti, or "family:<family_id>"
   absl::Time revoked;
   absl::Time expires;  // the row may go after this
+};
+
+// ---- Incident response (incident/) ----
+
+inline constexpr std::string_view kIncidentIdPrefix = "inc";
+inline constexpr std::string_view kSecurityContactIdPrefix = "sct";
+inline constexpr std::string_view kNotificationIdPrefix = "ntf";
+inline constexpr std::string_view kStatusNoticeIdPrefix = "stn";
+
+// One support event that AppendTransparencyEvents appended to a tenant's log (support/plane.h),
+// indexed for scoping an incident. Derived from the two events it names, never authoritative:
+// the logs are. Empty strings mean "not known for this event".
+struct SupportActivityRecord {
+  int64_t seq = 0;  // assigned by IncidentRepository::InsertActivity, increasing in commit order
+  absl::Time published;             // the tenant event's
+  TenantId tenant_id;               // the tenant whose log holds the event
+  std::string tenant_event_uuid;    // the event in the tenant's log
+  std::string provider_event_uuid;  // its copy in the provider log
+  std::string event_type;           // "support.view", "support.gate.deny", ...
+  std::string outcome;              // SUCCESS, FAILURE, DENY
+  std::string reason;               // outcome.reason
+  std::string actor_id;             // the request's actor; "unknown" when unauthenticated
+  // True when the operator named below acted (the actor is that operator); false when someone
+  // else acted on the operator's behalf (a tenant admin approving a request) or nobody could be
+  // identified.
+  bool by_operator = false;
+  std::string operator_id;
+  std::string vendor_id;
+  std::string device_id;
+  std::string session_id;  // the actor's session (RequestContext::external_session_id)
+  std::string ip;          // the request's address, as the request context had it
+  std::string grant_id;
+  std::string case_id;
+  std::string resource;  // what a view read ("users", "users/00u..."), from debugData
+  std::string fields;    // the fields a view showed, comma-separated, from debugData
+};
+
+// Incident statuses, in lifecycle order.
+inline constexpr std::string_view kIncidentDeclared = "DECLARED";
+inline constexpr std::string_view kIncidentScoped = "SCOPED";
+inline constexpr std::string_view kIncidentNotified = "NOTIFIED";
+inline constexpr std::string_view kIncidentClosed = "CLOSED";
+
+// A security incident of the provider. What the JSON texts hold is incident/'s business.
+struct IncidentRecord {
+  std::string id;  // kIncidentIdPrefix...
+  std::string title;
+  std::string status;           // kIncident*
+  std::string indicators_json;  // {operatorIds, vendorIds, deviceIds, sessionIds, ipRanges}
+  absl::Time window_start;      // the window in which the indicated principals are suspect
+  absl::Time window_end;
+  absl::Time compromise_start;  // the window of confirmed compromise (defaults to the window)
+  absl::Time compromise_end;
+  std::string scope_json;  // the last scoping result; empty before the first
+  std::string notes;
+  absl::Time created;
+  absl::Time updated;
+  std::string created_by;  // the actor id that declared it
+};
+
+// Security contact types; a notification's channel is its contact's type.
+inline constexpr std::string_view kContactWebhook = "webhook";
+inline constexpr std::string_view kContactEmail = "email";
+
+// Where a tenant wants security notifications.
+struct SecurityContactRecord {
+  std::string id;  // kSecurityContactIdPrefix...
+  TenantId tenant_id;
+  std::string type;  // kContactWebhook or kContactEmail
+  std::string name;
+  std::string address;  // the webhook URL, or the e-mail address
+  // A webhook's signing secret, sealed (crypto::Sealer), binary; empty for e-mail. Never log it.
+  std::string sealed_secret;
+  absl::Time created;
+};
+
+inline constexpr std::string_view kNotificationPending = "PENDING";
+inline constexpr std::string_view kNotificationDelivered = "DELIVERED";
+inline constexpr std::string_view kNotificationFailed = "FAILED";  // gave up
+
+// One notification of one tenant contact about one incident: the outbox row the notifier
+// delivers. `id` is also the webhook-id (the receiver's idempotency key), so retries reuse it.
+struct NotificationRecord {
+  std::string id;  // kNotificationIdPrefix...
+  std::string incident_id;
+  TenantId tenant_id;
+  std::string contact_id;  // may outlive its contact: a deleted contact keeps its history
+  std::string channel;     // the contact's type when the row was made
+  std::string payload_json;
+  std::string status;  // kNotification*
+  int attempts = 0;    // deliveries tried so far
+  absl::Time next_attempt;
+  // Set while a worker delivers the row; a lapsed lease (the worker died) makes it due again.
+  std::optional<absl::Time> lease_until;
+  std::string last_error;
+  absl::Time created;
+  std::optional<absl::Time> delivered;
+  std::optional<absl::Time> acknowledged;
+  std::string acknowledged_by;  // the tenant actor id that acknowledged it
+};
+
+inline constexpr std::string_view kNoticeSecurity = "security";
+inline constexpr std::string_view kNoticeAvailability = "availability";
+
+// A notice of the public status feed (/status.json, /status.atom). Never names a tenant.
+struct StatusNoticeRecord {
+  std::string id;    // kStatusNoticeIdPrefix...
+  std::string kind;  // kNoticeSecurity or kNoticeAvailability
+  std::string title;
+  std::string body;
+  std::string incident_id;  // the incident it is about; empty when none
+  absl::Time published;
+  absl::Time updated;
 };
 
 }  // namespace custos::store

@@ -129,6 +129,8 @@ class SessionRepository {
   virtual absl::Status Insert(const SessionRecord& session) = 0;
   virtual absl::StatusOr<SessionRecord> FindByHash(const TenantId& tenant,
                                                    std::string_view token_hash) = 0;
+  // By id; kNotFound when the session has ended (or never existed).
+  virtual absl::StatusOr<SessionRecord> Get(const TenantId& tenant, const SessionId& id) = 0;
   virtual absl::Status Touch(const TenantId& tenant, const SessionId& id, absl::Time when) = 0;
   virtual absl::Status Delete(const TenantId& tenant, const SessionId& id) = 0;
   // Returns how many were deleted.
@@ -399,6 +401,17 @@ class OidcRepository {
   virtual absl::StatusOr<int> RevokeRefreshTokensOfSession(const TenantId& tenant,
                                                            const SessionId& session,
                                                            absl::Time when) = 0;
+  // Ends every token the user holds, as the directory does with the user's sessions (suspension,
+  // deactivation, a password reset, an admin clearing the sessions): sets revoked = when on every
+  // unrevoked refresh token of the user, in every session, and records `when` as the user's
+  // token revocation time (revoked_tokens row with jti kUserRevocationPrefix + user id, kept
+  // until `keep_until`; a later call moves both forward). Returns the refresh tokens revoked.
+  virtual absl::StatusOr<int> RevokeTokensOfUser(const TenantId& tenant, const UserId& user,
+                                                 absl::Time when, absl::Time keep_until) = 0;
+  // The user's token revocation time (RevokeTokensOfUser), when one is recorded: access tokens
+  // issued before it are revoked.
+  virtual absl::StatusOr<std::optional<absl::Time>> UserTokensRevokedAt(const TenantId& tenant,
+                                                                        const UserId& user) = 0;
   // Deletes tokens with expires <= now; returns how many.
   virtual absl::StatusOr<int> DeleteExpiredRefreshTokens(const TenantId& tenant,
                                                          absl::Time now) = 0;
@@ -408,6 +421,112 @@ class OidcRepository {
   // True when the jti (or "family:<id>") is revoked.
   virtual absl::StatusOr<bool> IsRevoked(const TenantId& tenant, std::string_view jti) = 0;
   virtual absl::StatusOr<int> DeleteExpiredRevoked(const TenantId& tenant, absl::Time now) = 0;
+};
+
+// Which support activity rows QueryActivity returns: those published in [from, to) that match
+// the filters, oldest first (by published, then seq).
+//
+// The id lists are OR-ed: a row matches when its operator_id is in operator_ids, OR its
+// vendor_id is in vendor_ids, OR its device_id in device_ids, OR its session_id in session_ids,
+// OR its ip in ips. An empty list adds nothing to the OR; when every list is empty, every row in
+// the window matches. Empty strings in a list match nothing.
+//
+// IP ranges (CIDR) are not the store's business: the caller lists the addresses seen in the
+// window (ListActivityIps), keeps those in its ranges, and passes them in `ips`.
+struct ActivityQuery {
+  absl::Time from;  // published >= from
+  absl::Time to;    // published < to
+  std::vector<std::string> operator_ids;
+  std::vector<std::string> vendor_ids;
+  std::vector<std::string> device_ids;
+  std::vector<std::string> session_ids;
+  std::vector<std::string> ips;
+  bool by_operator_only = false;  // only rows with by_operator set (the operator acted)
+  // Paging: the seq of the last row of the previous page (the rows that follow it in the order
+  // above); 0 for the first page.
+  int64_t after_seq = 0;
+  int limit = 1000;  // must be positive
+};
+
+// Incident response (incident/): the support activity index, incidents, tenants' security
+// contacts, the notification outbox, and the public status notices. Incidents, activity and
+// notices are the provider's; contacts and notifications are tenant data, read per tenant except
+// by the methods that say otherwise. Update* replaces the mutable fields of the row with the same
+// id (and tenant); kNotFound when there is none.
+class IncidentRepository {
+ public:
+  virtual ~IncidentRepository() = default;
+
+  // ---- Support activity ----
+
+  // Stores the row and returns its seq (row.seq is ignored). kNotFound when the tenant does not
+  // exist.
+  virtual absl::StatusOr<int64_t> InsertActivity(const SupportActivityRecord& row) = 0;
+  // Reads across tenants; see ActivityQuery. kInvalidArgument for a non-positive limit or an
+  // after_seq that names no row. Uses an index for each non-empty list, so the cost follows the
+  // rows matched rather than the rows in the window (except when every list is empty).
+  virtual absl::StatusOr<std::vector<SupportActivityRecord>> QueryActivity(
+      const ActivityQuery& query) = 0;
+  // Every distinct non-empty ip of a row published in [from, to), ascending (byte order).
+  // Costs one index probe per distinct ip of the whole index, not a scan of the window.
+  virtual absl::StatusOr<std::vector<std::string>> ListActivityIps(absl::Time from,
+                                                                   absl::Time to) = 0;
+
+  // ---- Incidents ----
+
+  // kAlreadyExists when the id is taken.
+  virtual absl::Status Insert(const IncidentRecord& incident) = 0;
+  virtual absl::StatusOr<IncidentRecord> Get(std::string_view id) = 0;
+  // The `limit` (> 0) newest incidents: by created, then id, descending.
+  virtual absl::StatusOr<std::vector<IncidentRecord>> List(int limit) = 0;
+  // Replaces everything but id, created and created_by.
+  virtual absl::Status Update(const IncidentRecord& incident) = 0;
+
+  // ---- Security contacts (per tenant) ----
+
+  // kAlreadyExists when the tenant already has the id; kNotFound for an unknown tenant.
+  virtual absl::Status InsertContact(const SecurityContactRecord& contact) = 0;
+  // Ordered by id, ascending.
+  virtual absl::StatusOr<std::vector<SecurityContactRecord>> ListContacts(
+      const TenantId& tenant) = 0;
+  virtual absl::StatusOr<SecurityContactRecord> GetContact(const TenantId& tenant,
+                                                           std::string_view id) = 0;
+  // The tenant's notifications that name the contact stay (with its id).
+  virtual absl::Status DeleteContact(const TenantId& tenant, std::string_view id) = 0;
+
+  // ---- Notifications (the outbox) ----
+
+  // kAlreadyExists when the tenant already has the id; kNotFound when the tenant or the incident
+  // does not exist. The contact is not checked.
+  virtual absl::Status InsertNotification(const NotificationRecord& notification) = 0;
+  // Every notification of the incident, in every tenant; by created, then id.
+  virtual absl::StatusOr<std::vector<NotificationRecord>> ListNotifications(
+      std::string_view incident_id) = 0;
+  // The tenant's notifications of every incident; by created, then id.
+  virtual absl::StatusOr<std::vector<NotificationRecord>> ListNotificationsForTenant(
+      const TenantId& tenant) = 0;
+  virtual absl::StatusOr<NotificationRecord> GetNotification(const TenantId& tenant,
+                                                             std::string_view id) = 0;
+  // Replaces status, attempts, next_attempt, lease_until, last_error, delivered, acknowledged
+  // and acknowledged_by.
+  virtual absl::Status UpdateNotification(const NotificationRecord& notification) = 0;
+  // Leases up to `limit` (> 0) due rows, across tenants, to the caller: rows with status
+  // PENDING, next_attempt <= now and no lease (lease_until unset or < now). Sets their
+  // lease_until to `lease_until` and returns them so (by next_attempt, then tenant and id). A
+  // row stays out of every later LeaseDue until its lease lapses or an UpdateNotification
+  // clears it. kFailedPrecondition inside a Read.
+  virtual absl::StatusOr<std::vector<NotificationRecord>> LeaseDue(absl::Time now,
+                                                                   absl::Time lease_until,
+                                                                   int limit) = 0;
+
+  // ---- Status notices (public) ----
+
+  // kAlreadyExists when the id is taken.
+  virtual absl::Status InsertNotice(const StatusNoticeRecord& notice) = 0;
+  // Replaces kind, title, body, incident_id and updated.
+  virtual absl::Status UpdateNotice(const StatusNoticeRecord& notice) = 0;
+  // The `limit` (> 0) newest notices: by published, then id, descending.
+  virtual absl::StatusOr<std::vector<StatusNoticeRecord>> ListNotices(int limit) = 0;
 };
 
 // One transaction. Repositories obtained from it are valid only inside the callback that
@@ -427,6 +546,7 @@ class Transaction {
   virtual LogRepository& Logs() = 0;
   virtual SupportRepository& Support() = 0;
   virtual OidcRepository& Oidc() = 0;
+  virtual IncidentRepository& Incidents() = 0;
 };
 
 // Observes store latency (for /metrics). Thread-safe implementations only.

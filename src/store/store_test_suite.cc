@@ -313,6 +313,42 @@ std::string Describe(const RefreshTokenRecord& t) {
       t.session_id.value(), Micros(t.auth_time), t.amr, t.dpop_jkt, Micros(t.created),
       Micros(t.expires), Micros(t.rotated), Micros(t.revoked));
 }
+std::string Describe(const SupportActivityRecord& a) {
+  return fmt::format(
+      "activity{{seq={} published={} tenant={} tenant_event={} provider_event={} type={} "
+      "outcome={} reason={} actor={} by_operator={} operator={} vendor={} device={} session={} "
+      "ip={} grant={} case={} resource={} fields={}}}",
+      a.seq, Micros(a.published), a.tenant_id.value(), a.tenant_event_uuid, a.provider_event_uuid,
+      a.event_type, a.outcome, a.reason, a.actor_id, a.by_operator, a.operator_id, a.vendor_id,
+      a.device_id, a.session_id, a.ip, a.grant_id, a.case_id, a.resource, a.fields);
+}
+std::string Describe(const IncidentRecord& i) {
+  return fmt::format(
+      "incident{{id={} title={} status={} indicators={} window=[{},{}) compromise=[{},{}) "
+      "scope={} notes={} created={} updated={} created_by={}}}",
+      i.id, i.title, i.status, i.indicators_json, Micros(i.window_start), Micros(i.window_end),
+      Micros(i.compromise_start), Micros(i.compromise_end), i.scope_json, i.notes,
+      Micros(i.created), Micros(i.updated), i.created_by);
+}
+std::string Describe(const SecurityContactRecord& c) {
+  return fmt::format("contact{{id={} tenant={} type={} name={} address={} secret={} created={}}}",
+                     c.id, c.tenant_id.value(), c.type, c.name, c.address, Hex(c.sealed_secret),
+                     Micros(c.created));
+}
+std::string Describe(const NotificationRecord& n) {
+  return fmt::format(
+      "notification{{id={} incident={} tenant={} contact={} channel={} payload={} status={} "
+      "attempts={} next_attempt={} lease_until={} last_error={} created={} delivered={} "
+      "acknowledged={} acknowledged_by={}}}",
+      n.id, n.incident_id, n.tenant_id.value(), n.contact_id, n.channel, n.payload_json, n.status,
+      n.attempts, Micros(n.next_attempt), Micros(n.lease_until), n.last_error, Micros(n.created),
+      Micros(n.delivered), Micros(n.acknowledged), n.acknowledged_by);
+}
+std::string Describe(const StatusNoticeRecord& n) {
+  return fmt::format("notice{{id={} kind={} title={} body={} incident={} published={} updated={}}}",
+                     n.id, n.kind, n.title, n.body, n.incident_id, Micros(n.published),
+                     Micros(n.updated));
+}
 template <typename Record>
 std::vector<std::string> Describe(const std::vector<Record>& records) {
   std::vector<std::string> out;
@@ -1240,6 +1276,13 @@ TEST_P(StoreConformanceTest, SessionFindTouchDelete) {
       store(), [&](Transaction& tx) { return tx.Sessions().FindByHash(tenant_a(), "hash-1"); });
   ASSERT_TRUE(Ok(got));
   EXPECT_EQ(Describe(*got), Describe(session));
+  got = InRead(store(), [&](Transaction& tx) { return tx.Sessions().Get(tenant_a(), session.id); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(session));
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Sessions().Get(tenant_b(), session.id); }),
+      absl::StatusCode::kNotFound))
+      << "another tenant's session";
 
   ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
     return tx.Sessions().Touch(tenant_a(), session.id, At(500));
@@ -1263,6 +1306,9 @@ TEST_P(StoreConformanceTest, SessionFindTouchDelete) {
   EXPECT_TRUE(HasCode(
       InRead(store(),
              [&](Transaction& tx) { return tx.Sessions().FindByHash(tenant_a(), "hash-1"); }),
+      absl::StatusCode::kNotFound));
+  EXPECT_TRUE(HasCode(
+      InRead(store(), [&](Transaction& tx) { return tx.Sessions().Get(tenant_a(), session.id); }),
       absl::StatusCode::kNotFound));
   EXPECT_TRUE(HasCode(
       InWrite(store(),
@@ -3457,6 +3503,58 @@ TEST_P(StoreConformanceTest, RevokeRefreshTokensOfSessionCountsOnlyItsUnrevokedT
               ElementsAre("t1=100", "t2=-", "t3=100", "t4=-5", "t5=200", "b1=-"));
 }
 
+TEST_P(StoreConformanceTest, RevokeRefreshTokensOfUserEndsEverySessionsTokensOfThatUserOnly) {
+  ASSERT_TRUE(Ok(InsertFamilies(store(), tenant_a(), tenant_b())));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RefreshTokenRecord other = MakeLiveToken(tenant_a(), "t6", "F3", "102S3");
+    other.token_hash = "hash-t6";
+    other.user_id = UserId("00uBOB");
+    return tx.Oidc().InsertRefreshToken(other);
+  })));
+  absl::StatusOr<int> count = InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().RevokeTokensOfUser(tenant_a(), UserId("00uADA"), At(100), At(1000));
+  });
+  ASSERT_TRUE(Ok(count));
+  EXPECT_EQ(*count, 4) << "t1, t2, t3 and t5 in both sessions; t4 was revoked already";
+  EXPECT_THAT(RevokedTimes(store(), tenant_a(), tenant_b()),
+              ElementsAre("t1=100", "t2=100", "t3=100", "t4=-5", "t5=100", "b1=-"))
+      << "tenant B's token of a user with the same id stays";
+  absl::StatusOr<bool> bob_revoked = InRead(store(), [&](Transaction& tx) -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(RefreshTokenRecord token, tx.Oidc().FindRefreshToken(tenant_a(), "hash-t6"));
+    return token.revoked.has_value();
+  });
+  ASSERT_TRUE(Ok(bob_revoked));
+  EXPECT_FALSE(*bob_revoked) << "another user's token stays";
+
+  auto revoked_at = [&](const TenantId& tenant, const char* user) {
+    return InRead(store(), [&](Transaction& tx) {
+      return tx.Oidc().UserTokensRevokedAt(tenant, UserId(user));
+    });
+  };
+  ASSERT_TRUE(Ok(revoked_at(tenant_a(), "00uADA")));
+  EXPECT_EQ(*revoked_at(tenant_a(), "00uADA"), At(100));
+  EXPECT_EQ(*revoked_at(tenant_a(), "00uBOB"), std::nullopt);
+  EXPECT_EQ(*revoked_at(tenant_b(), "00uADA"), std::nullopt);
+  // A later revocation moves the time forward; an older one (a late writer) does not go back.
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().RevokeTokensOfUser(tenant_a(), UserId("00uADA"), At(300), At(400));
+  })));
+  EXPECT_EQ(*revoked_at(tenant_a(), "00uADA"), At(300));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().RevokeTokensOfUser(tenant_a(), UserId("00uADA"), At(200), At(400));
+  })));
+  EXPECT_EQ(*revoked_at(tenant_a(), "00uADA"), At(300));
+  // Swept with the other revocations once kept long enough (the later keep_until, 1000).
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRevoked(tenant_a(), At(999));
+  })));
+  EXPECT_EQ(*revoked_at(tenant_a(), "00uADA"), At(300));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Oidc().DeleteExpiredRevoked(tenant_a(), At(1000));
+  })));
+  EXPECT_EQ(*revoked_at(tenant_a(), "00uADA"), std::nullopt);
+}
+
 TEST_P(StoreConformanceTest, ExpiredRefreshTokensAreSweptPerTenant) {
   ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
     for (int i = 1; i <= 4; ++i) {
@@ -3577,6 +3675,683 @@ TEST_P(StoreConformanceTest, OidcWritesInAReadAreRefused) {
       InRead(store(), [&](Transaction& tx) { return tx.Oidc().ListApps(tenant_a(), Page{}); });
   ASSERT_TRUE(Ok(apps));
   EXPECT_THAT(*apps, IsEmpty());
+}
+
+// Incident response
+
+// A support view by an operator, every field set; `tag` makes its event uuids.
+SupportActivityRecord MakeActivity(const TenantId& tenant, absl::Time published,
+                                   const std::string& tag) {
+  return SupportActivityRecord{.published = published,
+                               .tenant_id = tenant,
+                               .tenant_event_uuid = "tenant-" + tag,
+                               .provider_event_uuid = "provider-" + tag,
+                               .event_type = "support.view",
+                               .outcome = "SUCCESS",
+                               .reason = "",
+                               .actor_id = "00uOPERATOR1",
+                               .by_operator = true,
+                               .operator_id = "00uOPERATOR1",
+                               .vendor_id = std::string(kVendorA),
+                               .device_id = "devDEVICE1",
+                               .session_id = "102SESSION1",
+                               .ip = "203.0.113.7",
+                               .grant_id = "sgrGRANT1",
+                               .case_id = "casCASE1",
+                               .resource = "users",
+                               .fields = "id,status,profile.login"};
+}
+
+// An unauthenticated attempt: no operator, vendor, device or session is known.
+SupportActivityRecord MakeUnknownAttempt(const TenantId& tenant, absl::Time published,
+                                         const std::string& tag, std::string ip) {
+  return SupportActivityRecord{.published = published,
+                               .tenant_id = tenant,
+                               .tenant_event_uuid = "tenant-" + tag,
+                               .provider_event_uuid = "provider-" + tag,
+                               .event_type = "support.gate.deny",
+                               .outcome = "DENY",
+                               .reason = "token_unknown",
+                               .actor_id = "unknown",
+                               .by_operator = false,
+                               .ip = std::move(ip)};
+}
+
+// Inserts the rows in order, in one transaction; returns them with their seq.
+std::vector<SupportActivityRecord> InsertActivities(Store& store,
+                                                    std::vector<SupportActivityRecord> rows) {
+  const absl::Status status = store.Write([&](Transaction& tx) -> absl::Status {
+    for (SupportActivityRecord& row : rows) {
+      ASSIGN_OR_RETURN(row.seq, tx.Incidents().InsertActivity(row));
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(Ok(status));
+  return rows;
+}
+
+absl::StatusOr<std::vector<SupportActivityRecord>> QueryActivity(Store& store,
+                                                                 const ActivityQuery& query) {
+  return InRead(store, [&](Transaction& tx) { return tx.Incidents().QueryActivity(query); });
+}
+
+// The tags (MakeActivity's) of what the query returns, in order; the failure when it fails.
+std::vector<std::string> Tags(Store& store, const ActivityQuery& query) {
+  absl::StatusOr<std::vector<SupportActivityRecord>> rows = QueryActivity(store, query);
+  if (!rows.ok()) return {rows.status().ToString()};
+  std::vector<std::string> tags;
+  for (const SupportActivityRecord& row : *rows) {
+    tags.push_back(row.tenant_event_uuid.substr(std::string_view("tenant-").size()));
+  }
+  return tags;
+}
+
+ActivityQuery Window(absl::Time from, absl::Time to) {
+  return ActivityQuery{.from = from, .to = to};
+}
+
+TEST_P(StoreConformanceTest, ActivityRoundTripsWithSeqInInsertOrder) {
+  SupportActivityRecord unknown = MakeUnknownAttempt(tenant_a(), At(20), "unknown", "198.51.100.1");
+  SupportActivityRecord on_behalf = MakeActivity(tenant_b(), At(5), "on-behalf");
+  on_behalf.event_type = "user.session.impersonation.grant";
+  on_behalf.actor_id = "00TADMINTOKEN1";
+  on_behalf.by_operator = false;
+  on_behalf.session_id = "";
+  on_behalf.resource = "";
+  on_behalf.fields = "";
+  const std::vector<SupportActivityRecord> rows =
+      InsertActivities(store(), {MakeActivity(tenant_a(), At(10), "view"), on_behalf, unknown});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_GT(rows[0].seq, 0);
+  EXPECT_LT(rows[0].seq, rows[1].seq);
+  EXPECT_LT(rows[1].seq, rows[2].seq);
+
+  absl::StatusOr<std::vector<SupportActivityRecord>> read =
+      QueryActivity(store(), Window(At(0), At(100)));
+  ASSERT_TRUE(Ok(read));
+  EXPECT_THAT(Describe(*read), ElementsAre(Describe(rows[1]), Describe(rows[0]), Describe(rows[2])))
+      << "every field round-trips, across tenants, by time";
+
+  // A later transaction's rows come after.
+  const std::vector<SupportActivityRecord> later =
+      InsertActivities(store(), {MakeActivity(tenant_a(), At(1), "later")});
+  EXPECT_GT(later[0].seq, rows[2].seq);
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Incidents().InsertActivity(
+                                    MakeActivity(TenantId("00oNOPE"), At(3), "nope"));
+                              }),
+                      absl::StatusCode::kNotFound));
+  EXPECT_THAT(Tags(store(), Window(At(0), At(100))),
+              ElementsAre("later", "on-behalf", "view", "unknown"));
+}
+
+TEST_P(StoreConformanceTest, ActivityWindowIncludesFromAndExcludesTo) {
+  InsertActivities(store(),
+                   {MakeActivity(tenant_a(), At(0), "t0"), MakeActivity(tenant_a(), At(10), "t10"),
+                    MakeActivity(tenant_b(), At(20), "t20")});
+  const absl::Duration us = absl::Microseconds(1);
+  const absl::Duration ns = absl::Nanoseconds(1);
+  // The time index, and an operator's index: both keep the same bounds.
+  for (const bool filtered : {false, true}) {
+    auto tags = [&](absl::Time from, absl::Time to) {
+      ActivityQuery query = Window(from, to);
+      if (filtered) query.operator_ids = {"00uOPERATOR1"};
+      return Tags(store(), query);
+    };
+    SCOPED_TRACE(filtered ? "by operator" : "by time");
+    EXPECT_THAT(tags(At(0), At(20)), ElementsAre("t0", "t10"));
+    EXPECT_THAT(tags(At(0) + us, At(20) + us), ElementsAre("t10", "t20"));
+    EXPECT_THAT(tags(At(10), At(10)), IsEmpty());
+    EXPECT_THAT(tags(At(10) - ns, At(10) + ns), ElementsAre("t10"))
+        << "bounds finer than a microsecond";
+    EXPECT_THAT(tags(At(10) + ns, At(20)), IsEmpty());
+    EXPECT_THAT(tags(absl::InfinitePast(), absl::InfiniteFuture()),
+                ElementsAre("t0", "t10", "t20"));
+  }
+}
+
+TEST_P(StoreConformanceTest, ActivityFiltersAreOredAcrossLists) {
+  auto row = [](const TenantId& tenant, absl::Time published, const std::string& tag,
+                std::string op, std::string_view vendor, std::string device, std::string session,
+                std::string ip) {
+    SupportActivityRecord r = MakeActivity(tenant, published, tag);
+    r.actor_id = r.operator_id = std::move(op);
+    r.vendor_id = std::string(vendor);
+    r.device_id = std::move(device);
+    r.session_id = std::move(session);
+    r.ip = std::move(ip);
+    return r;
+  };
+  SupportActivityRecord on_behalf =
+      row(tenant_a(), At(5), "r5", "00uOP2", kVendorA, "devD2", "", "192.0.2.5");
+  on_behalf.actor_id = "00TADMINTOKEN1";
+  on_behalf.by_operator = false;
+  InsertActivities(
+      store(),
+      {row(tenant_a(), At(1), "r1", "00uOP1", kVendorA, "devD1", "102S1", "203.0.113.1"),
+       row(tenant_a(), At(2), "r2", "00uOP2", kVendorA, "devD2", "102S2", "203.0.113.2"),
+       row(tenant_b(), At(3), "r3", "00uOP3", kVendorB, "devD3", "102S3", "198.51.100.3"),
+       MakeUnknownAttempt(tenant_a(), At(4), "r4", "192.0.2.4"), on_behalf,
+       row(tenant_a(), At(500), "late", "00uOP1", kVendorA, "devD1", "102S1", "203.0.113.1")});
+
+  auto tags = [&](ActivityQuery query) {
+    query.from = At(0);
+    query.to = At(100);
+    return Tags(store(), query);
+  };
+  EXPECT_THAT(tags({.operator_ids = {"00uOP1"}}), ElementsAre("r1")) << "only in the window";
+  EXPECT_THAT(tags({.vendor_ids = {std::string(kVendorA)}}), ElementsAre("r1", "r2", "r5"));
+  EXPECT_THAT(tags({.device_ids = {"devD3"}}), ElementsAre("r3"));
+  EXPECT_THAT(tags({.session_ids = {"102S2"}}), ElementsAre("r2"));
+  EXPECT_THAT(tags({.ips = {"192.0.2.4"}}), ElementsAre("r4"));
+  EXPECT_THAT(tags({.operator_ids = {"00uOP3", "00uOP1"}}), ElementsAre("r1", "r3"));
+  EXPECT_THAT(tags({.operator_ids = {"00uOP1"}, .device_ids = {"devD3"}, .ips = {"192.0.2.4"}}),
+              ElementsAre("r1", "r3", "r4"))
+      << "any list may match";
+  EXPECT_THAT(tags({.operator_ids = {"00uOP2"}, .vendor_ids = {std::string(kVendorA)}}),
+              ElementsAre("r1", "r2", "r5"))
+      << "a row that matches twice comes once";
+  EXPECT_THAT(tags({.session_ids = {"102S1"}, .ips = {"203.0.113.2", "198.51.100.3"}}),
+              ElementsAre("r1", "r2", "r3"));
+  EXPECT_THAT(tags({}), ElementsAre("r1", "r2", "r3", "r4", "r5")) << "no list: every row";
+  EXPECT_THAT(tags({.vendor_ids = {std::string(kVendorA)}, .by_operator_only = true}),
+              ElementsAre("r1", "r2"));
+  EXPECT_THAT(tags({.by_operator_only = true}), ElementsAre("r1", "r2", "r3"));
+  EXPECT_THAT(tags({.operator_ids = {"00uNOBODY"}}), IsEmpty());
+  EXPECT_THAT(tags({.operator_ids = {""}}), IsEmpty())
+      << "an empty id is no wildcard, and matches no row without an operator";
+  EXPECT_THAT(tags({.operator_ids = {""}, .device_ids = {"devD1"}}), ElementsAre("r1"));
+  // Ids that need quoting in any list format are ids like the others.
+  EXPECT_THAT(tags({.session_ids = {"\"", "\\", "'", std::string("\x01", 1), "102S3"}}),
+              ElementsAre("r3"));
+}
+
+TEST_P(StoreConformanceTest, ActivityIsOrderedByTimeThenSeqAndPagesAfterSeq) {
+  SupportActivityRecord other = MakeActivity(tenant_b(), At(15), "other");
+  other.operator_id = "00uOP2";
+  other.device_id = "devD2";
+  // Inserted out of time order: seq and published disagree.
+  const std::vector<SupportActivityRecord> rows = InsertActivities(
+      store(), {MakeActivity(tenant_a(), At(30), "p"), MakeActivity(tenant_a(), At(10), "q"),
+                MakeActivity(tenant_b(), At(20), "r"), MakeActivity(tenant_a(), At(10), "s"), other,
+                MakeActivity(tenant_a(), At(20), "t"), MakeActivity(tenant_b(), At(10), "u")});
+  auto seq_of = [&](std::string_view tag) {
+    for (const SupportActivityRecord& row : rows) {
+      if (row.tenant_event_uuid == fmt::format("tenant-{}", tag)) return row.seq;
+    }
+    return int64_t{-1};
+  };
+  for (const bool filtered : {false, true}) {
+    SCOPED_TRACE(filtered ? "by operator or device" : "by time");
+    ActivityQuery query = Window(At(0), At(100));
+    query.limit = 2;
+    if (filtered) {
+      query.operator_ids = {"00uOPERATOR1"};
+      query.device_ids = {"devDEVICE1", "devNONE"};
+    }
+    std::vector<std::vector<std::string>> pages;
+    for (int i = 0; i < 5; ++i) {
+      std::vector<std::string> page = Tags(store(), query);
+      pages.push_back(page);
+      if (page.empty()) break;
+      query.after_seq = seq_of(page.back());
+      ASSERT_GT(query.after_seq, 0) << page.back();
+    }
+    if (filtered) {
+      EXPECT_THAT(pages, ElementsAre(ElementsAre("q", "s"), ElementsAre("u", "r"),
+                                     ElementsAre("t", "p"), IsEmpty()));
+    } else {
+      EXPECT_THAT(pages, ElementsAre(ElementsAre("q", "s"), ElementsAre("u", "other"),
+                                     ElementsAre("r", "t"), ElementsAre("p"), IsEmpty()));
+    }
+  }
+
+  ActivityQuery bad = Window(At(0), At(100));
+  bad.after_seq = rows.back().seq + 1000;
+  EXPECT_TRUE(HasCode(QueryActivity(store(), bad), absl::StatusCode::kInvalidArgument));
+  bad.after_seq = 0;
+  bad.limit = 0;
+  EXPECT_TRUE(HasCode(QueryActivity(store(), bad), absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, ActivityIpsAreListedOncePerWindow) {
+  SupportActivityRecord no_ip = MakeActivity(tenant_a(), At(4), "no-ip");
+  no_ip.ip = "";
+  InsertActivities(store(), {MakeUnknownAttempt(tenant_a(), At(1), "a", "203.0.113.9"),
+                             MakeUnknownAttempt(tenant_b(), At(2), "b", "198.51.100.3"),
+                             MakeUnknownAttempt(tenant_a(), At(3), "c", "203.0.113.9"), no_ip,
+                             MakeUnknownAttempt(tenant_a(), At(5), "d", "2001:db8::1"),
+                             MakeUnknownAttempt(tenant_a(), At(500), "e", "192.0.2.1")});
+  auto ips = [&](absl::Time from, absl::Time to) {
+    return InRead(store(),
+                  [&](Transaction& tx) { return tx.Incidents().ListActivityIps(from, to); });
+  };
+  absl::StatusOr<std::vector<std::string>> listed = ips(At(0), At(100));
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(*listed, ElementsAre("198.51.100.3", "2001:db8::1", "203.0.113.9"));
+  listed = ips(At(3), At(5));
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(*listed, ElementsAre("203.0.113.9")) << "[from, to), and no empty address";
+  listed = ips(At(6), At(500));
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(*listed, IsEmpty());
+}
+
+IncidentRecord MakeIncident(std::string id, absl::Time created) {
+  return IncidentRecord{
+      .id = std::move(id),
+      .title = "Contractor workstation taken over",
+      .status = std::string(kIncidentDeclared),
+      .indicators_json = R"({"deviceIds":["devDEVICE1"],"ipRanges":["203.0.113.0/24"]})",
+      .window_start = created - absl::Hours(120),
+      .window_end = created,
+      .compromise_start = created - absl::Minutes(25),
+      .compromise_end = created,
+      .scope_json = "",
+      .notes = "reported by the vendor",
+      .created = created,
+      .updated = created,
+      .created_by = "00uRESPONDER1"};
+}
+
+TEST_P(StoreConformanceTest, IncidentsRoundTripNewestFirstAndUpdate) {
+  const IncidentRecord first = MakeIncident("incFIRST", At(10));
+  const IncidentRecord newest = MakeIncident("incNEWEST", At(30));
+  const IncidentRecord middle = MakeIncident("incMIDDLE", At(20));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Incidents().Insert(first));
+    RETURN_IF_ERROR(tx.Incidents().Insert(newest));
+    return tx.Incidents().Insert(middle);
+  })));
+  absl::StatusOr<IncidentRecord> read =
+      InRead(store(), [&](Transaction& tx) { return tx.Incidents().Get("incFIRST"); });
+  ASSERT_TRUE(Ok(read));
+  EXPECT_EQ(Describe(*read), Describe(first));
+  EXPECT_TRUE(HasCode(InRead(store(), [&](Transaction& tx) { return tx.Incidents().Get("incNO"); }),
+                      absl::StatusCode::kNotFound));
+
+  absl::StatusOr<std::vector<IncidentRecord>> listed =
+      InRead(store(), [&](Transaction& tx) { return tx.Incidents().List(10); });
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(newest), Describe(middle), Describe(first)));
+  listed = InRead(store(), [&](Transaction& tx) { return tx.Incidents().List(2); });
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(newest), Describe(middle)));
+  EXPECT_TRUE(HasCode(InRead(store(), [&](Transaction& tx) { return tx.Incidents().List(0); }),
+                      absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Incidents().Insert(first); }),
+              absl::StatusCode::kAlreadyExists));
+
+  IncidentRecord scoped = first;
+  scoped.title = "Contractor workstation taken over (confirmed)";
+  scoped.status = std::string(kIncidentScoped);
+  scoped.indicators_json = R"({"sessionIds":["102SESSION1"]})";
+  scoped.window_start = At(1);
+  scoped.window_end = At(2);
+  scoped.compromise_start = At(3);
+  scoped.compromise_end = At(4);
+  scoped.scope_json = R"({"potential":366,"confirmed":2})";
+  scoped.notes = "";
+  scoped.updated = At(40);
+  IncidentRecord attempted = scoped;
+  attempted.created = At(99);
+  attempted.created_by = "00uSOMEONEELSE";
+  ASSERT_TRUE(
+      Ok(InWrite(store(), [&](Transaction& tx) { return tx.Incidents().Update(attempted); })));
+  read = InRead(store(), [&](Transaction& tx) { return tx.Incidents().Get("incFIRST"); });
+  ASSERT_TRUE(Ok(read));
+  EXPECT_EQ(Describe(*read), Describe(scoped)) << "created and created_by never change";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Incidents().Update(MakeIncident("incNO", At(0))); }),
+      absl::StatusCode::kNotFound));
+}
+
+SecurityContactRecord MakeContact(const TenantId& tenant, std::string id, std::string_view type) {
+  SecurityContactRecord contact{.id = std::move(id),
+                                .tenant_id = tenant,
+                                .type = std::string(type),
+                                .name = "Security team",
+                                .created = At(7)};
+  if (type == kContactWebhook) {
+    contact.address = "https://hooks.example.com/custos";
+    contact.sealed_secret = std::string("\x00\x01\xfe\xff sealed", 11);
+  } else {
+    contact.address = "security@example.com";
+  }
+  return contact;
+}
+
+TEST_P(StoreConformanceTest, SecurityContactsStayInTheirTenant) {
+  const SecurityContactRecord hook = MakeContact(tenant_a(), "sctHOOK", kContactWebhook);
+  const SecurityContactRecord mail = MakeContact(tenant_a(), "sctAMAIL", kContactEmail);
+  SecurityContactRecord in_b = MakeContact(tenant_b(), "sctHOOK", kContactEmail);
+  in_b.address = "soc@globex.example";
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Incidents().InsertContact(hook));
+    RETURN_IF_ERROR(tx.Incidents().InsertContact(mail));
+    return tx.Incidents().InsertContact(in_b);
+  })));
+  auto list = [&](const TenantId& tenant) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Incidents().ListContacts(tenant); });
+  };
+  absl::StatusOr<std::vector<SecurityContactRecord>> listed = list(tenant_a());
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(mail), Describe(hook)));
+  absl::StatusOr<SecurityContactRecord> got = InRead(
+      store(), [&](Transaction& tx) { return tx.Incidents().GetContact(tenant_b(), "sctHOOK"); });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(in_b));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Incidents().GetContact(tenant_b(), "sctAMAIL"); }),
+      absl::StatusCode::kNotFound));
+
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Incidents().InsertContact(mail); }),
+              absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Incidents().InsertContact(
+                                    MakeContact(TenantId("00oNOPE"), "sctX", kContactEmail));
+                              }),
+                      absl::StatusCode::kNotFound));
+
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Incidents().DeleteContact(tenant_b(), "sctAMAIL");
+                              }),
+                      absl::StatusCode::kNotFound));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Incidents().DeleteContact(tenant_a(), "sctHOOK");
+  })));
+  listed = list(tenant_a());
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(mail)));
+  listed = list(tenant_b());
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(in_b))) << "the same id in B stays";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Incidents().DeleteContact(tenant_a(), "sctHOOK"); }),
+      absl::StatusCode::kNotFound));
+  listed = list(TenantId("00oTENANTCCCCCCCCCC"));
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(*listed, IsEmpty());
+}
+
+NotificationRecord MakeNotification(const TenantId& tenant, std::string id, std::string incident_id,
+                                    absl::Time created) {
+  return NotificationRecord{.id = std::move(id),
+                            .incident_id = std::move(incident_id),
+                            .tenant_id = tenant,
+                            .contact_id = "sctHOOK",
+                            .channel = std::string(kContactWebhook),
+                            .payload_json = R"({"type":"security.incident.notify"})",
+                            .status = std::string(kNotificationPending),
+                            .attempts = 0,
+                            .next_attempt = created,
+                            .last_error = "",
+                            .created = created};
+}
+
+absl::Status InsertIncidents(Store& store) {
+  return store.Write([&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Incidents().Insert(MakeIncident("inc1", At(0))));
+    return tx.Incidents().Insert(MakeIncident("inc2", At(1)));
+  });
+}
+
+TEST_P(StoreConformanceTest, NotificationsRoundTripUpdateAndStayInTheirTenant) {
+  ASSERT_TRUE(Ok(InsertIncidents(store())));
+  const NotificationRecord a1 = MakeNotification(tenant_a(), "ntfA1", "inc1", At(2));
+  const NotificationRecord b1 = MakeNotification(tenant_b(), "ntfB1", "inc1", At(1));
+  const NotificationRecord a2 = MakeNotification(tenant_a(), "ntfA2", "inc2", At(3));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(
+        tx.Incidents().InsertContact(MakeContact(tenant_a(), "sctHOOK", kContactWebhook)));
+    RETURN_IF_ERROR(tx.Incidents().InsertNotification(a1));
+    RETURN_IF_ERROR(tx.Incidents().InsertNotification(b1));
+    return tx.Incidents().InsertNotification(a2);
+  })));
+  auto of_incident = [&](std::string_view id) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Incidents().ListNotifications(id); });
+  };
+  auto of_tenant = [&](const TenantId& tenant) {
+    return InRead(store(), [&](Transaction& tx) {
+      return tx.Incidents().ListNotificationsForTenant(tenant);
+    });
+  };
+  absl::StatusOr<std::vector<NotificationRecord>> listed = of_incident("inc1");
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(b1), Describe(a1)));
+  listed = of_tenant(tenant_a());
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(a1), Describe(a2)));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Incidents().GetNotification(tenant_b(), "ntfA1"); }),
+      absl::StatusCode::kNotFound));
+
+  EXPECT_TRUE(HasCode(
+      InWrite(store(), [&](Transaction& tx) { return tx.Incidents().InsertNotification(a1); }),
+      absl::StatusCode::kAlreadyExists));
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Incidents().InsertNotification(
+                                    MakeNotification(tenant_a(), "ntfX", "incNONE", At(4)));
+                              }),
+                      absl::StatusCode::kNotFound))
+      << "an unknown incident";
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Incidents().InsertNotification(
+                                    MakeNotification(TenantId("00oNOPE"), "ntfX", "inc1", At(4)));
+                              }),
+                      absl::StatusCode::kNotFound))
+      << "an unknown tenant";
+
+  NotificationRecord delivered = a1;
+  delivered.status = std::string(kNotificationDelivered);
+  delivered.attempts = 2;
+  delivered.next_attempt = At(9);
+  delivered.lease_until = At(10);
+  delivered.last_error = "HTTP 503 on the first attempt";
+  delivered.delivered = At(8);
+  delivered.acknowledged = At(11);
+  delivered.acknowledged_by = "00TACMEADMIN1";
+  NotificationRecord attempted = delivered;
+  attempted.payload_json = R"({"changed":true})";
+  attempted.channel = std::string(kContactEmail);
+  attempted.contact_id = "sctOTHER";
+  attempted.created = At(99);
+  ASSERT_TRUE(Ok(InWrite(
+      store(), [&](Transaction& tx) { return tx.Incidents().UpdateNotification(attempted); })));
+  absl::StatusOr<NotificationRecord> got = InRead(store(), [&](Transaction& tx) {
+    return tx.Incidents().GetNotification(tenant_a(), "ntfA1");
+  });
+  ASSERT_TRUE(Ok(got));
+  EXPECT_EQ(Describe(*got), Describe(delivered)) << "what was sent and to whom never changes";
+  NotificationRecord in_wrong_tenant = delivered;
+  in_wrong_tenant.tenant_id = tenant_b();
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Incidents().UpdateNotification(in_wrong_tenant); }),
+      absl::StatusCode::kNotFound));
+
+  // Deleting the contact keeps the delivery history.
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) {
+    return tx.Incidents().DeleteContact(tenant_a(), "sctHOOK");
+  })));
+  listed = of_tenant(tenant_a());
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(delivered), Describe(a2)));
+}
+
+TEST_P(StoreConformanceTest, LeaseDueSkipsLeasedRowsUntilTheLeaseLapses) {
+  ASSERT_TRUE(Ok(InsertIncidents(store())));
+  auto pending = [&](const TenantId& tenant, std::string id, absl::Time next) {
+    NotificationRecord n = MakeNotification(tenant, std::move(id), "inc1", At(0));
+    n.next_attempt = next;
+    return n;
+  };
+  NotificationRecord delivered = pending(tenant_a(), "ntfDELIVERED", At(0));
+  delivered.status = std::string(kNotificationDelivered);
+  delivered.delivered = At(1);
+  NotificationRecord failed = pending(tenant_b(), "ntfFAILED", At(0));
+  failed.status = std::string(kNotificationFailed);
+  NotificationRecord leased = pending(tenant_a(), "ntfLEASED", At(10));
+  leased.lease_until = At(130);
+  NotificationRecord lapsed = pending(tenant_b(), "ntfLAPSED", At(20));
+  lapsed.lease_until = At(90);
+  const std::vector<NotificationRecord> rows = {pending(tenant_a(), "ntfDUE1", At(50)),
+                                                pending(tenant_b(), "ntfDUE2", At(100)),
+                                                pending(tenant_a(), "ntfLATER", At(101)),
+                                                delivered,
+                                                failed,
+                                                leased,
+                                                lapsed};
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    for (const NotificationRecord& n : rows) RETURN_IF_ERROR(tx.Incidents().InsertNotification(n));
+    return absl::OkStatus();
+  })));
+  auto lease = [&](absl::Time now, absl::Time until, int limit) -> std::vector<std::string> {
+    absl::StatusOr<std::vector<NotificationRecord>> leased_rows = InWrite(
+        store(), [&](Transaction& tx) { return tx.Incidents().LeaseDue(now, until, limit); });
+    if (!leased_rows.ok()) return {leased_rows.status().ToString()};
+    std::vector<std::string> ids;
+    for (const NotificationRecord& n : *leased_rows) {
+      EXPECT_EQ(n.lease_until, until) << n.id;
+      ids.push_back(n.id);
+    }
+    return ids;
+  };
+
+  EXPECT_THAT(lease(At(100), At(130), 10), ElementsAre("ntfLAPSED", "ntfDUE1", "ntfDUE2"))
+      << "pending, due (next_attempt <= now) and not leased, by next_attempt";
+  absl::StatusOr<NotificationRecord> got = InRead(store(), [&](Transaction& tx) {
+    return tx.Incidents().GetNotification(tenant_a(), "ntfDUE1");
+  });
+  ASSERT_TRUE(Ok(got));
+  NotificationRecord expected = rows[0];
+  expected.lease_until = At(130);
+  EXPECT_EQ(Describe(*got), Describe(expected)) << "the lease is stored, nothing else changes";
+
+  EXPECT_THAT(lease(At(100), At(130), 10), IsEmpty()) << "a leased row is not handed out again";
+  EXPECT_THAT(lease(At(130), At(200), 10), ElementsAre("ntfLATER"))
+      << "a lease still holds at its lease_until";
+  EXPECT_THAT(lease(At(130) + absl::Microseconds(1), At(300), 2),
+              ElementsAre("ntfLEASED", "ntfLAPSED"))
+      << "lapsed leases, up to the limit";
+  EXPECT_THAT(lease(At(130) + absl::Microseconds(1), At(300), 10),
+              ElementsAre("ntfDUE1", "ntfDUE2"));
+
+  // The worker gives the row back (a failed attempt): due again at its next_attempt.
+  NotificationRecord retry = expected;
+  retry.attempts = 1;
+  retry.next_attempt = At(140);
+  retry.lease_until.reset();
+  retry.last_error = "connection refused";
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Incidents().UpdateNotification(retry); })));
+  EXPECT_THAT(lease(At(139), At(400), 10), IsEmpty());
+  EXPECT_THAT(lease(At(140), At(400), 10), ElementsAre("ntfDUE1"));
+
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.Incidents().LeaseDue(At(1000), At(2000), 10); }),
+      absl::StatusCode::kFailedPrecondition))
+      << "even when rows are due: a lease must be written";
+  EXPECT_TRUE(HasCode(
+      InWrite(store(),
+              [&](Transaction& tx) { return tx.Incidents().LeaseDue(At(1000), At(2000), 0); }),
+      absl::StatusCode::kInvalidArgument));
+}
+
+StatusNoticeRecord MakeNotice(std::string id, std::string_view kind, absl::Time published) {
+  return StatusNoticeRecord{.id = std::move(id),
+                            .kind = std::string(kind),
+                            .title = "Support access incident",
+                            .body = "A contractor's workstation reached two tenants.",
+                            .incident_id = kind == kNoticeSecurity ? "inc1" : "",
+                            .published = published,
+                            .updated = published};
+}
+
+TEST_P(StoreConformanceTest, StatusNoticesNewestFirstAndUpdated) {
+  const StatusNoticeRecord first = MakeNotice("stnFIRST", kNoticeSecurity, At(10));
+  const StatusNoticeRecord newest = MakeNotice("stnNEWEST", kNoticeAvailability, At(30));
+  const StatusNoticeRecord middle = MakeNotice("stnMIDDLE", kNoticeAvailability, At(20));
+  ASSERT_TRUE(Ok(InWrite(store(), [&](Transaction& tx) -> absl::Status {
+    RETURN_IF_ERROR(tx.Incidents().InsertNotice(first));
+    RETURN_IF_ERROR(tx.Incidents().InsertNotice(newest));
+    return tx.Incidents().InsertNotice(middle);
+  })));
+  auto list = [&](int limit) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Incidents().ListNotices(limit); });
+  };
+  absl::StatusOr<std::vector<StatusNoticeRecord>> listed = list(10);
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(newest), Describe(middle), Describe(first)));
+  listed = list(1);
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed), ElementsAre(Describe(newest)));
+  EXPECT_TRUE(HasCode(list(0), absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(
+      HasCode(InWrite(store(), [&](Transaction& tx) { return tx.Incidents().InsertNotice(first); }),
+              absl::StatusCode::kAlreadyExists));
+
+  StatusNoticeRecord resolved = first;
+  resolved.kind = std::string(kNoticeAvailability);
+  resolved.title = "Resolved: support access incident";
+  resolved.body = "Both affected customers were notified.";
+  resolved.incident_id = "inc2";
+  resolved.updated = At(40);
+  StatusNoticeRecord attempted = resolved;
+  attempted.published = At(50);
+  ASSERT_TRUE(Ok(
+      InWrite(store(), [&](Transaction& tx) { return tx.Incidents().UpdateNotice(attempted); })));
+  listed = list(10);
+  ASSERT_TRUE(Ok(listed));
+  EXPECT_THAT(Describe(*listed),
+              ElementsAre(Describe(newest), Describe(middle), Describe(resolved)))
+      << "published never changes";
+  EXPECT_TRUE(HasCode(InWrite(store(),
+                              [&](Transaction& tx) {
+                                return tx.Incidents().UpdateNotice(
+                                    MakeNotice("stnNONE", kNoticeSecurity, At(0)));
+                              }),
+                      absl::StatusCode::kNotFound));
+}
+
+TEST_P(StoreConformanceTest, IncidentWritesInAReadAreRefused) {
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Incidents().InsertActivity(
+                                   MakeActivity(tenant_a(), At(1), "read"));
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Incidents().Insert(MakeIncident("incREAD", At(1)));
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Incidents().InsertContact(
+                                   MakeContact(tenant_a(), "sctREAD", kContactEmail));
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(InRead(store(),
+                             [&](Transaction& tx) {
+                               return tx.Incidents().InsertNotice(
+                                   MakeNotice("stnREAD", kNoticeSecurity, At(1)));
+                             }),
+                      absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Tags(store(), Window(absl::InfinitePast(), absl::InfiniteFuture())), IsEmpty());
 }
 
 // Transactions

@@ -127,7 +127,8 @@ AccessGate::AccessGate(store::Store& store, const Config& config, const Clock& c
 
 absl::Status AccessGate::Refuse(const audit::RequestContext& context, const OperatorContext* op,
                                 const store::TenantRecord* tenant, absl::StatusCode code,
-                                std::string_view reason, std::string message) {
+                                std::string_view reason, std::string message,
+                                std::string_view action) {
   // Unauthenticated refusals cost a log entry each; bound them per address like refused API
   // tokens. An authenticated operator's refusals are always recorded.
   if (op == nullptr && refusal_limiter_ != nullptr &&
@@ -145,6 +146,7 @@ absl::Status AccessGate::Refuse(const audit::RequestContext& context, const Oper
                         .reason = std::string(reason),
                         .debug_data = {{"detail", message}}};
   if (tenant != nullptr) spec.targets.push_back(TenantTarget(*tenant));
+  if (!action.empty()) spec.debug_data["action"] = std::string(action);
   const SupportFacts facts = op != nullptr ? FactsOf(*op) : SupportFacts{};
   RETURN_IF_ERROR(store_.Write([&](store::Transaction& tx) {
     return AppendTransparencyEvents(tx, clock_, random_, tenant, ctx, facts, spec);
@@ -395,8 +397,9 @@ absl::StatusOr<TenantAccess> AccessGate::AuthorizeTenant(const OperatorContext& 
     const absl::StatusCode code = reason == "tenant_unknown" ? absl::StatusCode::kNotFound
                                                              : absl::StatusCode::kPermissionDenied;
     // An unknown tenant has no log to write to: the provider log alone records it.
-    absl::Status refused = Refuse(op.request, &op, reason == "tenant_unknown" ? nullptr : &*tenant,
-                                  code, reason, message);
+    absl::Status refused =
+        Refuse(op.request, &op, reason == "tenant_unknown" ? nullptr : &*tenant, code, reason,
+               message, need == kScopeRead ? std::string_view() : need);
     // Probing tenants without a grant is reaching them too, for the tenant-spread rule.
     if (reason != "tenant_unknown") RETURN_IF_ERROR(CountReach(op, *tenant));
     return refused;

@@ -140,9 +140,11 @@ class AccessGate {
 
  private:
   // Records support.gate.deny and returns the refusal (or a 429 past the limiter).
+  // `action`: the guarded action the request tried, when it was one (recorded as debugData
+  // action, so that a refusal at the tenant check still shows what was attempted).
   absl::Status Refuse(const audit::RequestContext& context, const OperatorContext* op,
                       const store::TenantRecord* tenant, absl::StatusCode code,
-                      std::string_view reason, std::string message);
+                      std::string_view reason, std::string message, std::string_view action = {});
   absl::Status RaiseAlert(const OperatorContext& op, const Alert& alert);
   // Counts a reach into a tenant (allowed or refused) for the tenant-spread rule.
   absl::Status CountReach(const OperatorContext& op, const store::TenantRecord& tenant);

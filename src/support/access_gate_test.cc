@@ -1067,6 +1067,9 @@ TEST_F(AccessGateTest, RefusedActionsRuleSuspendsWhenConfigured) {
   EXPECT_EQ(ReasonOf(refused.status()), "operator_suspended");
   EXPECT_EQ(OperatorStatus(w.user.id), store::kStatusSuspended);
   EXPECT_EQ(Reason(Events(acme_.id, "support.gate.deny").back()), "scope_missing");
+  // The refusal names the action tried, so that an incident's scope counts it as an attempt.
+  EXPECT_EQ(Events(acme_.id, "support.gate.deny").back()["debugContext"]["debugData"]["action"],
+            kActionMfaReset);
   EXPECT_EQ(Reason(Events(kProvider, "support.anomaly.alert").back()), "refused_actions");
 }
 

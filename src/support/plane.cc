@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <fmt/format.h>
@@ -353,12 +355,40 @@ absl::Status AppendTransparencyEvents(store::Transaction& tx, const Clock& clock
   put(shared, "grantId", facts.grant_id);
   put(shared, "scope", facts.scope);
   const bool is_provider = tenant != nullptr && tenant->id.value() == store::kProviderLogId;
+  std::optional<store::SupportActivityRecord> activity;
   if (tenant != nullptr && !is_provider) {
     audit::EventSpec tenant_spec = spec;
     tenant_spec.debug_data = shared;
-    RETURN_IF_ERROR(tx.Events()
-                        .Append(audit::MakeEvent(tenant->id, context, tenant_spec, clock, random))
-                        .status());
+    const store::EventRecord event =
+        audit::MakeEvent(tenant->id, context, tenant_spec, clock, random);
+    RETURN_IF_ERROR(tx.Events().Append(event).status());
+    auto debug = [&spec](const char* key) {
+      auto it = spec.debug_data.find(key);
+      return it != spec.debug_data.end() ? it->second : std::string();
+    };
+    // The gate makes the operator the actor of their own requests, and an unauthenticated
+    // attempt's actor "unknown" (no operator in facts); anyone else who acts on an operator's
+    // request (a tenant admin approving it) is not the operator.
+    activity = store::SupportActivityRecord{
+        .published = event.published,
+        .tenant_id = tenant->id,
+        .tenant_event_uuid = event.uuid,
+        .event_type = spec.event_type,
+        .outcome = spec.outcome,
+        .reason = spec.reason,
+        .actor_id = context.actor.id,
+        .by_operator = !facts.operator_id.empty() && context.actor.id == facts.operator_id,
+        .operator_id = facts.operator_id,
+        .vendor_id = facts.vendor_id,
+        .device_id = facts.device_id,
+        .session_id = context.external_session_id,
+        .ip = context.ip_address,
+        .grant_id = facts.grant_id,
+        .case_id = facts.case_id,
+        // A view names what it read; a guarded action (allowed or refused, also at the tenant
+        // check) the action it tried.
+        .resource = !debug("resource").empty() ? debug("resource") : debug("action"),
+        .fields = debug("fields")};
   }
   put(shared, "operatorLogin", facts.operator_login);
   put(shared, "employingEntity", facts.employing_entity);
@@ -368,7 +398,12 @@ absl::Status AppendTransparencyEvents(store::Transaction& tx, const Clock& clock
     put(shared, "tenantName", tenant->name);
   }
   spec.debug_data = std::move(shared);
-  return AppendProviderEvent(tx, clock, random, context, spec);
+  const store::EventRecord provider_event =
+      audit::MakeEvent(ProviderTenantId(), context, spec, clock, random);
+  RETURN_IF_ERROR(tx.Events().Append(provider_event).status());
+  if (!activity.has_value()) return absl::OkStatus();
+  activity->provider_event_uuid = provider_event.uuid;
+  return tx.Incidents().InsertActivity(*activity).status();
 }
 
 // ---- Views ----

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "common/errors.h"
+#include "common/status_macros.h"
 #include "common/time_format.h"
 #include "crypto/ed25519.h"
 #include "crypto/encoding.h"
@@ -1094,6 +1096,127 @@ TEST_F(SupportPlaneTest, OperatorsComeFromTheProviderTenantAndActiveVendors) {
   EXPECT_EQ(Outcome(creates[0]), "SUCCESS");
   EXPECT_EQ(Reason(creates[1]), "already_an_operator");
   EXPECT_EQ(Reason(creates[2]), "vendor_suspended");
+}
+
+TEST_F(SupportPlaneTest, TenantEventsAreIndexedAsSupportActivity) {
+  Worker w = AddWorker("grace@acme-support.test", vendor_);
+  const store::SupportCaseRecord support_case = TenantCase(acme_);
+  auto activity = [&](store::ActivityQuery query) {
+    query.from = absl::InfinitePast();
+    query.to = absl::InfiniteFuture();
+    auto rows = store::ReadResult(
+        *store_, [&](store::Transaction& tx) { return tx.Incidents().QueryActivity(query); });
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? *rows : std::vector<store::SupportActivityRecord>();
+  };
+  auto only = [&](std::string_view event_type) {
+    std::vector<store::SupportActivityRecord> found;
+    for (const store::SupportActivityRecord& row : activity({})) {
+      if (row.event_type == event_type) found.push_back(row);
+    }
+    EXPECT_EQ(found.size(), 1u) << event_type;
+    return found.empty() ? store::SupportActivityRecord{} : found[0];
+  };
+
+  // The operator asks; a tenant admin approves on the operator's request.
+  AccessRequestInfo asked = Ask(w, acme_, support_case.id);
+  auto approved = plane_->Approve(tenant_admin_, acme_, asked.request.id, std::nullopt, "ok");
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  const store::GrantRecord grant = *approved->grant;
+  // A view as the gate records it, and an unauthenticated attempt it refuses.
+  SupportFacts facts = FactsOf(w.ctx);
+  facts.case_id = grant.case_id;
+  facts.grant_id = grant.id;
+  audit::RequestContext unknown{.actor = {"unknown", "User", "unknown", "Unknown operator"},
+                                .ip_address = "198.51.100.77"};
+  ASSERT_TRUE(
+      Write([&](store::Transaction& tx) -> absl::Status {
+        RETURN_IF_ERROR(AppendTransparencyEvents(
+            tx, clock_, random_, &acme_, w.ctx.request, facts,
+            {.event_type = "support.view",
+             .display_message = "Support views tenant data",
+             .debug_data = {{"resource", "users"}, {"fields", "id,status,profile.login"}}}));
+        return AppendTransparencyEvents(tx, clock_, random_, &globex_, unknown, SupportFacts{},
+                                        {.event_type = "support.gate.deny",
+                                         .display_message = "Refused",
+                                         .outcome = std::string(audit::kDeny),
+                                         .reason = "token_unknown"});
+      }).ok());
+
+  const store::SupportActivityRecord request = only("support.access.request");
+  EXPECT_EQ(request.tenant_id, acme_.id);
+  EXPECT_TRUE(request.by_operator) << "the operator acted";
+  EXPECT_EQ(request.actor_id, w.user.id.value());
+  EXPECT_EQ(request.operator_id, w.user.id.value());
+  EXPECT_EQ(request.vendor_id, vendor_.id);
+  EXPECT_EQ(request.device_id, w.device.record.id);
+  EXPECT_EQ(request.session_id, "102session");
+  EXPECT_EQ(request.ip, "203.0.113.7");
+  EXPECT_EQ(request.case_id, support_case.id);
+  EXPECT_EQ(request.outcome, "SUCCESS");
+
+  const store::SupportActivityRecord granted = only("user.session.impersonation.grant");
+  EXPECT_FALSE(granted.by_operator) << "the tenant admin acted on the operator's request";
+  EXPECT_EQ(granted.actor_id, tenant_admin_.actor.id);
+  EXPECT_EQ(granted.operator_id, w.user.id.value());
+  EXPECT_EQ(granted.device_id, w.device.record.id);
+  EXPECT_EQ(granted.grant_id, grant.id);
+  EXPECT_EQ(granted.ip, "192.0.2.44");
+
+  const store::SupportActivityRecord view = only("support.view");
+  EXPECT_TRUE(view.by_operator);
+  EXPECT_EQ(view.device_id, w.device.record.id);
+  EXPECT_EQ(view.session_id, "102session");
+  EXPECT_EQ(view.ip, "203.0.113.7");
+  EXPECT_EQ(view.grant_id, grant.id);
+  EXPECT_EQ(view.case_id, support_case.id);
+  EXPECT_EQ(view.resource, "users");
+  EXPECT_EQ(view.fields, "id,status,profile.login");
+
+  const store::SupportActivityRecord refused = only("support.gate.deny");
+  EXPECT_EQ(refused.tenant_id, globex_.id);
+  EXPECT_FALSE(refused.by_operator) << "nobody could be identified";
+  EXPECT_EQ(refused.actor_id, "unknown");
+  EXPECT_EQ(refused.operator_id, "");
+  EXPECT_EQ(refused.device_id, "");
+  EXPECT_EQ(refused.ip, "198.51.100.77");
+  EXPECT_EQ(refused.outcome, "DENY");
+  EXPECT_EQ(refused.reason, "token_unknown");
+
+  // Each row names the two copies of its event, and has the tenant copy's time.
+  const std::vector<store::SupportActivityRecord> rows = activity({});
+  for (const store::SupportActivityRecord& row : rows) {
+    SCOPED_TRACE(row.event_type);
+    auto tenant_event = store::ReadResult(*store_, [&](store::Transaction& tx) {
+      return tx.Logs().FindEvent(row.tenant_id.value(), row.tenant_event_uuid);
+    });
+    ASSERT_TRUE(tenant_event.ok()) << tenant_event.status();
+    EXPECT_EQ(tenant_event->published, row.published);
+    EXPECT_EQ(tenant_event->event_type, row.event_type);
+    auto provider_event = store::ReadResult(*store_, [&](store::Transaction& tx) {
+      return tx.Logs().FindEvent(store::kProviderLogId, row.provider_event_uuid);
+    });
+    ASSERT_TRUE(provider_event.ok()) << provider_event.status();
+    EXPECT_EQ(provider_event->event_type, row.event_type);
+  }
+  // One row per support event in a tenant's log.
+  size_t tenant_events = 0;
+  for (const TenantId& log : {acme_.id, globex_.id}) tenant_events += Events(log).size();
+  EXPECT_EQ(rows.size(), tenant_events);
+  EXPECT_EQ(activity({.operator_ids = {w.user.id.value()}, .by_operator_only = true}).size(), 2u)
+      << "the request and the view";
+
+  // Events that reach no tenant's log are not indexed.
+  const store::TenantRecord provider = Tenant(kProvider);
+  ASSERT_TRUE(Write([&](store::Transaction& tx) -> absl::Status {
+                audit::EventSpec spec{.event_type = "support.vendor.update",
+                                      .display_message = "Update vendor"};
+                RETURN_IF_ERROR(
+                    AppendTransparencyEvents(tx, clock_, random_, nullptr, admin_, facts, spec));
+                return AppendTransparencyEvents(tx, clock_, random_, &provider, admin_, facts,
+                                                spec);
+              }).ok());
+  EXPECT_EQ(activity({}).size(), rows.size());
 }
 
 }  // namespace

@@ -291,7 +291,7 @@ test('client credentials with client_secret_post and private_key_jwt; wrong secr
   assert.ok(signed.access_token);
 });
 
-test('Basic OP checks: redirect URI mismatch, unknown client, POST to authorize, max_age, prompt=login', { timeout: 120_000 }, async () => {
+test('Basic OP checks: redirect URI mismatch, unknown client, repeated parameters, POST to authorize, max_age, prompt=login; an app with EdDSA ID tokens', { timeout: 120_000 }, async () => {
   const { client_id, client_secret } = web.credentials.oauthClient;
   const config = await client.discovery(new URL(issuer), client_id, undefined, client.ClientSecretBasic(client_secret), insecure);
   const mismatch = await get(client.buildAuthorizationUrl(config, { redirect_uri: 'https://evil.example/cb', scope: 'openid' }), new CookieJar());
@@ -302,6 +302,16 @@ test('Basic OP checks: redirect URI mismatch, unknown client, POST to authorize,
   assert.equal(unknown.status, 400);
   const badScope = await get(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid telepathy', state: 'q' }), new CookieJar());
   assert.equal(new URL(badScope.location).searchParams.get('error'), 'invalid_scope');
+  // A parameter sent twice (OIDC Core 3.1.2.1): invalid_request back to the client, naming it;
+  // an ambiguous client_id is an error page.
+  const twice = new URL(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 'r' }));
+  twice.searchParams.append('scope', 'openid email');
+  const repeated = await get(twice, new CookieJar());
+  assert.equal(repeated.status, 302, repeated.text);
+  assert.equal(new URL(repeated.location).searchParams.get('error'), 'invalid_request');
+  assert.match(new URL(repeated.location).searchParams.get('error_description'), /scope/);
+  twice.searchParams.append('client_id', client_id);
+  assert.equal((await get(twice, new CookieJar())).status, 400);
 
   await sleep(31_000);
   const jar = new CookieJar();
@@ -319,6 +329,34 @@ test('Basic OP checks: redirect URI mismatch, unknown client, POST to authorize,
   // With the session: no page. With prompt=login or an exceeded max_age: the page again.
   const sso = await get(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 'a' }), jar);
   assert.equal(sso.status, 303);
+
+  // An app whose ID tokens the tenant's EdDSA key signs, through the same session. Without
+  // offline_access there is no refresh token, though the app allows the grant.
+  const ed = await createApp({
+    label: 'Ledger',
+    settings: { oauthClient: {
+      application_type: 'web',
+      redirect_uris: [REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      id_token_signed_response_alg: 'EdDSA',
+    } },
+  });
+  assert.equal(ed.settings.oauthClient.id_token_signed_response_alg, 'EdDSA');
+  const edConfig = await client.discovery(new URL(issuer), ed.credentials.oauthClient.client_id,
+    { id_token_signed_response_alg: 'EdDSA' }, client.ClientSecretBasic(ed.credentials.oauthClient.client_secret), insecure);
+  assert.ok(edConfig.serverMetadata().id_token_signing_alg_values_supported.includes('EdDSA'));
+  const edVerifier = client.randomPKCECodeVerifier();
+  const edNonce = client.randomNonce();
+  const edBack = await get(client.buildAuthorizationUrl(edConfig, { redirect_uri: REDIRECT, scope: 'openid email', state: 'ed', nonce: edNonce, code_challenge: await client.calculatePKCECodeChallenge(edVerifier), code_challenge_method: 'S256' }), jar);
+  assert.equal(edBack.status, 303, edBack.text);
+  const edTokens = await client.authorizationCodeGrant(edConfig, new URL(edBack.location), { pkceCodeVerifier: edVerifier, expectedState: 'ed', expectedNonce: edNonce });
+  assert.equal(decodeProtectedHeader(edTokens.id_token).alg, 'EdDSA');
+  assert.equal(decodeProtectedHeader(edTokens.access_token).alg, 'ES256', 'access tokens stay ES256');
+  const edJwks = createRemoteJWKSet(new URL(`${issuer}/oauth2/v1/keys`));
+  const edId = await jwtVerify(edTokens.id_token, edJwks, { issuer, audience: ed.credentials.oauthClient.client_id, algorithms: ['EdDSA'] });
+  assert.equal(edId.payload.sub, user.id);
+  assert.equal(edTokens.claims().email, user.login);
+  assert.equal(edTokens.refresh_token, undefined, 'no offline_access, no refresh token');
   const forced = await get(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', state: 'b', prompt: 'login' }), jar);
   assert.equal(forced.status, 200);
   assert.ok(parseForm(forced.text));

@@ -40,6 +40,10 @@ constexpr std::string_view kAuthzParams[] = {
     "prompt",    "max_age",      "login_hint",     "response_mode",
     "dpop_jkt"};
 
+// Parameters that are no authorization parameters of ours but still must come once: their mere
+// presence decides the answer.
+constexpr std::string_view kOtherOnceParams[] = {"request", "request_uri"};
+
 constexpr std::string_view kKnownScopes[] = {co::kScopeOpenId, co::kScopeProfile, co::kScopeEmail,
                                              co::kScopeOfflineAccess};
 
@@ -197,9 +201,15 @@ bool IsUnreservedString(std::string_view s, size_t min, size_t max) {
   return true;
 }
 
+// `repeated`: the names that came more than once (RFC 6749 3.1, OIDC Core 3.1.2.1: parameters
+// must not be repeated; `in` holds the first value of each).
 std::variant<AuthzRequest, AuthzError> ParseAuthz(co::Apps& apps, const store::TenantRecord& tenant,
-                                                  const std::map<std::string, std::string>& in) {
+                                                  const std::map<std::string, std::string>& in,
+                                                  const std::vector<std::string>& repeated = {}) {
   AuthzRequest req;
+  auto is_repeated = [&repeated](std::string_view name) {
+    return std::find(repeated.begin(), repeated.end(), name) != repeated.end();
+  };
   for (std::string_view name : kAuthzParams) {
     auto it = in.find(std::string(name));
     if (it != in.end()) req.params[std::string(name)] = it->second;
@@ -212,6 +222,12 @@ std::variant<AuthzRequest, AuthzError> ParseAuthz(co::Apps& apps, const store::T
     return AuthzError{
         .redirect = true, .error = std::move(error), .description = std::move(description)};
   };
+  // Which client and which redirect URI cannot be told when either comes twice.
+  for (std::string_view name : {"client_id", "redirect_uri"}) {
+    if (is_repeated(name)) {
+      return user_error(fmt::format("The request has more than one {}.", name));
+    }
+  }
   const std::string client_id = req.Param("client_id");
   if (client_id.empty()) return user_error("The request has no client_id.");
   absl::StatusOr<store::AppRecord> app = apps.Get(tenant.id, client_id);
@@ -229,6 +245,14 @@ std::variant<AuthzRequest, AuthzError> ParseAuthz(co::Apps& apps, const store::T
     return user_error("The redirect_uri is not registered for this application.");
   }
   // From here on the client and its redirect URI are known: errors go back to it.
+  for (const std::string& name : repeated) {
+    const bool ours = std::find(std::begin(kAuthzParams), std::end(kAuthzParams), name) !=
+                          std::end(kAuthzParams) ||
+                      std::find(std::begin(kOtherOnceParams), std::end(kOtherOnceParams), name) !=
+                          std::end(kOtherOnceParams);
+    // Unknown parameters are ignored (RFC 6749 3.1), repeated or not.
+    if (ours) return client_error("invalid_request", fmt::format("{} is repeated", name));
+  }
   if (in.contains("request")) {
     return client_error("request_not_supported", "Request objects are not supported");
   }
@@ -392,6 +416,77 @@ Response FactorPage(const Request& request, const store::TenantRecord& tenant,
   return r;
 }
 
+// application/x-www-form-urlencoded decoding ('+' is a space); nullopt for a bad escape.
+std::optional<std::string> FormDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out += ' ';
+    } else if (in[i] == '%') {
+      if (i + 2 >= in.size() || !absl::ascii_isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+          !absl::ascii_isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+        return std::nullopt;
+      }
+      std::optional<std::string> byte = crypto::HexDecode(in.substr(i + 1, 2));
+      if (!byte) return std::nullopt;
+      out += *byte;
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// The parameters of an authorization request: the first value of each, and the names that came
+// more than once (each listed once).
+struct AuthzParams {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> repeated;
+};
+
+absl::StatusOr<AuthzParams> ParseUrlEncoded(std::string_view text) {
+  AuthzParams out;
+  while (!text.empty()) {
+    const size_t amp = text.find('&');
+    std::string_view pair = text.substr(0, amp);
+    text = amp == std::string_view::npos ? std::string_view() : text.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t eq = pair.find('=');
+    std::optional<std::string> name = FormDecode(pair.substr(0, eq));
+    std::optional<std::string> value =
+        FormDecode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+    if (!name || !value) {
+      return absl::InvalidArgumentError("The request has a malformed percent-encoding.");
+    }
+    if (name->empty()) continue;
+    if (!out.values.emplace(*name, *std::move(value)).second &&
+        std::find(out.repeated.begin(), out.repeated.end(), *name) == out.repeated.end()) {
+      out.repeated.push_back(*std::move(name));
+    }
+  }
+  return out;
+}
+
+// The parameters of a GET (query) or POST (form) authorization request, repeats included: the
+// parsed query of Request keeps only the first of each name, so the raw target is read again.
+absl::StatusOr<AuthzParams> AuthzParamsOf(const Request& request) {
+  if (request.method == "POST") {
+    const std::string type = absl::AsciiStrToLower(request.Header("content-type"));
+    if (!type.starts_with("application/x-www-form-urlencoded")) {
+      return absl::InvalidArgumentError("The form must be application/x-www-form-urlencoded.");
+    }
+    return ParseUrlEncoded(request.body);
+  }
+  const size_t q = request.target.find('?');
+  if (q == std::string::npos) {
+    return AuthzParams{
+        std::map<std::string, std::string>(request.query.begin(), request.query.end()), {}};
+  }
+  return ParseUrlEncoded(std::string_view(request.target).substr(q + 1));
+}
+
 // The parameters of a GET (query) or POST (form) request.
 absl::StatusOr<std::map<std::string, std::string>> ParamsOf(const Request& request) {
   if (request.method == "POST") {
@@ -474,13 +569,13 @@ std::vector<Route> OidcRoutes(Services& services, OidcParts parts) {
   // GET|POST /authorize
   Handler authorize = for_tenant([&, record_refusal, issue_code, new_csrf](
                                      Request& request, const store::TenantRecord& tenant) {
-    absl::StatusOr<std::map<std::string, std::string>> params = ParamsOf(request);
+    absl::StatusOr<AuthzParams> params = AuthzParamsOf(request);
     if (!params.ok()) return ErrorPage(400, std::string(params.status().message()));
-    auto parsed = ParseAuthz(apps, tenant, *params);
+    auto parsed = ParseAuthz(apps, tenant, params->values, params->repeated);
     if (auto* error = std::get_if<AuthzError>(&parsed)) {
-      record_refusal(request, tenant, (*params)["client_id"], error->error);
+      record_refusal(request, tenant, params->values["client_id"], error->error);
       if (!error->redirect) return ErrorPage(400, error->description);
-      return Redirect(ErrorRedirect(request, tenant, *params, *error));
+      return Redirect(ErrorRedirect(request, tenant, params->values, *error));
     }
     const AuthzRequest& req = std::get<AuthzRequest>(parsed);
     std::optional<SessionInfo> session;

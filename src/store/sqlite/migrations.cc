@@ -479,10 +479,110 @@ CREATE TABLE revoked_tokens (
 CREATE INDEX revoked_tokens_by_expiry ON revoked_tokens (tenant_id, expires);
 )sql";
 
+// Incident response. support_activity is an index of the support events in tenants' logs,
+// derived from them (never authoritative), read by time window and by operator, vendor, device,
+// session or address: each of those has an index ending in `published` (and the rowid, seq), so
+// a scope query reads only the rows it matches, in time order. by_operator is 0 or 1.
+// Incidents, activity and status notices are the provider's; contacts and notifications are
+// tenant data. A notification keeps its contact id after the contact is deleted (its delivery
+// history stays), so contact_id references nothing. notifications_due serves the outbox worker:
+// PENDING rows by next_attempt. sealed_secret is a sealed webhook secret, binary, empty for
+// e-mail.
+constexpr std::string_view kSchemaV6 = R"sql(
+CREATE TABLE support_activity (
+  seq INTEGER PRIMARY KEY,
+  published INTEGER NOT NULL,
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  tenant_event_uuid TEXT NOT NULL,
+  provider_event_uuid TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  actor_id TEXT NOT NULL,
+  by_operator INTEGER NOT NULL,
+  operator_id TEXT NOT NULL,
+  vendor_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  case_id TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  fields TEXT NOT NULL
+) STRICT;
+CREATE INDEX support_activity_by_time ON support_activity (published);
+CREATE INDEX support_activity_by_operator ON support_activity (operator_id, published);
+CREATE INDEX support_activity_by_device ON support_activity (device_id, published);
+CREATE INDEX support_activity_by_vendor ON support_activity (vendor_id, published);
+CREATE INDEX support_activity_by_session ON support_activity (session_id, published);
+CREATE INDEX support_activity_by_ip ON support_activity (ip, published);
+
+CREATE TABLE incidents (
+  id TEXT NOT NULL PRIMARY KEY,
+  title TEXT NOT NULL,
+  status TEXT NOT NULL,
+  indicators_json TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  compromise_start INTEGER NOT NULL,
+  compromise_end INTEGER NOT NULL,
+  scope_json TEXT NOT NULL,
+  notes TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  updated INTEGER NOT NULL,
+  created_by TEXT NOT NULL
+) STRICT;
+CREATE INDEX incidents_by_created ON incidents (created, id);
+
+CREATE TABLE security_contacts (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  name TEXT NOT NULL,
+  address TEXT NOT NULL,
+  sealed_secret BLOB NOT NULL,
+  created INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+
+CREATE TABLE notifications (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  incident_id TEXT NOT NULL REFERENCES incidents (id),
+  contact_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt INTEGER NOT NULL,
+  lease_until INTEGER,
+  last_error TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  delivered INTEGER,
+  acknowledged INTEGER,
+  acknowledged_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+) STRICT;
+CREATE INDEX notifications_due ON notifications (status, next_attempt);
+CREATE INDEX notifications_by_incident ON notifications (incident_id, created, id);
+CREATE INDEX notifications_by_tenant ON notifications (tenant_id, created, id);
+
+CREATE TABLE status_notices (
+  id TEXT NOT NULL PRIMARY KEY,
+  kind TEXT NOT NULL,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  incident_id TEXT NOT NULL,
+  published INTEGER NOT NULL,
+  updated INTEGER NOT NULL
+) STRICT;
+CREATE INDEX status_notices_by_published ON status_notices (published, id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema", kSchemaV1},    {2, "verifiable log", kSchemaV2},
     {3, "event leaf hashes", kSchemaV3}, {4, "support access plane", kSchemaV4},
-    {5, "openid connect", kSchemaV5},
+    {5, "openid connect", kSchemaV5},    {6, "incident response", kSchemaV6},
 };
 
 absl::Status Exec(sqlite3* db, const std::string& sql, std::string_view what) {

@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "fmt/format.h"
+#include "store/sqlite/incident_repository.h"
 #include "store/sqlite/migrations.h"
 
 namespace custos::store {
@@ -867,16 +868,21 @@ class SqliteSessions final : public SessionRepository {
     stmt.BindText(2, token_hash);
     ASSIGN_OR_RETURN(const bool row, stmt.Step());
     if (!row) return absl::NotFoundError("session not found");
-    return SessionRecord{.id = SessionId(stmt.Text(1)),
-                         .tenant_id = TenantId(stmt.Text(0)),
-                         .user_id = UserId(stmt.Text(2)),
-                         .token_hash = stmt.Text(3),
-                         .created = stmt.Time(4),
-                         .last_active = stmt.Time(5),
-                         .expires = stmt.Time(6),
-                         .amr = stmt.Text(7),
-                         .ip_address = stmt.Text(8),
-                         .user_agent = stmt.Text(9)};
+    return Row(stmt);
+  }
+
+  absl::StatusOr<SessionRecord> Get(const TenantId& tenant, const SessionId& id) override {
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("SELECT tenant_id, id, user_id, token_hash, created, "
+                      "last_active, expires, amr, ip_address, user_agent FROM sessions "
+                      "WHERE tenant_id = ?1 AND id = ?2",
+                      "reading session"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, id.value());
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::NotFoundError("session not found");
+    return Row(stmt);
   }
 
   absl::Status Touch(const TenantId& tenant, const SessionId& id, absl::Time when) override {
@@ -922,6 +928,20 @@ class SqliteSessions final : public SessionRepository {
   }
 
  private:
+  // A row of the SELECT in FindByHash and Get.
+  static SessionRecord Row(Statement& stmt) {
+    return SessionRecord{.id = SessionId(stmt.Text(1)),
+                         .tenant_id = TenantId(stmt.Text(0)),
+                         .user_id = UserId(stmt.Text(2)),
+                         .token_hash = stmt.Text(3),
+                         .created = stmt.Time(4),
+                         .last_active = stmt.Time(5),
+                         .expires = stmt.Time(6),
+                         .amr = stmt.Text(7),
+                         .ip_address = stmt.Text(8),
+                         .user_agent = stmt.Text(9)};
+  }
+
   Connection& conn_;
 };
 
@@ -2488,6 +2508,43 @@ class SqliteOidc final : public OidcRepository {
     return stmt.Run();
   }
 
+  absl::StatusOr<int> RevokeTokensOfUser(const TenantId& tenant, const UserId& user,
+                                         absl::Time when, absl::Time keep_until) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("UPDATE refresh_tokens SET revoked = ?3 WHERE tenant_id = ?1 "
+                                   "AND user_id = ?2 AND revoked IS NULL",
+                                   "revoking the refresh tokens of a user"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, user.value());
+    stmt.BindTime(3, when);
+    ASSIGN_OR_RETURN(const int revoked, stmt.Run());
+    ASSIGN_OR_RETURN(
+        Statement mark,
+        conn_.Prepare("INSERT INTO revoked_tokens (tenant_id, jti, revoked, expires) "
+                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, jti) DO UPDATE SET "
+                      "revoked = max(revoked, excluded.revoked), "
+                      "expires = max(expires, excluded.expires)",
+                      "recording when a user's tokens were revoked"));
+    mark.BindText(1, tenant.value());
+    mark.BindText(2, fmt::format("{}{}", kUserRevocationPrefix, user.value()));
+    mark.BindTime(3, when);
+    mark.BindTime(4, keep_until);
+    RETURN_IF_ERROR(mark.Run().status());
+    return revoked;
+  }
+
+  absl::StatusOr<std::optional<absl::Time>> UserTokensRevokedAt(const TenantId& tenant,
+                                                                const UserId& user) override {
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("SELECT revoked FROM revoked_tokens WHERE "
+                                                   "tenant_id = ?1 AND jti = ?2",
+                                                   "reading when a user's tokens were revoked"));
+    stmt.BindText(1, tenant.value());
+    stmt.BindText(2, fmt::format("{}{}", kUserRevocationPrefix, user.value()));
+    ASSIGN_OR_RETURN(const bool found, stmt.Step());
+    if (!found) return std::nullopt;
+    return stmt.Time(0);
+  }
+
   absl::StatusOr<int> DeleteExpiredRefreshTokens(const TenantId& tenant, absl::Time now) override {
     ASSIGN_OR_RETURN(
         Statement stmt,
@@ -2672,7 +2729,8 @@ class SqliteTransaction final : public Transaction {
         provider_tokens_(conn),
         logs_(conn),
         support_(conn),
-        oidc_(conn) {}
+        oidc_(conn),
+        incidents_(conn.db()) {}
 
   TenantRepository& Tenants() override { return tenants_; }
   ApiTokenRepository& ApiTokens() override { return api_tokens_; }
@@ -2686,6 +2744,7 @@ class SqliteTransaction final : public Transaction {
   LogRepository& Logs() override { return logs_; }
   SupportRepository& Support() override { return support_; }
   OidcRepository& Oidc() override { return oidc_; }
+  IncidentRepository& Incidents() override { return incidents_; }
 
  private:
   SqliteTenants tenants_;
@@ -2700,6 +2759,7 @@ class SqliteTransaction final : public Transaction {
   SqliteLogs logs_;
   SqliteSupport support_;
   SqliteOidc oidc_;
+  sqlite::SqliteIncidentRepository incidents_;
 };
 
 // The stores whose transaction callbacks are running on this thread, innermost last. A nested

@@ -373,7 +373,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseMigratesKeepingEveryRow) {
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3", "4", "5"));
+              ElementsAre("1", "2", "3", "4", "5", "6"));
   EXPECT_THAT(db.Query("SELECT name, seq FROM sqlite_sequence ORDER BY name"),
               ElementsAre("events|6"));
   EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
@@ -442,7 +442,7 @@ TEST_F(SqliteStoreTest, VersionThreeDatabaseKeepsItsTenantsUnderApprovalRequired
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3", "4", "5"));
+              ElementsAre("1", "2", "3", "4", "5", "6"));
   EXPECT_THAT(db.Query("SELECT name, log_public, support_policy FROM tenants ORDER BY id"),
               ElementsAre("acme|1|approval_required", "globex|0|blocked"));
   EXPECT_THAT(db.Query("PRAGMA foreign_key_check"), ::testing::IsEmpty());
@@ -515,7 +515,7 @@ TEST_F(SqliteStoreTest, VersionFourDatabaseGainsTheOidcTables) {
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3", "4", "5"));
+              ElementsAre("1", "2", "3", "4", "5", "6"));
   EXPECT_THAT(db.Query("SELECT uuid FROM events"), ElementsAre("e1"));
   EXPECT_THAT(db.Query("SELECT kid, hex(sealed_private), created, activates, retired, expires "
                        "FROM oidc_keys"),

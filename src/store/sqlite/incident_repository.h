@@ -1,0 +1,73 @@
+#pragma once
+
+// The SQLite IncidentRepository (store/store.h): support activity, incidents, security contacts,
+// notifications and status notices, in the tables of schema step 6 (migrations.cc).
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "store/store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace custos::store::sqlite {
+
+// Works on one connection inside the transaction that made it, like every repository of a
+// Transaction. Prepares each statement on its first use and finalizes them all when destroyed,
+// which must happen before the connection closes. A write inside a read-only connection fails
+// with kFailedPrecondition. Not thread-safe: it belongs to the transaction's thread.
+class SqliteIncidentRepository final : public IncidentRepository {
+ public:
+  explicit SqliteIncidentRepository(sqlite3* db);
+  ~SqliteIncidentRepository() override;
+  SqliteIncidentRepository(const SqliteIncidentRepository&) = delete;
+  SqliteIncidentRepository& operator=(const SqliteIncidentRepository&) = delete;
+
+  absl::StatusOr<int64_t> InsertActivity(const SupportActivityRecord& row) override;
+  absl::StatusOr<std::vector<SupportActivityRecord>> QueryActivity(
+      const ActivityQuery& query) override;
+  absl::StatusOr<std::vector<std::string>> ListActivityIps(absl::Time from, absl::Time to) override;
+
+  absl::Status Insert(const IncidentRecord& incident) override;
+  absl::StatusOr<IncidentRecord> Get(std::string_view id) override;
+  absl::StatusOr<std::vector<IncidentRecord>> List(int limit) override;
+  absl::Status Update(const IncidentRecord& incident) override;
+
+  absl::Status InsertContact(const SecurityContactRecord& contact) override;
+  absl::StatusOr<std::vector<SecurityContactRecord>> ListContacts(const TenantId& tenant) override;
+  absl::StatusOr<SecurityContactRecord> GetContact(const TenantId& tenant,
+                                                   std::string_view id) override;
+  absl::Status DeleteContact(const TenantId& tenant, std::string_view id) override;
+
+  absl::Status InsertNotification(const NotificationRecord& notification) override;
+  absl::StatusOr<std::vector<NotificationRecord>> ListNotifications(
+      std::string_view incident_id) override;
+  absl::StatusOr<std::vector<NotificationRecord>> ListNotificationsForTenant(
+      const TenantId& tenant) override;
+  absl::StatusOr<NotificationRecord> GetNotification(const TenantId& tenant,
+                                                     std::string_view id) override;
+  absl::Status UpdateNotification(const NotificationRecord& notification) override;
+  absl::StatusOr<std::vector<NotificationRecord>> LeaseDue(absl::Time now, absl::Time lease_until,
+                                                           int limit) override;
+
+  absl::Status InsertNotice(const StatusNoticeRecord& notice) override;
+  absl::Status UpdateNotice(const StatusNoticeRecord& notice) override;
+  absl::StatusOr<std::vector<StatusNoticeRecord>> ListNotices(int limit) override;
+
+ private:
+  // The statement for `sql`, prepared on first use. `sql` must have static storage duration:
+  // it keys the cache.
+  absl::StatusOr<sqlite3_stmt*> Prepare(std::string_view sql);
+
+  sqlite3* const db_;
+  std::unordered_map<std::string_view, sqlite3_stmt*> statements_;
+};
+
+}  // namespace custos::store::sqlite
