@@ -31,6 +31,7 @@
 #include "fmt/format.h"
 #include "store/sqlite/incident_repository.h"
 #include "store/sqlite/migrations.h"
+#include "store/sqlite/statement.h"
 
 namespace custos::store {
 namespace {
@@ -39,132 +40,10 @@ constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kMinInt64 = std::numeric_limits<int64_t>::min();
 constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 
-absl::Status ErrorFromSqlite(sqlite3* db, int rc, std::string_view what) {
-  switch (rc) {
-    case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-      return absl::AlreadyExistsError(fmt::format("{}: {}", what, sqlite3_errmsg(db)));
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-      return absl::NotFoundError(fmt::format("{}: refers to a row that does not exist", what));
-    default:
-      break;
-  }
-  if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
-    // Another process held the write lock past the busy timeout: worth a retry.
-    return absl::UnavailableError(fmt::format("{}: {}", what, sqlite3_errmsg(db)));
-  }
-  if ((rc & 0xff) == SQLITE_READONLY) {
-    return absl::FailedPreconditionError(
-        fmt::format("{}: cannot write in a read transaction ({})", what, sqlite3_errmsg(db)));
-  }
-  return absl::InternalError(fmt::format("{}: {} (sqlite error {})", what, sqlite3_errmsg(db), rc));
-}
-
-int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
-
-// The smallest whole microsecond at or after `t`, so that `published >= t` and `published < t`
-// keep their meaning for a bound that is not a whole microsecond.
-int64_t CeilMicros(absl::Time t) {
-  const int64_t floor = absl::ToUnixMicros(t);
-  if (floor != kMaxInt64 && absl::FromUnixMicros(floor) < t) return floor + 1;
-  return floor;
-}
-
-// A prepared statement borrowed from a connection's cache for one use. Binding errors are
-// kept and reported by the first Step or Run. Resets the statement when destroyed, so that it
-// releases its read snapshot and can be used again.
-class Statement {
- public:
-  Statement(sqlite3* db, sqlite3_stmt* stmt, std::string_view what)
-      : db_(db), stmt_(stmt), what_(what) {}
-  Statement(Statement&& other) noexcept
-      : db_(other.db_),
-        stmt_(std::exchange(other.stmt_, nullptr)),
-        what_(other.what_),
-        status_(std::move(other.status_)) {}
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  Statement& operator=(Statement&&) = delete;
-  ~Statement() {
-    if (stmt_ != nullptr) {
-      sqlite3_reset(stmt_);
-      sqlite3_clear_bindings(stmt_);
-    }
-  }
-
-  void BindText(int index, std::string_view text) {
-    // A null pointer would bind SQL NULL; an empty string must stay an empty string.
-    Check(sqlite3_bind_text64(stmt_, index, text.empty() ? "" : text.data(), text.size(),
-                              SQLITE_TRANSIENT, SQLITE_UTF8));
-  }
-  void BindBlob(int index, std::string_view bytes) {
-    Check(sqlite3_bind_blob64(stmt_, index, bytes.empty() ? "" : bytes.data(), bytes.size(),
-                              SQLITE_TRANSIENT));
-  }
-  void BindInt(int index, int64_t value) { Check(sqlite3_bind_int64(stmt_, index, value)); }
-  void BindTime(int index, absl::Time t) { BindInt(index, Micros(t)); }
-  void BindTime(int index, const std::optional<absl::Time>& t) {
-    if (t.has_value()) {
-      BindTime(index, *t);
-    } else {
-      Check(sqlite3_bind_null(stmt_, index));
-    }
-  }
-
-  // Advances to the next row; false when there is none.
-  absl::StatusOr<bool> Step() {
-    RETURN_IF_ERROR(status_);
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return ErrorFromSqlite(db_, rc, what_);
-  }
-
-  // Runs a statement that returns no rows; returns how many rows it changed.
-  absl::StatusOr<int> Run() {
-    ASSIGN_OR_RETURN(const bool row, Step());
-    if (row) return absl::InternalError(fmt::format("{}: unexpected row", what_));
-    return sqlite3_changes(db_);
-  }
-
-  std::string Text(int column) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    if (text == nullptr) return std::string();
-    return std::string(text, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
-  }
-  std::string Blob(int column) const {
-    const auto* bytes = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
-    if (bytes == nullptr) return std::string();
-    return std::string(bytes, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
-  }
-  // Valid until the next Step, Reset or the statement's end.
-  std::string_view TextView(int column) const {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
-    if (text == nullptr) return std::string_view();
-    return std::string_view(text, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
-  }
-  int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-  absl::Time Time(int column) const { return absl::FromUnixMicros(Int(column)); }
-  std::optional<absl::Time> OptionalTime(int column) const {
-    if (IsNull(column)) return std::nullopt;
-    return Time(column);
-  }
-
-  // Makes the statement ready to run again with new bindings, for loops that run one statement
-  // many times. Keeps a binding error for the next Step.
-  void Reset() { sqlite3_reset(stmt_); }
-
- private:
-  void Check(int rc) {
-    if (rc != SQLITE_OK && status_.ok()) status_ = ErrorFromSqlite(db_, rc, what_);
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-  std::string_view what_;
-  absl::Status status_;
-};
+using sqlite::CeilMicros;
+using sqlite::ErrorFromSqlite;
+using sqlite::Micros;
+using sqlite::Statement;
 
 // One SQLite connection and its prepared statements. Not thread-safe: the store hands each
 // connection to one thread at a time.
