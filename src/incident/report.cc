@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "absl/time/time.h"
+#include "common/html.h"
 #include "common/json.h"
 #include "common/time_format.h"
 
@@ -61,7 +62,7 @@ std::string EscapeMarkdown(std::string_view text) {
         out += c;
         break;
       default:
-        out += EscapeHtml(std::string_view(&c, 1));
+        out += HtmlEscape(std::string_view(&c, 1));
     }
   }
   return out;
@@ -212,29 +213,29 @@ std::string Html(const std::vector<Block>& blocks, std::string_view title) {
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
       "style-src 'unsafe-inline'\">\n<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n",
-      EscapeHtml(OneLine(title)), kStyle);
+      HtmlEscape(OneLine(title)), kStyle);
   for (const Block& b : blocks) {
     switch (b.kind) {
       case Block::Kind::kHeading:
-        out += fmt::format("<h{0}>{1}</h{0}>\n", b.level, EscapeHtml(b.text));
+        out += fmt::format("<h{0}>{1}</h{0}>\n", b.level, HtmlEscape(b.text));
         break;
       case Block::Kind::kParagraph:
-        out += fmt::format("<p>{}</p>\n", EscapeHtml(b.text));
+        out += fmt::format("<p>{}</p>\n", HtmlEscape(b.text));
         break;
       case Block::Kind::kFacts:
         out += "<dl>\n";
         for (const auto& [key, value] : b.facts) {
-          out += fmt::format("<dt>{}</dt><dd>{}</dd>\n", EscapeHtml(key), EscapeHtml(value));
+          out += fmt::format("<dt>{}</dt><dd>{}</dd>\n", HtmlEscape(key), HtmlEscape(value));
         }
         out += "</dl>\n";
         break;
       case Block::Kind::kTable:
         out += "<table>\n<thead><tr>";
-        for (const std::string& h : b.header) out += fmt::format("<th>{}</th>", EscapeHtml(h));
+        for (const std::string& h : b.header) out += fmt::format("<th>{}</th>", HtmlEscape(h));
         out += "</tr></thead>\n<tbody>\n";
         for (const auto& row : b.rows) {
           out += "<tr>";
-          for (const std::string& cell : row) out += fmt::format("<td>{}</td>", EscapeHtml(cell));
+          for (const std::string& cell : row) out += fmt::format("<td>{}</td>", HtmlEscape(cell));
           out += "</tr>\n";
         }
         out += "</tbody>\n</table>\n";
@@ -283,33 +284,6 @@ std::string TickLabel(absl::Time t, absl::Duration span) {
 
 }  // namespace
 
-std::string EscapeHtml(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string TimelineSvg(const ScopeResult& scope) {
   // The compromise is the story when something is confirmed; else the whole window.
   const bool confirmed_only = scope.confirmed > 0;
@@ -354,11 +328,11 @@ std::string TimelineSvg(const ScopeResult& scope) {
       kWidth, height);
   svg += fmt::format(
       "<title>{}</title>\n",
-      EscapeHtml(fmt::format("Support activity {} {} to {}",
+      HtmlEscape(fmt::format("Support activity {} {} to {}",
                              confirmed_only ? "in the compromise window" : "in the window",
                              FormatRfc3339(range.start), FormatRfc3339(range.end))));
   svg += fmt::format("<text x=\"10\" y=\"18\" font-size=\"13\" font-weight=\"bold\">{}</text>\n",
-                     EscapeHtml(confirmed_only ? "Compromise window: confirmed activity"
+                     HtmlEscape(confirmed_only ? "Compromise window: confirmed activity"
                                                : "Window: all activity in scope"));
   // Time axis with ticks.
   const absl::Duration span = range.end - range.start;
@@ -368,14 +342,14 @@ std::string TimelineSvg(const ScopeResult& scope) {
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#ddd\"/>\n"
         "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\" fill=\"#555\">{4}</text>\n",
-        x, kTop - 6, plot_bottom, plot_bottom + 14, EscapeHtml(TickLabel(t, span)));
+        x, kTop - 6, plot_bottom, plot_bottom + 14, HtmlEscape(TickLabel(t, span)));
   }
   for (size_t i = 0; i < lanes.size(); ++i) {
     const double y = kTop + (static_cast<double>(i) + 0.5) * kLaneHeight;
     svg += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#eee\"/>\n"
         "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
-        kLabelWidth, y, kPlotRight, kLabelWidth - 8, y + 4, EscapeHtml(Shorten(lanes[i], 36)));
+        kLabelWidth, y, kPlotRight, kLabelWidth - 8, y + 4, HtmlEscape(Shorten(lanes[i], 36)));
   }
   if (marks.empty()) {
     svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#555\">No activity.</text>\n",
@@ -407,7 +381,7 @@ std::string TimelineSvg(const ScopeResult& scope) {
     } else {
       shape = fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"#9e9e9e\"/>", x, y);
     }
-    svg += fmt::format("<g><title>{}</title>{}</g>\n", EscapeHtml(what), shape);
+    svg += fmt::format("<g><title>{}</title>{}</g>\n", HtmlEscape(what), shape);
   }
   // Legend.
   const double ly = plot_bottom + 40;
@@ -425,7 +399,7 @@ std::string TimelineSvg(const ScopeResult& scope) {
   if (hidden_lanes > 0) {
     svg += fmt::format(
         "<text x=\"10\" y=\"{:.1f}\" fill=\"#555\">{}</text>\n", ly + 20,
-        EscapeHtml(fmt::format("{} more device/session lanes not drawn", hidden_lanes)));
+        HtmlEscape(fmt::format("{} more device/session lanes not drawn", hidden_lanes)));
   }
   svg += "</svg>";
   return svg;

@@ -40,8 +40,4 @@ std::string RenderReport(const store::IncidentRecord& incident, const ScopeResul
 // The timeline picture alone (see above): a complete <svg> element.
 std::string TimelineSvg(const ScopeResult& scope);
 
-// Escapes & < > " ' as character references: safe in HTML and SVG text and in quoted
-// attribute values.
-std::string EscapeHtml(std::string_view text);
-
 }  // namespace custos::incident

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/html.h"
 #include "common/time_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -181,7 +182,7 @@ TEST(ReportTest, DataIsEscapedInMarkdownHtmlAndSvg) {
   const std::string svg = TimelineSvg(scope);
   EXPECT_THAT(svg, HasSubstr("Ev&lt;il&gt; &amp; &quot;Co&quot; \u00b7 support.view"));
   EXPECT_THAT(svg, Not(HasSubstr("Ev<il>")));
-  EXPECT_EQ(EscapeHtml("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
+  EXPECT_EQ(HtmlEscape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
 }
 
 TEST(ReportTest, HtmlIsASelfContainedPage) {

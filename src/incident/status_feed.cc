@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/errors.h"
+#include "common/html.h"
 #include "common/status_macros.h"
 #include "common/time_format.h"
 
@@ -42,34 +43,6 @@ const TenantId& ProviderLog() {
 
 // XML 1.0 text: escaped, and without the characters XML cannot hold (controls other than tab
 // and line breaks). Input is UTF-8 (the API accepts nothing else), so other bytes pass through.
-std::string Xml(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
-        out += c;
-    }
-  }
-  return out;
-}
-
 // Atom wants RFC 3339; whole seconds are enough and read better in feed readers.
 std::string AtomTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
@@ -182,7 +155,7 @@ std::string FeedAtom(const std::vector<store::StatusNoticeRecord>& notices,
                      std::string_view base_url, absl::Time now) {
   absl::Time updated = notices.empty() ? now : notices.front().updated;
   for (const store::StatusNoticeRecord& n : notices) updated = std::max(updated, n.updated);
-  const std::string base = Xml(base_url);
+  const std::string base = HtmlEscape(base_url);
   std::string out = fmt::format(
       "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
       "<feed xmlns=\"http://www.w3.org/2005/Atom\">\n"
@@ -204,8 +177,8 @@ std::string FeedAtom(const std::vector<store::StatusNoticeRecord>& notices,
         "    <category term=\"{5}\"/>\n"
         "    <content type=\"text\">{6}</content>\n"
         "  </entry>\n",
-        base, Xml(n.id), Xml(n.title), AtomTime(n.published), AtomTime(n.updated), Xml(n.kind),
-        Xml(n.body));
+        base, HtmlEscape(n.id), HtmlEscape(n.title), AtomTime(n.published), AtomTime(n.updated),
+        HtmlEscape(n.kind), HtmlEscape(n.body));
   }
   out += "</feed>\n";
   return out;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "api/authn/authn_handlers.h"
 #include "common/errors.h"
+#include "common/html.h"
 #include "common/status_macros.h"
 #include "common/time_format.h"
 #include "crypto/encoding.h"
@@ -49,33 +50,6 @@ constexpr std::string_view kKnownScopes[] = {co::kScopeOpenId, co::kScopeProfile
 
 std::string Issuer(const Request& request, const store::TenantRecord& tenant) {
   return fmt::format("{}/t/{}", request.base_url, tenant.name);
-}
-
-std::string HtmlEscape(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (char c : in) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 std::string UrlEncode(std::string_view in) {
