@@ -350,4 +350,29 @@ std::string CookieValue(const Request& request, std::string_view name) {
   return "";
 }
 
+Handler ProviderAdmin(Services& services, ProviderAdminFn fn) {
+  return [&services, fn = std::move(fn)](Request& request) -> Response {
+    return Respond(request, [&]() -> absl::StatusOr<Response> {
+      absl::StatusOr<store::TenantRecord> provider =
+          store::ReadResult(services.store, [](store::Transaction& tx) {
+            return tx.Tenants().Get(TenantId(std::string(store::kProviderLogId)));
+          });
+      if (absl::IsNotFound(provider.status())) return NotFoundError("provider tenant");
+      RETURN_IF_ERROR(provider.status());
+      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, *provider));
+      return fn(request, ctx);
+    }());
+  };
+}
+
+Handler TenantAdmin(Services& services, TenantAdminFn fn) {
+  return [&services, fn = std::move(fn)](Request& request) -> Response {
+    return Respond(request, [&]() -> absl::StatusOr<Response> {
+      ASSIGN_OR_RETURN(store::TenantRecord tenant, ResolveTenant(services, request));
+      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, tenant));
+      return fn(request, tenant, ctx);
+    }());
+  };
+}
+
 }  // namespace custos::api

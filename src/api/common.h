@@ -5,6 +5,7 @@
 //   {"errorCode": "E0000007", "errorSummary": "...", "errorLink": "E0000007",
 //    "errorId": "oae...", "errorCauses": [{"errorSummary": "..."}]}
 
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -61,6 +62,17 @@ std::string SswsToken(const Request& request);
 absl::StatusOr<audit::RequestContext> AuthenticateAdmin(
     Services& services, const Request& request, const store::TenantRecord& tenant,
     std::string_view scope = store::kScopeAdmin);
+
+// Route wrappers: `fn` runs only for an authenticated caller, and whatever it returns (or the
+// refusal) is rendered by Respond.
+using ProviderAdminFn = std::function<absl::StatusOr<Response>(Request&, audit::RequestContext&)>;
+using TenantAdminFn = std::function<absl::StatusOr<Response>(Request&, const store::TenantRecord&,
+                                                             audit::RequestContext&)>;
+// A provider admin: an admin API token of the provider tenant.
+Handler ProviderAdmin(Services& services, ProviderAdminFn fn);
+// A tenant admin: the tenant first (404 before any authentication), then an admin API token of
+// that tenant.
+Handler TenantAdmin(Services& services, TenantAdminFn fn);
 
 // Parses the body as a JSON object. E0000003 when it is not JSON or its Content-Type is not
 // application/json, E0000001 when it is not an object.

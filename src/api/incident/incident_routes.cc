@@ -45,37 +45,8 @@ absl::StatusOr<Json> OptionalBody(const Request& request) {
   return ParseObjectBody(request);
 }
 
-using ProviderFn = std::function<absl::StatusOr<Response>(Request&, audit::RequestContext&)>;
-using TenantFn = std::function<absl::StatusOr<Response>(Request&, const store::TenantRecord&,
-                                                        audit::RequestContext&)>;
-
-// A provider admin: an admin API token of the provider tenant.
-Handler ProviderAdmin(Services& services, ProviderFn fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
-    return Respond(request, [&]() -> absl::StatusOr<Response> {
-      absl::StatusOr<store::TenantRecord> provider =
-          store::ReadResult(services.store, [](store::Transaction& tx) {
-            return tx.Tenants().Get(TenantId(std::string(store::kProviderLogId)));
-          });
-      if (absl::IsNotFound(provider.status())) return NotFoundError("provider tenant");
-      RETURN_IF_ERROR(provider.status());
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, *provider));
-      return fn(request, ctx);
-    }());
-  };
-}
-
-// A tenant admin: the tenant first (404 before any authentication), then an admin API token of
-// that tenant.
-Handler TenantAdmin(Services& services, TenantFn fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
-    return Respond(request, [&]() -> absl::StatusOr<Response> {
-      ASSIGN_OR_RETURN(store::TenantRecord tenant, ResolveTenant(services, request));
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, tenant));
-      return fn(request, tenant, ctx);
-    }());
-  };
-}
+using ProviderFn = ProviderAdminFn;
+using TenantFn = TenantAdminFn;
 
 // An evidence file as a download. A package that is not in a signed checkpoint yet is worth a
 // retry in a moment: 503 with Retry-After rather than a 500.

@@ -20,38 +20,6 @@ namespace {
 // The status feed is read by anyone, often by polling: a minute of caching keeps that cheap.
 constexpr std::string_view kFeedCacheControl = "public, max-age=60";
 
-using TenantHandler = std::function<absl::StatusOr<Response>(Request&, const store::TenantRecord&,
-                                                             const audit::RequestContext&)>;
-using ProviderHandler =
-    std::function<absl::StatusOr<Response>(Request&, const audit::RequestContext&)>;
-
-// A tenant admin: the tenant first (404 before any authentication), then an admin API token.
-Handler TenantAdmin(Services& services, TenantHandler fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
-    return Respond(request, [&]() -> absl::StatusOr<Response> {
-      ASSIGN_OR_RETURN(store::TenantRecord tenant, ResolveTenant(services, request));
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, tenant));
-      return fn(request, tenant, ctx);
-    }());
-  };
-}
-
-// A provider admin: an admin API token of the provider tenant.
-Handler ProviderAdmin(Services& services, ProviderHandler fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
-    return Respond(request, [&]() -> absl::StatusOr<Response> {
-      absl::StatusOr<store::TenantRecord> provider =
-          store::ReadResult(services.store, [](store::Transaction& tx) {
-            return tx.Tenants().Get(TenantId(std::string(store::kProviderLogId)));
-          });
-      if (absl::IsNotFound(provider.status())) return NotFoundError("provider tenant");
-      RETURN_IF_ERROR(provider.status());
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, *provider));
-      return fn(request, ctx);
-    }());
-  };
-}
-
 absl::Status OnlyFields(const Json& body, std::initializer_list<std::string_view> allowed) {
   for (const auto& [key, value] : body.items()) {
     bool known = false;

@@ -95,38 +95,6 @@ Json Array(const auto& items, auto view) {
 
 // ---- Callers ----
 
-// A provider admin: an admin API token of the provider tenant.
-Handler ProviderAdmin(
-    Services& services,
-    std::function<absl::StatusOr<Response>(Request&, audit::RequestContext&)> fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
-    return Respond(request, [&]() -> absl::StatusOr<Response> {
-      absl::StatusOr<store::TenantRecord> provider =
-          store::ReadResult(services.store, [](store::Transaction& tx) {
-            return tx.Tenants().Get(TenantId(std::string(store::kProviderLogId)));
-          });
-      if (absl::IsNotFound(provider.status())) return NotFoundError("provider tenant");
-      RETURN_IF_ERROR(provider.status());
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, *provider));
-      return fn(request, ctx);
-    }());
-  };
-}
-
-// A tenant admin: an admin API token of the tenant in the path.
-Handler TenantAdmin(Services& services,
-                    std::function<absl::StatusOr<Response>(Request&, const store::TenantRecord&,
-                                                           audit::RequestContext&)>
-                        fn) {
-  return [&services, fn = std::move(fn)](Request& request) -> Response {
-    return Respond(request, [&]() -> absl::StatusOr<Response> {
-      ASSIGN_OR_RETURN(store::TenantRecord tenant, ResolveTenant(services, request));
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, tenant));
-      return fn(request, tenant, ctx);
-    }());
-  };
-}
-
 // An error of an operator request; 401s say how to authenticate (RFC 9449 7.1).
 Response OperatorError(const absl::Status& status, const Request& request) {
   Response r = ErrorResponse(status, request);
