@@ -33,24 +33,6 @@ absl::StatusOr<Statement> Use(sqlite3* db, absl::StatusOr<sqlite3_stmt*> prepare
   return Statement(db, *prepared, what, /*owned=*/false);
 }
 
-template <typename Record>
-absl::StatusOr<std::vector<Record>> ReadAll(Statement& stmt, Record (*read)(const Statement&)) {
-  std::vector<Record> records;
-  while (true) {
-    ASSIGN_OR_RETURN(const bool row, stmt.Step());
-    if (!row) return records;
-    records.push_back(read(stmt));
-  }
-}
-
-template <typename Record>
-absl::StatusOr<Record> ReadOne(Statement& stmt, Record (*read)(const Statement&),
-                               std::string_view what) {
-  ASSIGN_OR_RETURN(const bool row, stmt.Step());
-  if (!row) return absl::NotFoundError(fmt::format("{} not found", what));
-  return read(stmt);
-}
-
 // A JSON array of strings, for json_each(): one parameter carries a list of any length.
 std::string JsonArray(const std::vector<std::string_view>& values) {
   std::string out = "[";

@@ -43,6 +43,8 @@ constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
 using sqlite::CeilMicros;
 using sqlite::ErrorFromSqlite;
 using sqlite::Micros;
+using sqlite::ReadAll;
+using sqlite::ReadOne;
 using sqlite::Statement;
 
 // One SQLite connection and its prepared statements. Not thread-safe: the store hands each
@@ -1337,26 +1339,6 @@ class SqliteLogs final : public LogRepository {
 
   Connection& conn_;
 };
-
-// Reads every row that `stmt` returns, each with `read`.
-template <typename Record>
-absl::StatusOr<std::vector<Record>> ReadAll(Statement& stmt, Record (*read)(const Statement&)) {
-  std::vector<Record> records;
-  while (true) {
-    ASSIGN_OR_RETURN(const bool row, stmt.Step());
-    if (!row) return records;
-    records.push_back(read(stmt));
-  }
-}
-
-// Reads the one row that `stmt` returns; kNotFound, naming `what`, when there is none.
-template <typename Record>
-absl::StatusOr<Record> ReadOne(Statement& stmt, Record (*read)(const Statement&),
-                               std::string_view what) {
-  ASSIGN_OR_RETURN(const bool row, stmt.Step());
-  if (!row) return absl::NotFoundError(fmt::format("{} not found", what));
-  return read(stmt);
-}
 
 // RevokeOperatorTokens runs the statement of the most selective field the filter sets, so that
 // it uses that field's index; ?2..?5 (vendor, operator, device, session) match any row when NULL.

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -133,5 +134,25 @@ class Statement {
   bool owned_;
   absl::Status status_;
 };
+
+// Reads every row that `stmt` returns, each with `read`.
+template <typename Record>
+absl::StatusOr<std::vector<Record>> ReadAll(Statement& stmt, Record (*read)(const Statement&)) {
+  std::vector<Record> records;
+  while (true) {
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return records;
+    records.push_back(read(stmt));
+  }
+}
+
+// Reads the one row that `stmt` returns; kNotFound, naming `what`, when there is none.
+template <typename Record>
+absl::StatusOr<Record> ReadOne(Statement& stmt, Record (*read)(const Statement&),
+                               std::string_view what) {
+  ASSIGN_OR_RETURN(const bool row, stmt.Step());
+  if (!row) return absl::NotFoundError(fmt::format("{} not found", what));
+  return read(stmt);
+}
 
 }  // namespace custos::store::sqlite
