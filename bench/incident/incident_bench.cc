@@ -1,6 +1,7 @@
 // Scope query latency on a large System Log (issue 6), recorded in docs/benchmarks.md.
 //
-//   custos_bench_incident [--dir DIR] [--events N] [--days D] [--runs R] [--reuse] [--json]
+//   custos_bench_incident [--dir DIR] [--events N] [--days D] [--runs R] [--reuse]
+//                         [--full-export] [--json]
 //
 // 1. Generates (unless --reuse finds one in DIR) a fresh embedded store (store::SqliteStore with
 //    its migrations, synchronous=NORMAL) of N System Log events over D days (default 10,000,000
@@ -18,6 +19,9 @@
 //    with no index in a separate SQLite file (DIR/export.db), and asks the potential-scope
 //    question there with json_extract in one SQL query; same timing; checks that both answers
 //    name the same tenants and prints the ratio of the medians (export / Custos).
+// 4. With --full-export, also copies every event of the store (all tenants' logs and the
+//    provider log, JSON text) into an unindexed table (DIR/export-all.db) and times the same
+//    query there (3 timed runs after a warm-up: each reads the whole export).
 //
 // Output: a table on stdout (and one JSON object with --json); progress on stderr.
 
@@ -30,6 +34,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -79,12 +84,16 @@ TenantId TenantAt(int i) { return TenantId(fmt::format("00tbench{:011d}", i)); }
 std::string OperatorAt(int i) { return fmt::format("00uop{:014d}", i); }
 std::string DeviceAt(int i) { return fmt::format("dev0contractor{:05d}", i); }
 
+// Each run over the whole-log export reads all of it: fewer of them.
+constexpr int kFullExportRuns = 3;
+
 struct Options {
   std::string dir = "/tmp/custos-bench-incident";
   int64_t events = 10'000'000;
   int days = 30;
   int runs = 9;
   bool reuse = false;
+  bool full_export = false;
   bool json = false;
 };
 
@@ -109,12 +118,14 @@ Options ParseArgs(int argc, char** argv) {
       o.runs = std::stoi(value());
     } else if (arg == "--reuse") {
       o.reuse = true;
+    } else if (arg == "--full-export") {
+      o.full_export = true;
     } else if (arg == "--json") {
       o.json = true;
     } else {
       fmt::print(stderr,
                  "usage: custos_bench_incident [--dir DIR] [--events N] [--days D] [--runs R] "
-                 "[--reuse] [--json]\n");
+                 "[--reuse] [--full-export] [--json]\n");
       std::exit(2);
     }
   }
@@ -387,6 +398,23 @@ std::vector<std::string> RunExportQuery(sqlite3* db, const std::string& sql) {
   return out;
 }
 
+// Opens (making it on first use) an SQLite file holding one unindexed table `export (json)`
+// filled with the JSON text of the store's events that `where` selects, in log order.
+sqlite3* OpenExport(const std::string& path, const std::string& db_path, const std::string& where,
+                    std::string_view what) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) DieSql("open export", db);
+  if (ScalarInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'export'") == 0) {
+    fmt::print(stderr, "exporting {} into {}\n", what, path);
+    Exec(db, fmt::format("ATTACH '{}' AS src", db_path));
+    Exec(db, fmt::format("BEGIN; CREATE TABLE export (json TEXT NOT NULL); "
+                         "INSERT INTO export SELECT json FROM src.events {} ORDER BY seq; COMMIT",
+                         where));
+    Exec(db, "DETACH src");
+  }
+  return db;
+}
+
 std::string FileSize(const std::string& path) {
   std::error_code ec;
   uintmax_t total = 0;
@@ -416,18 +444,11 @@ int Main(int argc, char** argv) {
 
   // The export: the provider log's events of the whole period, JSON text, no index.
   const std::string export_path = o.dir + "/export.db";
-  sqlite3* db = nullptr;
-  if (sqlite3_open(export_path.c_str(), &db) != SQLITE_OK) DieSql("open export", db);
+  sqlite3* db =
+      OpenExport(export_path, db_path, "WHERE tenant_id = 'provider'", "the provider log");
   Exec(db, fmt::format("ATTACH '{}' AS src", db_path));
   const int64_t store_events = ScalarInt(db, "SELECT count(*) FROM src.events");
   const int64_t store_activity = ScalarInt(db, "SELECT count(*) FROM src.support_activity");
-  if (ScalarInt(db, "SELECT count(*) FROM sqlite_master WHERE name = 'export'") == 0) {
-    fmt::print(stderr, "exporting the provider log\n");
-    Exec(
-        db,
-        "CREATE TABLE export (json TEXT NOT NULL); "
-        "INSERT INTO export SELECT json FROM src.events WHERE tenant_id = 'provider' ORDER BY seq");
-  }
   Exec(db, "DETACH src");
   const int64_t exported = ScalarInt(db, "SELECT count(*) FROM export");
 
@@ -453,7 +474,21 @@ int Main(int argc, char** argv) {
   fmt::print(stderr, "timing the export query\n");
   const Timing plain = Time(o.runs, [&] { sql_tenants = RunExportQuery(db, sql); });
   sqlite3_close(db);
-  const bool same = sql_tenants == five_day.PotentialTenantIds();
+  bool same = sql_tenants == five_day.PotentialTenantIds();
+
+  // The same question over an unindexed export of the whole System Log.
+  const std::string full_path = o.dir + "/export-all.db";
+  int64_t full_exported = 0;
+  std::optional<Timing> full;
+  std::vector<std::string> full_tenants;
+  if (o.full_export) {
+    sqlite3* all = OpenExport(full_path, db_path, "", "every event");
+    full_exported = ScalarInt(all, "SELECT count(*) FROM export");
+    fmt::print(stderr, "timing the query over the whole export\n");
+    full = Time(kFullExportRuns, [&] { full_tenants = RunExportQuery(all, sql); });
+    sqlite3_close(all);
+    same = same && full_tenants == sql_tenants;
+  }
 
   const double ratio = plain.Quantile(0.5) / custos5.Quantile(0.5);
   fmt::print("store: {} events ({} activity rows) over {} days, {} tenants; {} on disk\n",
@@ -475,10 +510,22 @@ int Main(int argc, char** argv) {
   fmt::print("{:<46} {:>9.1f} {:>9.1f} {:>9} {:>10}\n",
              "json_extract over unindexed export, 5 days", plain.Quantile(0.5), plain.Quantile(0.9),
              sql_tenants.size(), "-");
-  fmt::print("\nrows examined (5 days): {}; same tenants from both: {}\n", five_day.rows_examined,
+  if (full) {
+    fmt::print("{:<46} {:>9.1f} {:>9.1f} {:>9} {:>10}\n",
+               "json_extract over whole-log export, 5 days", full->Quantile(0.5),
+               full->Quantile(0.9), full_tenants.size(), "-");
+  }
+  fmt::print("\nrows examined (5 days): {}; same tenants from all: {}\n", five_day.rows_examined,
              same ? "yes" : "NO");
   fmt::print("ratio export / Custos (p50, 5 days): {:.1f}x; goal <= 1000 ms p50: {}\n", ratio,
              custos5.Quantile(0.5) <= 1000 ? "met" : "NOT met");
+  if (full) {
+    fmt::print(
+        "whole-log export: {} events, {} on disk, no index ({} timed runs); "
+        "ratio / Custos (p50): {:.0f}x\n",
+        full_exported, FileSize(full_path), kFullExportRuns,
+        full->Quantile(0.5) / custos5.Quantile(0.5));
+  }
   if (o.json) {
     Json out = {{"events", store_events},
                 {"activityRows", store_activity},
@@ -497,6 +544,11 @@ int Main(int argc, char** argv) {
                 {"confirmed", five_day.confirmed},
                 {"sameTenants", same},
                 {"ratio", ratio}};
+    if (full) {
+      out["fullExportEvents"] = full_exported;
+      out["fullExportP50Ms"] = full->Quantile(0.5);
+      out["fullExportP90Ms"] = full->Quantile(0.9);
+    }
     fmt::print("{}\n", out.dump());
   }
   return same ? 0 : 1;

@@ -281,6 +281,11 @@ void Notifier::WorkLoop() {
 absl::StatusOr<std::vector<NotificationRecord>> Notifier::Lease(int limit) {
   std::vector<NotificationRecord> rows;
   const absl::Time now = clock_.Now();
+  // Idle polls only read: the write lock is taken when there is something to lease.
+  ASSIGN_OR_RETURN(const bool any, store::ReadResult(store_, [&](Transaction& tx) {
+                     return tx.Incidents().AnyDue(now);
+                   }));
+  if (!any) return rows;
   RETURN_IF_ERROR(store_.Write([&](Transaction& tx) -> absl::Status {
     ASSIGN_OR_RETURN(rows, tx.Incidents().LeaseDue(now, now + options_.lease, limit));
     return absl::OkStatus();

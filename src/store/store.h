@@ -518,6 +518,9 @@ class IncidentRepository {
   virtual absl::StatusOr<std::vector<NotificationRecord>> LeaseDue(absl::Time now,
                                                                    absl::Time lease_until,
                                                                    int limit) = 0;
+  // Whether LeaseDue(now, …) would hand out a row; allowed in a Read, so that an idle worker
+  // asks without taking the write lock.
+  virtual absl::StatusOr<bool> AnyDue(absl::Time now) = 0;
 
   // ---- Status notices (public) ----
 

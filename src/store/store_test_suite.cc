@@ -4230,8 +4230,17 @@ TEST_P(StoreConformanceTest, LeaseDueSkipsLeasedRowsUntilTheLeaseLapses) {
     return ids;
   };
 
+  auto any_due = [&](absl::Time now) {
+    absl::StatusOr<bool> due =
+        InRead(store(), [&](Transaction& tx) { return tx.Incidents().AnyDue(now); });
+    return due.ok() ? (*due ? "due" : "none") : due.status().ToString();
+  };
+  EXPECT_EQ(any_due(At(49)), "none") << "the rows due by then are still leased";
+  EXPECT_EQ(any_due(At(50)), "due") << "ntfDUE1, asked in a Read";
   EXPECT_THAT(lease(At(100), At(130), 10), ElementsAre("ntfLAPSED", "ntfDUE1", "ntfDUE2"))
       << "pending, due (next_attempt <= now) and not leased, by next_attempt";
+  EXPECT_EQ(any_due(At(100)), "none") << "every due row is leased";
+  EXPECT_EQ(any_due(At(101)), "due") << "ntfLATER";
   absl::StatusOr<NotificationRecord> got = InRead(store(), [&](Transaction& tx) {
     return tx.Incidents().GetNotification(tenant_a(), "ntfDUE1");
   });

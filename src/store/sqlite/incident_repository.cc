@@ -536,6 +536,19 @@ absl::Status SqliteIncidentRepository::UpdateNotification(const NotificationReco
   return RequireChanged(changed, "notification");
 }
 
+absl::StatusOr<bool> SqliteIncidentRepository::AnyDue(absl::Time now) {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   Use(db_,
+                       Prepare("SELECT EXISTS (SELECT 1 FROM notifications WHERE status = ?1 AND "
+                               "next_attempt <= ?2 AND (lease_until IS NULL OR lease_until < ?2))"),
+                       "finding due notifications"));
+  stmt.BindText(1, kNotificationPending);
+  stmt.BindTime(2, now);
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return absl::InternalError("finding due notifications: no answer");
+  return stmt.Int(0) != 0;
+}
+
 absl::StatusOr<std::vector<NotificationRecord>> SqliteIncidentRepository::LeaseDue(
     absl::Time now, absl::Time lease_until, int limit) {
   RETURN_IF_ERROR(CheckLimit(limit));

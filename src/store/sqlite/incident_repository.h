@@ -54,6 +54,7 @@ class SqliteIncidentRepository final : public IncidentRepository {
   absl::StatusOr<NotificationRecord> GetNotification(const TenantId& tenant,
                                                      std::string_view id) override;
   absl::Status UpdateNotification(const NotificationRecord& notification) override;
+  absl::StatusOr<bool> AnyDue(absl::Time now) override;
   absl::StatusOr<std::vector<NotificationRecord>> LeaseDue(absl::Time now, absl::Time lease_until,
                                                            int limit) override;
 
