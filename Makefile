@@ -29,12 +29,14 @@ CUSTOS := $(BUILD_DIR)/src/cli/custos
 
 # Steps run in the order written, even under `make -j`.
 .NOTPARALLEL:
-.PHONY: run test bootstrap configure build check-format format unit e2e asan clean help
+.PHONY: run test bootstrap configure build check-format format unit pg-unit e2e asan clean help
 
 help:
 	@echo "make run          install what is missing, build, replay the incident demo, start custos serve --demo"
-	@echo "make test         format check, build, ctest, end-to-end tests, ASan+UBSan unit tests"
+	@echo "make test         format check, build, ctest, ctest on PostgreSQL, end-to-end tests,"
+	@echo "                  ASan+UBSan unit tests"
 	@echo "make build        build $(BUILD_DIR)/ only"
+	@echo "make pg-unit      the ctest suites labelled postgres, on a throwaway PostgreSQL server"
 	@echo "make unit | e2e | asan | check-format | format | clean"
 
 # The first `make run` on a new or empty $(DATA_DIR) fills it with `custos demo` (the January
@@ -59,7 +61,7 @@ run: bootstrap build
 	@echo "==> starting custos serve --demo (data in $(DATA_DIR)/; open the URL below; Ctrl-C stops)"
 	exec $(CUSTOS) serve --demo --data-dir $(DATA_DIR) --port $(PORT)
 
-test: bootstrap check-format build unit e2e asan
+test: bootstrap check-format build unit pg-unit e2e asan
 	@echo "==> all checks passed"
 
 bootstrap:
@@ -84,7 +86,15 @@ format:
 
 unit: build
 	@echo "==> unit and integration tests (ctest, $(BUILD_DIR)/)"
-	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -j$(JOBS)
+	ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=error -LE postgres -j$(JOBS)
+
+# A throwaway PostgreSQL server (scripts/with-postgres.sh, docs/testing-postgres.md) for the
+# tests labelled postgres; they read its admin URL from CUSTOS_TEST_POSTGRES and make their own
+# databases. Elsewhere (unit, asan) they are skipped.
+pg-unit: build
+	@echo "==> tests on PostgreSQL (ctest -L postgres, $(BUILD_DIR)/)"
+	bash scripts/with-postgres.sh ctest --test-dir $(BUILD_DIR) -L postgres --output-on-failure \
+	  --no-tests=error -j$(JOBS)
 
 e2e: build
 	@echo "==> end-to-end tests (node --test tests/e2e/)"
@@ -99,7 +109,7 @@ asan: $(ASAN_DIR)/build.ninja
 	@echo "==> building $(ASAN_DIR)/ (ASan+UBSan)"
 	ninja -C $(ASAN_DIR) -j$(JOBS)
 	@echo "==> unit and integration tests under ASan+UBSan (ctest, $(ASAN_DIR)/)"
-	ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -j$(JOBS)
+	ctest --test-dir $(ASAN_DIR) --output-on-failure --no-tests=error -LE postgres -j$(JOBS)
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Custos needs on Debian 12, and nothing more:
 #   - the Debian packages below, with one `apt-get update` and one `apt-get install -y`, only
-#     when `dpkg -s` reports one of them missing (so a second run costs a second);
+#     when `dpkg -s` reports one of them missing (so a second run costs a second); `postgresql`
+#     brings the server and the `postgres` user that scripts/pg-test-server.sh runs it as;
 #   - the npm packages of the end-to-end tests with `npm ci` from the committed lock file, only
 #     when node_modules was not installed from this very lock file.
 # Runs as root (or with sudo), needs no input, and is safe to run any number of times.
@@ -15,6 +16,7 @@ DEBIAN_PACKAGES=(
   libspdlog-dev libcli11-dev libtomlplusplus-dev libqrencode-dev libcurl4-openssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format wrk sqlite3
+  postgresql
 )
 # Node.js may come from elsewhere (a newer release than Debian's); only bring Debian's when
 # there is none, so that an existing one is never replaced by an older one.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/status_macros.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "support/plane.h"
 
@@ -45,10 +46,16 @@ absl::StatusOr<std::unique_ptr<Runtime>> OpenRuntime(const Config& config) {
   auto runtime = std::make_unique<Runtime>();
   runtime->config = config;
   ASSIGN_OR_RETURN(runtime->sealer, crypto::Sealer::OpenOrCreate(config.data_dir + "/seal.key"));
-  store::SqliteOptions options;
-  options.path = config.data_dir + "/custos.db";
-  options.synchronous_full = config.store_synchronous == "full";
-  ASSIGN_OR_RETURN(runtime->store, store::OpenSqliteStore(options));
+  if (store::IsPostgresUrl(config.store_url)) {
+    ASSIGN_OR_RETURN(runtime->store,
+                     store::OpenPostgresStore(
+                         {.conninfo = config.store_url, .connections = config.store_connections}));
+  } else {
+    store::SqliteOptions options;
+    options.path = config.data_dir + "/custos.db";
+    options.synchronous_full = config.store_synchronous == "full";
+    ASSIGN_OR_RETURN(runtime->store, store::OpenSqliteStore(options));
+  }
   // The provider realm (operators of the support plane) exists in every store.
   RETURN_IF_ERROR(
       support::EnsureProviderTenant(*runtime->store, SystemClock::Get(), crypto::SystemRandom()));

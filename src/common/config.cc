@@ -70,6 +70,13 @@ const std::vector<Setting>& Settings() {
       {{"store.synchronous",
         "SQLite durability: full (fsync at every commit) or normal (fsync at WAL checkpoints)."},
        &Config::store_synchronous},
+      {{"store.url",
+        "Empty for the embedded SQLite store in store.data_dir; postgres://user@host/db for a "
+        "PostgreSQL database that several custos serve processes share. Prefer the "
+        "CUSTOS_STORE_URL environment variable when it holds a password."},
+       &Config::store_url},
+      {{"store.connections", "PostgreSQL connections each process keeps open (2 to 1000)."},
+       &Config::store_connections},
       {{"log.level", "trace, debug, info, warn, error."}, &Config::log_level},
       {{"log.format", "json (one object per line) or text."}, &Config::log_format},
       {{"system_log.sequence_interval",
@@ -303,6 +310,13 @@ absl::Status ValidateConfig(const Config& c) {
   if (c.store_synchronous != "full" && c.store_synchronous != "normal") {
     return absl::InvalidArgumentError("store.synchronous must be full or normal");
   }
+  if (!c.store_url.empty() && !c.store_url.starts_with("postgres://") &&
+      !c.store_url.starts_with("postgresql://")) {
+    // The value may hold a password: it is not repeated in the message.
+    return absl::InvalidArgumentError(
+        "store.url must be empty (SQLite) or start with postgres:// or postgresql://");
+  }
+  RETURN_IF_ERROR(range("store.connections", c.store_connections, 2, 1000));
   if (c.log_format != "json" && c.log_format != "text") {
     return absl::InvalidArgumentError("log.format must be json or text");
   }

@@ -37,6 +37,10 @@ struct Config {
   // [store]
   std::string data_dir = "./data";
   std::string store_synchronous = "full";  // SQLite PRAGMA synchronous: full or normal.
+  // Empty: the embedded SQLite store in data_dir. postgres://… or postgresql://…: a PostgreSQL
+  // database (may hold a password: never logged).
+  std::string store_url;
+  int store_connections = 8;  // PostgreSQL connections per process.
 
   // [log]
   std::string log_level = "info";

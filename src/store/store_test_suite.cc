@@ -49,6 +49,10 @@ void StoreConformanceTest::SetUp() {
   std::filesystem::create_directories(temp_dir_, error);
   ASSERT_FALSE(error) << "creating " << temp_dir_ << ": " << error.message();
 
+  if (const std::string skip = GetParam().unavailable ? GetParam().unavailable() : "";
+      !skip.empty()) {
+    GTEST_SKIP() << skip;
+  }
   store_ = GetParam().factory(temp_dir_);
   ASSERT_NE(store_, nullptr) << "the factory did not open a store in " << temp_dir_;
 

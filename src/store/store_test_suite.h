@@ -33,6 +33,9 @@ using StoreFactory = std::function<std::unique_ptr<Store>(const std::string& tem
 struct StoreTestParam {
   std::string name;  // appears in test names: letters, digits and underscores
   StoreFactory factory;
+  // When set and it returns a non-empty reason, every test of this backend is skipped with it
+  // (a backend that needs a server the environment does not provide).
+  std::function<std::string()> unavailable = nullptr;
 };
 
 void PrintTo(const StoreTestParam& param, std::ostream* os);

@@ -2,15 +2,12 @@
 
 // Versioned schema migrations for the SQLite store.
 //
-// The schema is an ordered list of steps, versions 1, 2, 3, ... Each database records the steps
-// it has applied in `schema_migrations(version, applied_at)`. Opening a database applies every
-// pending step, each in its own transaction, so a crash between two steps leaves a database at
-// a well-defined version that the next open continues from. A database whose version is newer
-// than the newest step this binary knows is refused: an older binary must not write to a schema
-// it does not understand.
-//
-// Steps are append-only: once released, a step's SQL never changes; a change to the schema is a
-// new step at the end of the list.
+// The schema is the list of steps in store/schema.h, versions 1, 2, 3, ...; this file runs their
+// SQLite text. Each database records the steps it has applied in
+// `schema_migrations(version, applied_at)`. Opening a database applies every pending step, each in
+// its own transaction, so a crash between two steps leaves a database at a well-defined version
+// that the next open continues from. A database whose version is newer than the newest step this
+// binary knows is refused: an older binary must not write to a schema it does not understand.
 
 #include <span>
 #include <string_view>
@@ -27,10 +24,11 @@ struct Migration {
   std::string_view sql;          // one or more statements
 };
 
-// This binary's schema, oldest step first.
+// This binary's schema (store::SchemaSteps(), their SQLite text), oldest step first.
 std::span<const Migration> SchemaMigrations();
 
-// The version a database has after ApplyMigrations(db, SchemaMigrations()).
+// The version a database has after ApplyMigrations(db, SchemaMigrations()); the same as
+// store::LatestSchemaVersion().
 int LatestSchemaVersion();
 
 // Brings `db` up to the last of `steps`. Returns kFailedPrecondition when the database records
