@@ -29,14 +29,15 @@ CUSTOS := $(BUILD_DIR)/src/cli/custos
 
 # Steps run in the order written, even under `make -j`.
 .NOTPARALLEL:
-.PHONY: run test bootstrap configure build check-format format unit pg-unit e2e asan clean help
+.PHONY: run test bootstrap configure build check-format format unit pg-unit e2e pg-e2e asan clean help
 
 help:
 	@echo "make run          install what is missing, build, replay the incident demo, start custos serve --demo"
 	@echo "make test         format check, build, ctest, ctest on PostgreSQL, end-to-end tests,"
-	@echo "                  ASan+UBSan unit tests"
+	@echo "                  end-to-end tests on PostgreSQL, ASan+UBSan unit tests"
 	@echo "make build        build $(BUILD_DIR)/ only"
 	@echo "make pg-unit      the ctest suites labelled postgres, on a throwaway PostgreSQL server"
+	@echo "make pg-e2e       the end-to-end tests, on a throwaway PostgreSQL server"
 	@echo "make unit | e2e | asan | check-format | format | clean"
 
 # The first `make run` on a new or empty $(DATA_DIR) fills it with `custos demo` (the January
@@ -61,7 +62,7 @@ run: bootstrap build
 	@echo "==> starting custos serve --demo (data in $(DATA_DIR)/; open the URL below; Ctrl-C stops)"
 	exec $(CUSTOS) serve --demo --data-dir $(DATA_DIR) --port $(PORT)
 
-test: bootstrap check-format build unit pg-unit e2e asan
+test: bootstrap check-format build unit pg-unit e2e pg-e2e asan
 	@echo "==> all checks passed"
 
 bootstrap:
@@ -99,6 +100,12 @@ pg-unit: build
 e2e: build
 	@echo "==> end-to-end tests (node --test tests/e2e/)"
 	CUSTOS_BIN=$(abspath $(CUSTOS)) bash scripts/run-e2e.sh
+
+# The same tests with every data directory's store in a database of its own on a throwaway
+# PostgreSQL server (tests/e2e/lib/server.mjs, docs/testing-postgres.md).
+pg-e2e: build
+	@echo "==> end-to-end tests on PostgreSQL (node --test tests/e2e/)"
+	bash scripts/with-postgres.sh env CUSTOS_BIN=$(abspath $(CUSTOS)) bash scripts/run-e2e.sh
 
 $(ASAN_DIR)/build.ninja:
 	@echo "==> configuring $(ASAN_DIR)/ (AddressSanitizer + UndefinedBehaviorSanitizer)"

@@ -1,20 +1,27 @@
 // Benchmarks of the verifiable System Log, recorded in docs/benchmarks.md.
 //
-//   log_bench append [--events N] [--batch B] [--dir DIR]
+//   log_bench append [--events N] [--batch B] [--dir DIR | --pg URL]
 //     Durable appends through the whole path: a producer thread commits events (real
 //     MakeEvent events of a sign-in, ~1 KB) into the outbox in transactions of B events, each
 //     commit fsynced (synchronous=FULL), while the sequencer appends them to the tenant's tree,
 //     commits positions and tiles and signs checkpoints. Reports events/s from the first commit
 //     until a signed checkpoint covers all N. In the same run, the same rows are inserted into
-//     a fresh store by the same producer with no sequencer (plain SQLite inserts), and the
-//     ratio is printed.
-//   log_bench proofs [--size N] [--samples S] [--dir DIR]
+//     a fresh store by the same producer with no sequencer (plain inserts), and the ratio is
+//     printed.
+//   log_bench proofs [--size N] [--samples S] [--dir DIR | --pg URL]
 //     Builds a log of N entries (synthetic leaf hashes, tiles stored as the sequencer stores
 //     them), then times S inclusion proofs (random index, tree size N) and S consistency proofs
 //     (random old size, new size N) through LogReader, the path the HTTP endpoints use, with
 //     the store warm. Reports p50/p99/mean in microseconds.
 //
-// Output: one JSON object per result on stdout; progress on stderr.
+// Stores: SQLite files under DIR (synchronous=FULL unless BENCH_SYNC_NORMAL is set), or, with
+// --pg, PostgreSQL databases created for the run on the server whose admin URL is given
+// (postgresql://user@host:port/postgres), with the C collation the store requires, and dropped
+// at the end. The server's own settings (fsync, synchronous_commit) decide durability there.
+//
+// Output: one JSON object per result on stdout; progress and log lines on stderr.
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,9 +42,12 @@
 #include "audit/sequencer.h"
 #include "audit/tiles.h"
 #include "common/clock.h"
+#include "common/logging.h"
 #include "crypto/hash.h"
 #include "crypto/random.h"
 #include "crypto/sealer.h"
+#include "store/postgres/pg.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace custos {
@@ -54,14 +64,73 @@ double Seconds(Clock::time_point from) {
   std::exit(1);
 }
 
-std::unique_ptr<store::Store> OpenStore(const std::string& dir) {
-  std::filesystem::remove_all(dir);
-  auto store =
-      store::OpenSqliteStore({.path = dir + "/custos.db",
-                              .synchronous_full = std::getenv("BENCH_SYNC_NORMAL") == nullptr});
-  if (!store.ok()) Die("open store", store.status());
-  return *std::move(store);
+// `url` with its database name replaced by `database` (query parameters kept).
+std::string WithDatabase(const std::string& url, const std::string& database) {
+  const size_t query = url.find('?');
+  const std::string base = url.substr(0, query);
+  const std::string rest = query == std::string::npos ? "" : url.substr(query);
+  const size_t scheme = base.find("://");
+  const size_t slash = base.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  return (slash == std::string::npos ? base : base.substr(0, slash)) + "/" + database + rest;
 }
+
+void AdminExec(const std::string& admin_url, const std::string& sql) {
+  auto conn = store::postgres::Connection::Open(admin_url);
+  if (!conn.ok()) Die("connect to the PostgreSQL server", conn.status());
+  // Quiet the NOTICE of DROP DATABASE IF EXISTS for a database that is not there.
+  absl::Status st = (*conn)->Exec("SET client_min_messages = warning");
+  if (st.ok()) st = (*conn)->Exec(sql);
+  if (!st.ok()) Die(sql, st);
+}
+
+// Where the benchmark's stores live: SQLite files under `dir`, or PostgreSQL databases on the
+// server at `pg_admin_url` when it is not empty. Each Open gives a new, empty store; Clean
+// removes them all once their stores are destroyed.
+class Stores {
+ public:
+  Stores(std::string dir, std::string pg_admin_url)
+      : dir_(std::move(dir)), pg_admin_url_(std::move(pg_admin_url)) {}
+
+  std::string_view backend() const { return pg_admin_url_.empty() ? "sqlite" : "postgres"; }
+
+  std::unique_ptr<store::Store> Open(std::string_view name) {
+    if (!pg_admin_url_.empty()) return OpenPostgres(name);
+    const std::string dir = fmt::format("{}/{}", dir_, name);
+    std::filesystem::remove_all(dir);
+    auto store =
+        store::OpenSqliteStore({.path = dir + "/custos.db",
+                                .synchronous_full = std::getenv("BENCH_SYNC_NORMAL") == nullptr});
+    if (!store.ok()) Die("open store", store.status());
+    return *std::move(store);
+  }
+
+  void Clean() {
+    std::filesystem::remove_all(dir_);
+    for (const std::string& database : databases_) {
+      AdminExec(pg_admin_url_, fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", database));
+    }
+    databases_.clear();
+  }
+
+ private:
+  std::unique_ptr<store::Store> OpenPostgres(std::string_view name) {
+    // The pid keeps two benchmarks on one server apart; a database left by a killed run of
+    // this pid is dropped first.
+    const std::string database = fmt::format("custos_log_bench_{}_{}", ::getpid(), name);
+    AdminExec(pg_admin_url_, fmt::format("DROP DATABASE IF EXISTS {} WITH (FORCE)", database));
+    AdminExec(pg_admin_url_, fmt::format("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' "
+                                         "LC_COLLATE 'C' LC_CTYPE 'C'",
+                                         database));
+    auto store = store::OpenPostgresStore({.conninfo = WithDatabase(pg_admin_url_, database)});
+    if (!store.ok()) Die("open store", store.status());
+    databases_.push_back(database);
+    return *std::move(store);
+  }
+
+  std::string dir_;
+  std::string pg_admin_url_;
+  std::vector<std::string> databases_;
+};
 
 const TenantId kTenant("00obench00000000000");
 
@@ -113,7 +182,7 @@ double Produce(store::Store& store, const std::vector<store::EventRecord>& event
   return Seconds(start);
 }
 
-int Append(int n, int batch, const std::string& dir) {
+int Append(int n, int batch, Stores& stores) {
   fmt::print(stderr, "making {} events\n", n);
   std::vector<store::EventRecord> events = MakeEvents(n);
   size_t bytes = 0;
@@ -122,14 +191,14 @@ int Append(int n, int batch, const std::string& dir) {
   // Plain inserts of the same rows, no sequencer.
   double plain_s;
   {
-    auto store = OpenStore(dir + "/plain");
+    auto store = stores.Open("plain");
     CreateTenant(*store);
-    fmt::print(stderr, "plain SQLite inserts\n");
+    fmt::print(stderr, "plain {} inserts\n", stores.backend());
     plain_s = Produce(*store, events, batch);
   }
 
   // The whole path.
-  auto store = OpenStore(dir + "/logged");
+  auto store = stores.Open("logged");
   CreateTenant(*store);
   auto sealer = crypto::Sealer::FromKey(std::string(32, 'k'));
   crypto::SeededRandom random(2);
@@ -153,7 +222,7 @@ int Append(int n, int batch, const std::string& dir) {
   audit::Sequencer::Stats stats = sequencer.stats();
 
   // The same sequencer alone over a full outbox of n events (no producer competing).
-  auto drain_store = OpenStore(dir + "/drain");
+  auto drain_store = stores.Open("drain");
   CreateTenant(*drain_store);
   audit::LogKeys drain_keys(*drain_store, *sealer, SystemClock::Get(), random);
   if (absl::Status st = drain_keys.EnsureKey("bench.example"); !st.ok()) Die("key", st);
@@ -164,13 +233,12 @@ int Append(int n, int batch, const std::string& dir) {
   double drain_s = Seconds(drain_start);
 
   fmt::print(
-      "{{\"bench\":\"append\",\"events\":{},\"batch\":{},\"avg_event_bytes\":{},"
+      "{{\"bench\":\"append\",\"store\":\"{}\",\"events\":{},\"batch\":{},\"avg_event_bytes\":{},"
       "\"plain_insert_per_s\":{:.0f},\"whole_path_per_s\":{:.0f},\"ratio\":{:.3f},"
       "\"producer_per_s\":{:.0f},\"sequencer_alone_per_s\":{:.0f},\"rounds\":{},"
       "\"checkpoints\":{}}}\n",
-      n, batch, bytes / n, n / plain_s, n / total_s, plain_s / total_s, n / produce_s, n / drain_s,
-      stats.rounds, stats.checkpoints);
-  std::filesystem::remove_all(dir);
+      stores.backend(), n, batch, bytes / n, n / plain_s, n / total_s, plain_s / total_s,
+      n / produce_s, n / drain_s, stats.rounds, stats.checkpoints);
   return 0;
 }
 
@@ -179,8 +247,8 @@ double Percentile(std::vector<double>& v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
-int Proofs(uint64_t size, int samples, const std::string& dir) {
-  auto store = OpenStore(dir + "/proofs");
+int Proofs(uint64_t size, int samples, Stores& stores) {
+  auto store = stores.Open("proofs");
   const std::string log_id = kTenant.value();
   CreateTenant(*store);
   fmt::print(stderr, "building a tree of {} entries\n", size);
@@ -264,12 +332,12 @@ int Proofs(uint64_t size, int samples, const std::string& dir) {
     return s / v.size();
   };
   fmt::print(
-      "{{\"bench\":\"proofs\",\"size\":{},\"samples\":{},"
+      "{{\"bench\":\"proofs\",\"store\":\"{}\",\"size\":{},\"samples\":{},"
       "\"inclusion_us\":{{\"p50\":{:.1f},\"p99\":{:.1f},\"mean\":{:.1f}}},"
       "\"consistency_us\":{{\"p50\":{:.1f},\"p99\":{:.1f},\"mean\":{:.1f}}}}}\n",
-      size, samples, Percentile(inclusion, 0.5), Percentile(inclusion, 0.99), mean(inclusion),
-      Percentile(consistency, 0.5), Percentile(consistency, 0.99), mean(consistency));
-  std::filesystem::remove_all(dir);
+      stores.backend(), size, samples, Percentile(inclusion, 0.5), Percentile(inclusion, 0.99),
+      mean(inclusion), Percentile(consistency, 0.5), Percentile(consistency, 0.99),
+      mean(consistency));
   return 0;
 }
 
@@ -285,19 +353,27 @@ int main(int argc, char** argv) {
     return def;
   };
   std::string dir = fmt::format("/tmp/custos-log-bench-{}", ::getpid());
+  std::string pg;
   for (size_t i = 0; i + 1 < args.size(); ++i) {
     if (args[i] == "--dir") dir = args[i + 1];
+    if (args[i] == "--pg") pg = args[i + 1];
   }
   if (args.empty() || (args[0] != "append" && args[0] != "proofs")) {
     fmt::print(stderr,
-               "usage: log_bench append [--events N] [--batch B] [--dir DIR]\n"
-               "       log_bench proofs [--size N] [--samples S] [--dir DIR]\n");
+               "usage: log_bench append [--events N] [--batch B] [--dir DIR | --pg URL]\n"
+               "       log_bench proofs [--size N] [--samples S] [--dir DIR | --pg URL]\n"
+               "--pg: admin URL of a PostgreSQL server (postgresql://user@host:port/postgres);\n"
+               "      the benchmark creates its databases there and drops them at the end.\n");
     return 2;
   }
-  if (args[0] == "append") {
-    return custos::Append(static_cast<int>(opt("--events", 500000)),
-                          static_cast<int>(opt("--batch", 1000)), dir);
-  }
-  return custos::Proofs(static_cast<uint64_t>(opt("--size", 10'000'000)),
-                        static_cast<int>(opt("--samples", 100000)), dir);
+  // stdout carries the results only; the sequencer's notes go to stderr, warnings and up.
+  if (absl::Status st = custos::InitLogging("warn", "text"); !st.ok()) return 1;
+  custos::Stores stores(dir, pg);
+  const int status = args[0] == "append"
+                         ? custos::Append(static_cast<int>(opt("--events", 500000)),
+                                          static_cast<int>(opt("--batch", 1000)), stores)
+                         : custos::Proofs(static_cast<uint64_t>(opt("--size", 10'000'000)),
+                                          static_cast<int>(opt("--samples", 100000)), stores);
+  stores.Clean();
+  return status;
 }

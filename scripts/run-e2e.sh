@@ -3,6 +3,9 @@
 #   scripts/run-e2e.sh [extra node --test arguments]
 # CUSTOS_BIN names the binary (default build/src/cli/custos). One test file at a time: each
 # starts its own servers, and the timing checks want a quiet machine.
+# With CUSTOS_TEST_POSTGRES set to a PostgreSQL server's admin URL (scripts/with-postgres.sh sets
+# it), every data directory gets a database of its own there instead of a SQLite file
+# (tests/e2e/lib/server.mjs).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,6 +18,16 @@ fi
 if [[ ! -d node_modules ]]; then
   echo "error: node_modules is missing (run: scripts/bootstrap.sh)" >&2
   exit 1
+fi
+
+if [[ -n ${CUSTOS_TEST_POSTGRES:-} ]]; then
+  if ! command -v psql >/dev/null; then
+    echo "error: CUSTOS_TEST_POSTGRES is set but psql is missing (run: scripts/bootstrap.sh)" >&2
+    exit 1
+  fi
+  echo "==> end-to-end tests on PostgreSQL ($CUSTOS_TEST_POSTGRES), a database per data directory" >&2
+else
+  echo "==> end-to-end tests on SQLite" >&2
 fi
 
 flags=()

@@ -37,7 +37,7 @@ struct Services {
   // Refused credentials (unknown API or provider tokens) per client address. Each refusal is a
   // System Log event, and log entries are never deleted: beyond this limit a refusal is
   // answered 429 without an event. nullptr: no limit.
-  RateLimiter* refused_auth_limiter = nullptr;
+  RateLimit* refused_auth_limiter = nullptr;
 };
 
 // kResourceExhausted (429 E0000047) when `request`'s address has used up its refusals;

@@ -75,6 +75,7 @@ class FakeTransaction final : public store::Transaction {
   store::SupportRepository& Support() override { std::abort(); }
   store::OidcRepository& Oidc() override { std::abort(); }
   store::IncidentRepository& Incidents() override { std::abort(); }
+  store::SharedStateRepository& SharedState() override { std::abort(); }
 
  private:
   FakeEvents& events_;

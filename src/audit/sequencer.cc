@@ -56,6 +56,10 @@ Sequencer::Sequencer(store::Store& store, LogKeys& keys, const Clock& clock,
     failures_counter_ = &options_.metrics->AddCounter(
         "custos_log_sequencer_failures_total",
         "Sequencer rounds that failed (see the server log); events wait in the outbox.", {});
+    leader_gauge_ = &options_.metrics->AddGauge(
+        "custos_log_sequencer_leader",
+        "1 while this process leads the log sequencer (holds its store lease), else 0.", {});
+    leader_gauge_->Set({}, 0);
   }
 }
 
@@ -63,7 +67,50 @@ Sequencer::~Sequencer() { Stop(); }
 
 absl::Status Sequencer::Recover() {
   absl::MutexLock lock(&mu_);
-  return RecoverLocked();
+  if (!broken_.ok()) return broken_;
+  ASSIGN_OR_RETURN(const bool leading, LeadLocked());
+  RETURN_IF_ERROR(RecoverLocked());
+  if (leading) return SignLocked();
+  // Checked only: the leader signs, and this process reloads when it takes over.
+  ForgetLogsLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Sequencer::NotLeadingError() {
+  return absl::UnavailableError("another process leads the log sequencer");
+}
+
+bool Sequencer::leading() const { return leading_.load(std::memory_order_acquire); }
+
+absl::StatusOr<bool> Sequencer::LeadLocked() {
+  if (lease_ != nullptr) {
+    if (lease_->Held()) return true;
+    StepDownLocked(/*lost=*/true);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<store::LeaderLease> lease, store_.TryLead(kSequencerLease));
+  if (lease == nullptr) return false;
+  lease_ = std::move(lease);
+  // Another process may have sequenced since this one last loaded the logs.
+  ForgetLogsLocked();
+  leading_.store(true, std::memory_order_release);
+  if (leader_gauge_ != nullptr) leader_gauge_->Set({}, 1);
+  Log(LogLevel::kInfo, "log sequencer leading");
+  return true;
+}
+
+void Sequencer::StepDownLocked(bool lost) {
+  lease_.reset();
+  ForgetLogsLocked();
+  leading_.store(false, std::memory_order_release);
+  if (leader_gauge_ != nullptr) leader_gauge_->Set({}, 0);
+  Log(lost ? LogLevel::kWarn : LogLevel::kInfo, "log sequencer stopped leading",
+      {{"reason", lost ? "the lease was lost" : "stopped"}});
+}
+
+void Sequencer::ForgetLogsLocked() {
+  recovered_ = false;
+  logs_.clear();
+  unsigned_.clear();
 }
 
 absl::Status Sequencer::LoadSignedHeadsLocked() {
@@ -166,7 +213,7 @@ absl::Status Sequencer::RecoverLocked() {
   }
   RETURN_IF_ERROR(checked);
   recovered_ = true;
-  return SignLocked();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int> Sequencer::RunOnce() {
@@ -175,7 +222,13 @@ absl::StatusOr<int> Sequencer::RunOnce() {
 }
 
 absl::StatusOr<int> Sequencer::RunOnceLocked() {
-  if (!broken_.ok()) return broken_;
+  if (!broken_.ok()) {
+    // Refusing, but keeping the lease while it is held: see Recover.
+    if (lease_ != nullptr && !lease_->Held()) StepDownLocked(/*lost=*/true);
+    return broken_;
+  }
+  ASSIGN_OR_RETURN(const bool leading, LeadLocked());
+  if (!leading) return NotLeadingError();
   if (!recovered_) RETURN_IF_ERROR(RecoverLocked());
   // Anything a failed earlier round left unsigned goes first.
   RETURN_IF_ERROR(SignLocked());
@@ -227,9 +280,13 @@ absl::StatusOr<int> Sequencer::RunOnceLocked() {
   std::vector<store::LogEntryRef> refs;
   refs.reserve(events.size());
   std::set<std::string> changed;
+  // The (size, root) each changed log's tree starts from: the write requires the store to hold
+  // exactly that (see Fencing in the header).
+  std::map<std::string, std::pair<uint64_t, std::string>> starts;
   for (const store::EventRecord& event : events) {
     const std::string& log_id = event.tenant_id.value();
     LogCursor& log = logs_[log_id];
+    if (!starts.contains(log_id)) starts[log_id] = {log.tree.size(), log.tree.Root()};
     refs.push_back({.seq = event.seq, .log_id = log_id, .index = log.tree.size()});
     // The hash made with the event; events stored before it was kept are hashed here.
     log.tree.Append(event.leaf_hash.empty() ? merkle::LeafHash(event.json) : event.leaf_hash);
@@ -252,6 +309,18 @@ absl::StatusOr<int> Sequencer::RunOnceLocked() {
                       .updated = now});
   }
   absl::Status written = store_.Write([&](store::Transaction& tx) -> absl::Status {
+    for (const auto& [log_id, start] : starts) {
+      absl::StatusOr<store::LogStateRecord> stored = tx.Logs().GetState(log_id);
+      if (!stored.ok() && !absl::IsNotFound(stored.status())) return stored.status();
+      const uint64_t stored_size = stored.ok() ? stored->size : 0;
+      if (stored_size != start.first || (stored.ok() && stored->root_hash != start.second)) {
+        return absl::AbortedError(fmt::format(
+            "log {}: the store holds a tree of {} entries, not the one of {} this round started "
+            "from: another sequencer wrote it meanwhile (did this process lose the lead?); the "
+            "round wrote nothing and the next one reloads",
+            log_id, stored_size, start.first));
+      }
+    }
     RETURN_IF_ERROR(tx.Logs().AddEntries(refs));
     for (const store::LogTileRecord& tile : tiles) RETURN_IF_ERROR(tx.Logs().PutTile(tile));
     for (const store::LogStateRecord& state : states) RETURN_IF_ERROR(tx.Logs().PutState(state));
@@ -338,18 +407,23 @@ void Sequencer::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  absl::MutexLock lock(&mu_);
+  if (lease_ != nullptr) StepDownLocked(/*lost=*/false);
 }
 
 void Sequencer::Loop() {
   absl::Status last_error;
   while (true) {
     absl::StatusOr<int> n = RunOnce();
-    if (!n.ok() && failures_counter_ != nullptr) failures_counter_->Increment({});
-    if (!n.ok() && n.status() != last_error) {
-      Log(LogLevel::kError, "log sequencer round failed",
-          {{"error", std::string(n.status().message())}});
+    const bool follower = !n.ok() && n.status() == NotLeadingError();
+    if (!n.ok() && !follower) {
+      if (failures_counter_ != nullptr) failures_counter_->Increment({});
+      if (n.status() != last_error) {
+        Log(LogLevel::kError, "log sequencer round failed",
+            {{"error", std::string(n.status().message())}});
+      }
     }
-    last_error = n.ok() ? absl::OkStatus() : n.status();
+    last_error = n.ok() || follower ? absl::OkStatus() : n.status();
     const bool full = n.ok() && *n >= options_.batch_size;
     absl::MutexLock lock(&stop_mu_);
     if (full) {
@@ -357,7 +431,10 @@ void Sequencer::Loop() {
       continue;
     }
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stop_mu_) { return stopping_; };
-    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.interval)) return;
+    if (stop_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                                  follower ? options_.leader_retry : options_.interval)) {
+      return;
+    }
   }
 }
 

@@ -21,13 +21,40 @@
 // anything (kDataLoss naming the log) rather than sign a history inconsistent with one it
 // signed before.
 //
+// Leadership. Several processes (custos serve nodes on one PostgreSQL database) may each run a
+// Sequencer, but only the one holding the store lease kSequencerLease (store::Store::TryLead)
+// runs rounds. A sequencer takes the lease at its first round (RunOnce, Drain, Recover, or the
+// background thread, which retries every `leader_retry` while another process leads), and keeps
+// it until Stop, destruction, or losing it (LeaderLease::Held is checked before every round).
+// On taking it, it reloads every log from the store before its first round (another process
+// may have sequenced meanwhile); on losing it, it drops what it holds in memory. RunOnce and
+// Drain return kUnavailable (NotLeadingError()) while another process leads; Recover then only
+// checks the store. A single process (tests, custos commands) simply takes the lease.
+//
+// Fencing. A leader that stalls (a long pause, a network partition) may lose the lease without
+// knowing it, and resume a round from trees that another node has grown meanwhile. The round's
+// write transaction therefore checks that each changed log's stored size and root are still
+// those its in-memory tree started from, and otherwise writes nothing (kAborted) and reloads.
+// So every stored tree extends the one before it, whoever wrote it, and each checkpoint is
+// signed over a tree that was stored: the log does not fork, and no event is sequenced twice
+// (AddEntries also refuses events that are no longer at the head of the outbox).
+//
+// The signed-heads file is per process (per node's data directory): a file that is behind the
+// store (another node signed later) is accepted when the stored tree extends what it says.
+//
+// Metrics (when set): custos_log_sequencer_leader is 1 while this process leads, else 0. The
+// log lines "log sequencer leading" and "log sequencer stopped leading" mark the changes.
+//
 // Thread-safe: RunOnce/Drain/Recover serialise on an internal mutex; Start runs rounds on a
 // background thread until Stop.
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "absl/status/statusor.h"
@@ -54,9 +81,15 @@ struct SequencerOptions {
   // again, forking every log). Empty: no such check.
   std::string signed_heads_path;
   // When set, the sequencer counts its work there: custos_log_events_sequenced_total,
-  // custos_log_checkpoints_signed_total, custos_log_sequencer_failures_total.
+  // custos_log_checkpoints_signed_total, custos_log_sequencer_failures_total, and shows
+  // custos_log_sequencer_leader.
   Metrics* metrics = nullptr;
+  // How often the background thread tries to take the lease while another process leads.
+  absl::Duration leader_retry = absl::Seconds(1);
 };
+
+// The store lease that the leading sequencer holds.
+inline constexpr std::string_view kSequencerLease = "log-sequencer";
 
 // The checkpoint origin of a tenant's log and of the provider log.
 std::string TenantLogOrigin(std::string_view host, std::string_view tenant_name);
@@ -71,21 +104,32 @@ class Sequencer {
   Sequencer(const Sequencer&) = delete;
   Sequencer& operator=(const Sequencer&) = delete;
 
-  // Loads and checks every log (see above) and signs checkpoints a crash left unsigned. Called
-  // by the first RunOnce when not called before. kDataLoss, naming the log and what disagrees,
-  // when a log's stored state is inconsistent; every later round then fails the same way.
+  // Loads and checks every log (see above) and, when leading, signs checkpoints a crash left
+  // unsigned. Called by the first round after taking the lease. kDataLoss, naming the log and
+  // what disagrees, when a log's stored state is inconsistent; every later round then fails the
+  // same way (a leader keeps the lease meanwhile: no node signs while this process runs).
   absl::Status Recover();
 
-  // One round; returns how many events it sequenced.
+  // One round; returns how many events it sequenced. NotLeadingError() while another process
+  // leads; kAborted when another sequencer wrote a log since this one loaded it (the round
+  // wrote nothing; the next reloads).
   absl::StatusOr<int> RunOnce();
 
   // Rounds until the outbox is empty.
   absl::Status Drain();
 
   // Runs rounds on a background thread: back to back while the outbox holds a full batch,
-  // otherwise every `interval`. Errors are logged and retried after `interval`.
+  // otherwise every `interval`; while another process leads, tries to take over every
+  // `leader_retry`. Errors are logged and retried after `interval`.
   void Start();
+  // Stops the background thread and gives up the lease.
   void Stop();
+
+  // Whether this sequencer held the lease at its last round or check.
+  bool leading() const;
+
+  // What RunOnce and Drain return while another process leads.
+  static absl::Status NotLeadingError();
 
   struct Stats {
     uint64_t events = 0;       // sequenced by this process
@@ -100,6 +144,11 @@ class Sequencer {
     tiles::TreeBuilder tree;
   };
 
+  // Takes the lease, or checks that it is still held; false while another process leads.
+  absl::StatusOr<bool> LeadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `lost`: the lease ended by itself (logged as a warning), rather than by Stop.
+  void StepDownLocked(bool lost) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ForgetLogsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RecoverLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int> RunOnceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SignLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -114,8 +163,10 @@ class Sequencer {
   Counter* events_counter_ = nullptr;
   Counter* checkpoints_counter_ = nullptr;
   Counter* failures_counter_ = nullptr;
+  Gauge* leader_gauge_ = nullptr;
 
   mutable absl::Mutex mu_;
+  std::unique_ptr<store::LeaderLease> lease_ ABSL_GUARDED_BY(mu_);  // null while not leading
   bool recovered_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status broken_ ABSL_GUARDED_BY(mu_);  // set when Recover found an inconsistent log
   std::map<std::string, LogCursor> logs_ ABSL_GUARDED_BY(mu_);
@@ -123,6 +174,7 @@ class Sequencer {
   // log id -> (size, root) of the latest checkpoint signed, as in signed_heads_path.
   std::map<std::string, std::pair<uint64_t, std::string>> signed_heads_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> leading_{false};  // lease_ != nullptr, readable without mu_
 
   absl::Mutex stop_mu_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;

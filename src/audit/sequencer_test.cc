@@ -1,7 +1,11 @@
 #include "audit/sequencer.h"
 
+#include <atomic>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,6 +28,59 @@ namespace custos::audit {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Forwards to a store but hands out leases that the test controls, so that two sequencers can
+// both believe they lead (as a stalled leader does until it notices).
+class ForcedLeadStore final : public store::Store {
+ public:
+  explicit ForcedLeadStore(store::Store& inner) : inner_(inner) {}
+
+  absl::Status Write(absl::FunctionRef<absl::Status(store::Transaction&)> fn) override {
+    return inner_.Write(fn);
+  }
+  absl::Status Read(absl::FunctionRef<absl::Status(store::Transaction&)> fn) override {
+    return inner_.Read(fn);
+  }
+  absl::Status Ping() override { return inner_.Ping(); }
+  void Close() override {}
+  void SetObserver(store::StoreObserver* observer) override { inner_.SetObserver(observer); }
+  // Every call succeeds, unless `refuse` is set: no exclusion at all.
+  absl::StatusOr<std::unique_ptr<store::LeaderLease>> TryLead(std::string_view) override {
+    if (refuse.load()) return nullptr;
+    return std::make_unique<Lease>(generation_, generation_.load());
+  }
+
+  // Every lease handed out so far is lost.
+  void RevokeLeases() { ++generation_; }
+  std::atomic<bool> refuse{false};
+
+ private:
+  class Lease final : public store::LeaderLease {
+   public:
+    Lease(const std::atomic<int>& current, int generation)
+        : current_(current), generation_(generation) {}
+    bool Held() override { return current_.load() == generation_; }
+
+   private:
+    const std::atomic<int>& current_;
+    const int generation_;
+  };
+
+  store::Store& inner_;
+  std::atomic<int> generation_{0};
+};
+
+// Polls `done` for up to 20 s of real time (the sequencer's thread waits in real time).
+template <typename Fn>
+bool Eventually(Fn done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return done();
+}
 
 constexpr std::string_view kHost = "id.example.com";
 
@@ -50,6 +107,50 @@ class SequencerTest : public ::testing::Test {
     return std::make_unique<Sequencer>(
         store(), *keys_, clock_,
         SequencerOptions{.host = std::string(kHost), .batch_size = batch_size});
+  }
+
+  // What a node of several would run: a quick background thread, its own signed heads.
+  std::unique_ptr<Sequencer> NewNode(store::Store& on, std::string heads, Metrics* metrics,
+                                     int batch_size = 16384) {
+    return std::make_unique<Sequencer>(on, *keys_, clock_,
+                                       SequencerOptions{.host = std::string(kHost),
+                                                        .batch_size = batch_size,
+                                                        .interval = absl::Milliseconds(2),
+                                                        .signed_heads_path = std::move(heads),
+                                                        .metrics = metrics,
+                                                        .leader_retry = absl::Milliseconds(2)});
+  }
+
+  // Checks one log as a verifier would: each of its `count` events exactly once, at positions
+  // 0..count-1 in commit order, nothing left in the outbox, every checkpoint stored for it over
+  // a prefix of that one tree, the latest over all of it.
+  void ExpectOneHistory(std::string_view log_id, size_t count) {
+    SCOPED_TRACE(log_id);
+    std::vector<store::EventRecord> events = EventsOf(log_id);  // in commit order
+    ASSERT_EQ(events.size(), count);
+    std::vector<std::string> leaves;
+    for (size_t i = 0; i < events.size(); ++i) {
+      ASSERT_TRUE(events[i].log_index.has_value()) << "event " << i << " was never sequenced";
+      ASSERT_EQ(*events[i].log_index, i) << "positions follow commit order, once each";
+      leaves.push_back(merkle::LeafHash(events[i].json));
+    }
+    auto outbox = store::ReadResult(
+        store(), [](store::Transaction& tx) { return tx.Logs().Unsequenced(10); });
+    ASSERT_TRUE(outbox.ok()) << outbox.status();
+    EXPECT_TRUE(outbox->empty());
+    int checkpoints = 0;
+    for (size_t size = 1; size <= count; ++size) {
+      auto checkpoint = store::ReadResult(
+          store(), [&](store::Transaction& tx) { return tx.Logs().GetCheckpoint(log_id, size); });
+      if (absl::IsNotFound(checkpoint.status())) continue;
+      ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+      ++checkpoints;
+      EXPECT_EQ(checkpoint->root_hash,
+                merkle::RootFromLeafHashes({leaves.begin(), leaves.begin() + size}))
+          << "the checkpoint at size " << size << " is over another tree: a fork";
+    }
+    EXPECT_GT(checkpoints, 0);
+    EXPECT_EQ(OpenLatest(log_id).size, count);
   }
 
   // Appends `n` events to `tenant`'s log (one transaction each, as requests do).
@@ -184,6 +285,7 @@ TEST_F(SequencerTest, ACheckpointLostToACrashIsSignedOnRecovery) {
   EXPECT_TRUE(absl::IsNotFound(reader.LatestCheckpoint("00oacme").status()));
 
   ExecSql("UPDATE log_keys SET retired = NULL");
+  sequencer.reset();  // the process ends (and its lease with it)
   auto restarted = NewSequencer();
   ASSERT_TRUE(restarted->Recover().ok());
   EXPECT_EQ(OpenLatest("00oacme").size, 3u);
@@ -291,6 +393,179 @@ TEST_F(SequencerTest, AfterRotationNewCheckpointsUseTheNewKeyAndOldOnesStillVeri
   EXPECT_TRUE(note::Open(old_note, {*note::ParseVerifierKey(old_keys[0])}).ok());
   // The rotation is an event in the provider log.
   EXPECT_EQ(EventsOf(store::kProviderLogId).back().event_type, "log.key.rotate");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several processes (custos serve nodes on one database)
+
+TEST_F(SequencerTest, OnlyTheLeaseHolderSequencesAndAnotherTakesOverWhenItStops) {
+  Metrics metrics_a;
+  Metrics metrics_b;
+  auto a = NewNode(store(), temp_->dir() + "/heads-a", &metrics_a);
+  auto b = NewNode(store(), temp_->dir() + "/heads-b", &metrics_b);
+  a->Start();
+  ASSERT_TRUE(Eventually([&] { return a->leading(); }));
+  b->Start();
+  AppendEvents("00oacme", 10);
+  ASSERT_TRUE(Eventually([&] { return a->stats().events == 11; }));  // and the key's event
+  EXPECT_FALSE(b->leading());
+  EXPECT_EQ(b->stats().events, 0u) << "a follower sequences nothing";
+  EXPECT_THAT(metrics_a.TextExposition(), HasSubstr("custos_log_sequencer_leader 1\n"));
+  EXPECT_THAT(metrics_b.TextExposition(), HasSubstr("custos_log_sequencer_leader 0\n"));
+  EXPECT_THAT(metrics_b.TextExposition(), Not(HasSubstr("\ncustos_log_sequencer_failures_total ")))
+      << "following is not failing";
+
+  a->Stop();  // releases the lease
+  EXPECT_FALSE(a->leading());
+  EXPECT_THAT(metrics_a.TextExposition(), HasSubstr("custos_log_sequencer_leader 0\n"));
+  ASSERT_TRUE(Eventually([&] { return b->leading(); }));
+  EXPECT_THAT(metrics_b.TextExposition(), HasSubstr("custos_log_sequencer_leader 1\n"));
+  AppendEvents("00oacme", 5);
+  ASSERT_TRUE(Eventually([&] { return b->stats().events == 5; }));
+  b->Stop();
+  ExpectOneHistory("00oacme", 15);
+}
+
+TEST_F(SequencerTest, RoundsAreRefusedWhileAnotherProcessLeads) {
+  AppendEvents("00oacme", 3);
+  auto leader = NewSequencer();
+  ASSERT_TRUE(leader->RunOnce().ok());
+  EXPECT_TRUE(leader->leading());
+
+  AppendEvents("00oacme", 2);
+  auto other = NewSequencer();
+  EXPECT_EQ(other->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_EQ(other->Drain(), Sequencer::NotLeadingError());
+  EXPECT_TRUE(other->Recover().ok()) << "a follower still checks the store";
+  EXPECT_FALSE(other->leading());
+  EXPECT_EQ(OpenLatest("00oacme").size, 3u) << "the follower signed nothing";
+
+  leader->Stop();
+  ASSERT_TRUE(other->Drain().ok());
+  EXPECT_TRUE(other->leading());
+  ExpectOneHistory("00oacme", 5);
+}
+
+TEST_F(SequencerTest, AStaleLeaderCannotForkTheLog) {
+  // Both believe they lead, as a leader that stalled past losing its lease does.
+  ForcedLeadStore shared(store());
+  auto a = NewNode(shared, "", nullptr);
+  auto b = NewNode(shared, "", nullptr);
+  AppendEvents("00oacme", 5);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 6);  // and the key's event in the provider log
+  AppendEvents("00oacme", 3);
+  ASSERT_EQ(b->RunOnce().value_or(-1), 3);  // b loaded the logs as a wrote them
+
+  // a's tree of acme has 5 entries; the store's has 8.
+  AppendEvents("00oacme", 2);
+  absl::StatusOr<int> stale = a->RunOnce();
+  EXPECT_TRUE(absl::IsAborted(stale.status())) << stale.status();
+  EXPECT_THAT(std::string(stale.status().message()), HasSubstr("log 00oacme"));
+  EXPECT_THAT(std::string(stale.status().message()), HasSubstr("another sequencer"));
+  EXPECT_FALSE(EventsOf("00oacme").back().log_index.has_value()) << "the round wrote nothing";
+  EXPECT_EQ(a->RunOnce().value_or(-1), 2) << "the next round reloads and goes on";
+
+  // Now b is the stale one; its round also touches a log it has not seen.
+  AppendEvents("00oglobex", 1);
+  AppendEvents("00oacme", 1);
+  EXPECT_TRUE(absl::IsAborted(b->RunOnce().status()));
+  EXPECT_TRUE(absl::IsNotFound(LogReader(store()).LatestCheckpoint("00oglobex").status()))
+      << "nothing of an aborted round is signed";
+  EXPECT_EQ(b->RunOnce().value_or(-1), 2);
+
+  ExpectOneHistory("00oacme", 11);
+  ExpectOneHistory("00oglobex", 1);
+  ExpectOneHistory(store::kProviderLogId, 1);
+}
+
+TEST_F(SequencerTest, TwoLeadersRacingSequenceEveryEventOnceWithoutAFork) {
+  ForcedLeadStore shared(store());
+  auto a = NewNode(shared, "", nullptr, /*batch_size=*/7);
+  auto b = NewNode(shared, "", nullptr, /*batch_size=*/7);
+  std::atomic<bool> appending{true};
+  std::atomic<int> aborted{0};
+  std::atomic<int> other_errors{0};
+  auto run = [&](Sequencer& sequencer) {
+    while (true) {
+      const bool last_pass = !appending.load();
+      absl::StatusOr<int> n = sequencer.RunOnce();
+      if (absl::IsAborted(n.status())) {
+        ++aborted;
+      } else if (!n.ok()) {
+        ++other_errors;
+        ADD_FAILURE() << n.status();
+      }
+      if (last_pass && n.ok() && *n == 0) return;
+      if (n.ok() && *n == 0) absl::SleepFor(absl::Microseconds(300));
+    }
+  };
+  {
+    std::jthread runner_a([&] { run(*a); });
+    std::jthread runner_b([&] { run(*b); });
+    for (int i = 0; i < 60; ++i) {
+      AppendEvents(i % 3 == 0 ? "00oglobex" : "00oacme", 1 + i % 4);
+    }
+    appending = false;
+  }
+  EXPECT_EQ(other_errors.load(), 0);
+  ExpectOneHistory("00oacme", 100);
+  ExpectOneHistory("00oglobex", 50);
+  ExpectOneHistory(store::kProviderLogId, 1);
+  EXPECT_EQ(a->stats().events + b->stats().events, 151u) << "each event sequenced once";
+  RecordProperty("aborted_rounds", aborted.load());
+}
+
+TEST_F(SequencerTest, ALostLeaseStopsRoundsUntilItIsTakenAgain) {
+  ForcedLeadStore shared(store());
+  Metrics metrics;
+  auto a = NewNode(shared, "", &metrics);
+  auto b = NewNode(shared, "", nullptr);
+  AppendEvents("00oacme", 2);
+  ASSERT_TRUE(a->RunOnce().ok());
+  EXPECT_THAT(metrics.TextExposition(), HasSubstr("custos_log_sequencer_leader 1\n"));
+
+  // a's lease is lost and another node holds it: a steps down.
+  shared.RevokeLeases();
+  shared.refuse = true;
+  EXPECT_EQ(a->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_FALSE(a->leading());
+  EXPECT_THAT(metrics.TextExposition(), HasSubstr("custos_log_sequencer_leader 0\n"));
+
+  shared.refuse = false;
+  AppendEvents("00oacme", 4);
+  ASSERT_EQ(b->RunOnce().value_or(-1), 4);
+  // b's turn ends; a leads again and first reloads what b wrote: no aborted round.
+  shared.RevokeLeases();
+  AppendEvents("00oacme", 1);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 1);
+  EXPECT_TRUE(a->leading());
+  EXPECT_THAT(metrics.TextExposition(), HasSubstr("custos_log_sequencer_leader 1\n"));
+  ExpectOneHistory("00oacme", 7);
+}
+
+TEST_F(SequencerTest, ASignedHeadsFileBehindTheStoreIsAcceptedWhenTheStoreExtendsIt) {
+  const std::string heads_a = temp_->dir() + "/heads-a";
+  const std::string heads_b = temp_->dir() + "/heads-b";
+  AppendEvents("00oacme", 5);
+  auto a = NewNode(store(), heads_a, nullptr);
+  ASSERT_TRUE(a->Drain().ok());
+  a->Stop();
+
+  // Node b leads for a while and signs past what a's file says.
+  AppendEvents("00oacme", 4);
+  auto b = NewNode(store(), heads_b, nullptr);
+  ASSERT_TRUE(b->Drain().ok());
+  b->Stop();
+  EXPECT_EQ(OpenLatest("00oacme").size, 9u);
+
+  // a leads again: its file (acme at 5) is behind the store (9), which extends it.
+  AppendEvents("00oacme", 2);
+  ASSERT_TRUE(a->Recover().ok());
+  ASSERT_TRUE(a->Drain().ok());
+  ExpectOneHistory("00oacme", 11);
+  std::ifstream file(heads_a);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("00oacme 11 ")) << "a's file follows what a signed";
 }
 
 }  // namespace

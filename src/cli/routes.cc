@@ -9,13 +9,15 @@
 #include "api/oidc/oidc_routes.h"
 #include "api/security/security_routes.h"
 #include "api/support/support_routes.h"
+#include "cli/shared_state.h"
 
 namespace custos::cli {
 
 SupportStack::SupportStack(api::Services& services)
     : plane(services.store, services.config, services.clock, services.random),
-      dpop(services.clock, support::DpopOptions{.max_age = services.config.dpop_max_age,
-                                                .max_clock_skew = services.config.dpop_max_age}),
+      replay_cache(MakeDpopReplayCache(services.config, services.store, services.clock,
+                                       kSupportDpopScope, DpopOptionsOf(services.config))),
+      dpop(services.clock, DpopOptionsOf(services.config), replay_cache.get()),
       anomalies(support::AnomalyRules{
           .max_tenants = services.config.anomaly_max_tenants,
           .window = services.config.anomaly_window,
@@ -26,8 +28,9 @@ SupportStack::SupportStack(api::Services& services)
 OidcStack::OidcStack(api::Services& services, directory::Directory& directory)
     : apps(services.store, services.clock, services.random),
       keys(services.store, services.sealer, services.clock, services.random),
-      dpop(services.clock, support::DpopOptions{.max_age = services.config.dpop_max_age,
-                                                .max_clock_skew = services.config.dpop_max_age}),
+      replay_cache(MakeDpopReplayCache(services.config, services.store, services.clock,
+                                       kOidcDpopScope, DpopOptionsOf(services.config))),
+      dpop(services.clock, DpopOptionsOf(services.config), replay_cache.get()),
       tokens(services.store, services.clock, services.random, keys, apps, directory, dpop,
              oidc::TokenOptions{.refusal_limiter = services.refused_auth_limiter}) {}
 

@@ -3,6 +3,7 @@
 // Every API route that `custos serve` registers (the server adds /healthz, /readyz and
 // /metrics itself). docs/openapi.yaml describes exactly these; openapi_test keeps the two in step.
 
+#include <memory>
 #include <vector>
 
 #include "api/common.h"
@@ -25,6 +26,8 @@ namespace custos::cli {
 struct SupportStack {
   explicit SupportStack(api::Services& services);
   support::SupportPlane plane;
+  // In memory, or in the store when processes share it (cli/shared_state.h).
+  std::unique_ptr<support::DpopReplayCache> replay_cache;
   support::DpopVerifier dpop;  // its replay cache is shared by every operator request
   support::AnomalyDetector anomalies;
   support::AccessGate gate;
@@ -36,6 +39,8 @@ struct OidcStack {
   OidcStack(api::Services& services, directory::Directory& directory);
   oidc::Apps apps;
   oidc::KeyManager keys;
+  // In memory, or in the store when processes share it (cli/shared_state.h).
+  std::unique_ptr<support::DpopReplayCache> replay_cache;
   support::DpopVerifier dpop;  // the OIDC endpoints' own replay cache
   oidc::TokenService tokens;
 };

@@ -21,6 +21,7 @@
 #include "authn/sign_in.h"
 #include "cli/demo_data.h"
 #include "cli/routes.h"
+#include "cli/shared_state.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "common/rate_limiter.h"
@@ -78,7 +79,9 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   auto runtime = OpenRuntime(*config);
   if (!runtime.ok()) return Fail("data directory", runtime.status());
   Runtime& rt = **runtime;
-  // One server per data directory: two sequencers would race for the same logs. Held until
+  // One server per data directory: the sequencer's signed heads (log-heads) are one node's
+  // record of what it signed. (Nodes sharing a PostgreSQL store each have their own data
+  // directory; a store lease picks the one that sequences.) Held until
   // the process exits (the kernel drops it even after kill -9). `custos admin` does not take
   // it: its writes go through the store like a request's.
   const std::string lock_path = rt.config.data_dir + "/serve.lock";
@@ -95,12 +98,15 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
 
   crypto::PasswordHasher hasher(
       crypto::Argon2Params{rt.config.argon2_memory_kib, rt.config.argon2_iterations});
-  RateLimiter refused_auth({.rate_per_second = rt.config.refused_auth_per_minute_per_ip,
-                            .burst = rt.config.refused_auth_burst_per_ip,
-                            .per = absl::Minutes(1)},
-                           SystemClock::Get());
+  // Rate limits and DPoP replay caches are in memory with the embedded store, in the store with
+  // PostgreSQL, where every process on the database shares them (cli/shared_state.h).
+  std::unique_ptr<RateLimit> refused_auth =
+      MakeRateLimit(rt.config, *rt.store, SystemClock::Get(), kRefusedAuthLimitScope,
+                    {.rate_per_second = rt.config.refused_auth_per_minute_per_ip,
+                     .burst = rt.config.refused_auth_burst_per_ip,
+                     .per = absl::Minutes(1)});
   api::Services services{*rt.store, rt.config,  SystemClock::Get(), crypto::SystemRandom(),
-                         hasher,    *rt.sealer, &refused_auth};
+                         hasher,    *rt.sealer, refused_auth.get()};
   directory::Directory directory(services.store, services.config, services.clock, services.random,
                                  hasher, *rt.sealer);
   authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,
@@ -113,7 +119,15 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   std::vector<api::Route> routes =
       ApiRoutes(services, directory, sign_in, log_reader, log_keys, support, oidc);
 
-  http::Server server(http::ServerOptionsFromConfig(rt.config), std::move(routes), metrics);
+  http::ServerOptions server_options = http::ServerOptionsFromConfig(rt.config);
+  std::unique_ptr<RateLimit> sign_in_limit;
+  if (SharesStateThroughStore(rt.config)) {
+    sign_in_limit = MakeRateLimit(rt.config, *rt.store, SystemClock::Get(), kSignInLimitScope,
+                                  {.rate_per_second = server_options.rate_limit_per_second,
+                                   .burst = server_options.rate_limit_burst});
+    server_options.rate_limiter = sign_in_limit.get();
+  }
+  http::Server server(server_options, std::move(routes), metrics);
   server.SetReadinessCheck([&rt] { return rt.store->Ping(); });
   if (absl::Status st = server.Start(); !st.ok()) return Fail("listen", st);
 
@@ -140,6 +154,8 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
                               .interval = rt.config.sequence_interval,
                               .signed_heads_path = rt.config.data_dir + "/log-heads",
                               .metrics = &metrics});
+  // Takes the sequencer's lease when no other node holds it; a node that does not lead only
+  // checks the store against its signed heads here, and takes over later in the background.
   if (absl::Status st = sequencer.Recover(); !st.ok()) {
     // Serving goes on (events stay durable in the outbox); nothing is signed until an operator
     // has looked at the store.
@@ -211,10 +227,12 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
   });
 
   server.RunUntilSignal();
+  // First, so that another node takes over the sequencer's lease at once; what is written
+  // from here on waits in the outbox for it (or for this node's next start).
+  sequencer.Stop();
   stopping.Notify();
   sweeper.join();
   notifier.Stop();
-  sequencer.Stop();
   rt.store->SetObserver(nullptr);
   rt.store->Close();
   Log(LogLevel::kInfo, "stopped");

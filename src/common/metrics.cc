@@ -191,6 +191,33 @@ void Histogram::AppendText(std::string& out) const {
   }
 }
 
+Gauge::Gauge(std::string name, std::string help, std::vector<std::string> label_names)
+    : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
+
+void Gauge::Set(const LabelValues& labels, double value) {
+  CheckArity(name_, label_names_, labels);
+  absl::MutexLock lock(&mu_);
+  values_[labels] = value;
+}
+
+double Gauge::Value(const LabelValues& labels) const {
+  absl::MutexLock lock(&mu_);
+  auto it = values_.find(labels);
+  return it == values_.end() ? 0 : it->second;
+}
+
+void Gauge::AppendText(std::string& out) const {
+  AppendHeader(out, name_, help_, "gauge");
+  absl::MutexLock lock(&mu_);
+  for (const auto& [labels, value] : values_) {
+    out += name_;
+    AppendLabels(out, label_names_, labels);
+    out += ' ';
+    out += FormatValue(value);
+    out += '\n';
+  }
+}
+
 std::vector<double> Metrics::DefaultBuckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
@@ -207,9 +234,12 @@ Counter& Metrics::AddCounter(std::string_view name, std::string_view help,
   for (const auto& h : histograms_) {
     if (h->name_ == name) Die(fmt::format("{} is already a histogram", name));
   }
+  for (const auto& g : gauges_) {
+    if (g->name_ == name) Die(fmt::format("{} is already a gauge", name));
+  }
   counters_.push_back(std::unique_ptr<Counter>(
       new Counter(std::string(name), std::string(help), std::move(label_names))));
-  order_.emplace_back(false, counters_.size() - 1);
+  order_.emplace_back(0, counters_.size() - 1);
   return *counters_.back();
 }
 
@@ -232,20 +262,46 @@ Histogram& Metrics::AddHistogram(std::string_view name, std::string_view help,
   for (const auto& c : counters_) {
     if (c->name_ == name) Die(fmt::format("{} is already a counter", name));
   }
+  for (const auto& g : gauges_) {
+    if (g->name_ == name) Die(fmt::format("{} is already a gauge", name));
+  }
   histograms_.push_back(std::unique_ptr<Histogram>(new Histogram(
       std::string(name), std::string(help), std::move(label_names), std::move(bounds))));
-  order_.emplace_back(true, histograms_.size() - 1);
+  order_.emplace_back(1, histograms_.size() - 1);
   return *histograms_.back();
+}
+
+Gauge& Metrics::AddGauge(std::string_view name, std::string_view help,
+                         std::vector<std::string> label_names) {
+  CheckNames(name, label_names, /*histogram=*/false);
+  absl::MutexLock lock(&mu_);
+  for (const auto& g : gauges_) {
+    if (g->name_ != name) continue;
+    if (g->label_names_ != label_names) Die(fmt::format("{} registered with other labels", name));
+    return *g;
+  }
+  for (const auto& c : counters_) {
+    if (c->name_ == name) Die(fmt::format("{} is already a counter", name));
+  }
+  for (const auto& h : histograms_) {
+    if (h->name_ == name) Die(fmt::format("{} is already a histogram", name));
+  }
+  gauges_.push_back(std::unique_ptr<Gauge>(
+      new Gauge(std::string(name), std::string(help), std::move(label_names))));
+  order_.emplace_back(2, gauges_.size() - 1);
+  return *gauges_.back();
 }
 
 std::string Metrics::TextExposition() const {
   std::string out;
   absl::MutexLock lock(&mu_);
-  for (const auto& [is_histogram, index] : order_) {
-    if (is_histogram) {
+  for (const auto& [kind, index] : order_) {
+    if (kind == 0) {
+      counters_[index]->AppendText(out);
+    } else if (kind == 1) {
       histograms_[index]->AppendText(out);
     } else {
-      counters_[index]->AppendText(out);
+      gauges_[index]->AppendText(out);
     }
   }
   return out;

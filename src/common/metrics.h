@@ -1,6 +1,6 @@
 #pragma once
 
-// A small Prometheus registry: counters and histograms with labels, rendered in the text
+// A small Prometheus registry: counters, gauges and histograms with labels, rendered in the text
 // exposition format 0.0.4 for GET /metrics.
 //
 //   Metrics metrics;
@@ -80,6 +80,29 @@ class Histogram {
   std::map<LabelValues, Series> series_ ABSL_GUARDED_BY(mu_);
 };
 
+// A gauge family: one value per tuple of label values, set to whatever it now is (it may go
+// down). Thread-safe. Owned by its Metrics.
+class Gauge {
+ public:
+  Gauge(const Gauge&) = delete;
+  Gauge& operator=(const Gauge&) = delete;
+
+  void Set(const LabelValues& labels, double value);
+  // 0 for a tuple never set.
+  double Value(const LabelValues& labels) const;
+
+ private:
+  friend class Metrics;
+  Gauge(std::string name, std::string help, std::vector<std::string> label_names);
+  void AppendText(std::string& out) const;
+
+  const std::string name_;
+  const std::string help_;
+  const std::vector<std::string> label_names_;
+  mutable absl::Mutex mu_;
+  std::map<LabelValues, double> values_ ABSL_GUARDED_BY(mu_);
+};
+
 // The registry. Thread-safe: families may be added and updated from any thread while another
 // thread renders the exposition.
 class Metrics {
@@ -101,6 +124,8 @@ class Metrics {
   Histogram& AddHistogram(std::string_view name, std::string_view help,
                           std::vector<std::string> label_names,
                           std::vector<double> bounds = DefaultBuckets());
+  Gauge& AddGauge(std::string_view name, std::string_view help,
+                  std::vector<std::string> label_names);
 
   // Every family in registration order, series sorted by label values, with HELP and TYPE
   // lines. Families without series still show their HELP and TYPE.
@@ -111,8 +136,9 @@ class Metrics {
   // Families never move once created: references handed out stay valid.
   std::vector<std::unique_ptr<Counter>> counters_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Histogram>> histograms_ ABSL_GUARDED_BY(mu_);
-  // Registration order across both kinds: (is_histogram, index).
-  std::vector<std::pair<bool, size_t>> order_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Gauge>> gauges_ ABSL_GUARDED_BY(mu_);
+  // Registration order across the kinds: (kind, index), kind 0 counter, 1 histogram, 2 gauge.
+  std::vector<std::pair<int, size_t>> order_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace custos

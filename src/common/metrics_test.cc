@@ -106,5 +106,16 @@ TEST(MetricsTest, ConcurrentUpdatesAreAllCounted) {
   EXPECT_EQ(h.Count({"x"}), 4000u);
 }
 
+TEST(MetricsTest, GaugeGoesUpAndDown) {
+  Metrics metrics;
+  Gauge& g = metrics.AddGauge("leader", "Leads.", {});
+  g.Set({}, 1);
+  EXPECT_EQ(metrics.TextExposition(), "# HELP leader Leads.\n# TYPE leader gauge\nleader 1\n");
+  g.Set({}, 0);
+  EXPECT_EQ(g.Value({}), 0);
+  EXPECT_EQ(metrics.TextExposition(), "# HELP leader Leads.\n# TYPE leader gauge\nleader 0\n");
+  EXPECT_EQ(&metrics.AddGauge("leader", "Leads.", {}), &g);
+}
+
 }  // namespace
 }  // namespace custos

@@ -1,6 +1,11 @@
 #pragma once
 
-// A token-bucket rate limit per key (the server keys it by client IP address).
+// Rate limits per key (the server keys them by client IP address): the RateLimit interface that
+// callers hold, and RateLimiter, a token bucket per key in this process's memory. A limit that
+// several processes share lives in the store (http/store_rate_limiter.h); `custos serve` picks
+// that one when the store is PostgreSQL.
+//
+// RateLimiter: a token-bucket rate limit per key, in memory.
 //
 // Each key has a bucket of `burst` tokens that refills at `rate_per_second`; a request takes
 // one token, and is refused while the bucket holds less than one. A key seen for the first time
@@ -56,17 +61,30 @@ struct RateLimitDecision {
   absl::Duration retry_after = absl::ZeroDuration();
 };
 
-class RateLimiter {
+// A rate limit per key. Implementations are thread-safe.
+class RateLimit {
+ public:
+  virtual ~RateLimit() = default;
+  // False when the limit is off (every request is allowed).
+  virtual bool enabled() const = 0;
+  // Counts one request of `key` and says whether it is allowed. Always allowed when off.
+  virtual RateLimitDecision Acquire(std::string_view key) = 0;
+  // Whether Acquire may wait on I/O (a store), so that a caller on an event loop calls it
+  // elsewhere.
+  virtual bool blocking() const { return false; }
+};
+
+class RateLimiter final : public RateLimit {
  public:
   // `clock` must outlive the limiter.
   RateLimiter(const RateLimitOptions& options, const Clock& clock);
   RateLimiter(const RateLimiter&) = delete;
   RateLimiter& operator=(const RateLimiter&) = delete;
 
-  bool enabled() const { return options_.rate_per_second > 0; }
+  bool enabled() const override { return options_.rate_per_second > 0; }
 
   // Takes a token for `key` if one is there. Always allowed when the limiter is off.
-  RateLimitDecision Acquire(std::string_view key);
+  RateLimitDecision Acquire(std::string_view key) override;
 
   // Buckets currently kept (for tests and metrics).
   size_t TrackedKeys() const;

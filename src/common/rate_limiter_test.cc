@@ -159,5 +159,16 @@ TEST(RateLimiterTest, RateCanBePerMinute) {
   EXPECT_TRUE(limiter.Acquire("a").allowed);
 }
 
+TEST(RateLimiterTest, IsAnInMemoryRateLimitThatNeverBlocks) {
+  FakeClock clock;
+  RateLimiter limiter({.rate_per_second = 1, .burst = 1}, clock);
+  RateLimit& limit = limiter;
+  EXPECT_FALSE(limit.blocking()) << "the server asks it on its network thread";
+  EXPECT_TRUE(limit.enabled());
+  EXPECT_TRUE(limit.Acquire("a").allowed);
+  EXPECT_FALSE(limit.Acquire("a").allowed);
+  EXPECT_EQ(limiter.TrackedKeys(), 1u);
+}
+
 }  // namespace
 }  // namespace custos

@@ -239,9 +239,11 @@ class Server::Impl {
             "rate_limit (429).",
             {"reason"})),
         clock_(options.clock != nullptr ? *options.clock : SystemClock::Get()),
-        rate_limiter_(
+        builtin_rate_limiter_(
             {.rate_per_second = options.rate_limit_per_second, .burst = options.rate_limit_burst},
             clock_),
+        rate_limiter_(options.rate_limiter != nullptr ? *options.rate_limiter
+                                                      : builtin_rate_limiter_),
         max_connections_(static_cast<size_t>(std::max(options.max_connections, 1))),
         control_(asio::make_strand(ioc_)),
         acceptor_(control_),
@@ -671,7 +673,8 @@ class Server::Impl {
       case Placement::kWorkerPool:
         break;
     }
-    if (IsRateLimited(route)) {
+    const bool rate_limited = IsRateLimited(route);
+    if (rate_limited && !rate_limiter_.blocking()) {
       RateLimitDecision d = rate_limiter_.Acquire(c.rate_limit_key);
       if (!d.allowed) {
         requests_rejected_.Increment({"rate_limit"});
@@ -695,6 +698,14 @@ class Server::Impl {
             std::atomic<int>& pending;
             ~Release() { pending.fetch_sub(1); }
           } release{pending_};
+          // A limit that waits on I/O (the store) is asked here, off the network threads.
+          if (rate_limited && rate_limiter_.blocking()) {
+            RateLimitDecision d = rate_limiter_.Acquire(c.rate_limit_key);
+            if (!d.allowed) {
+              requests_rejected_.Increment({"rate_limit"});
+              co_return RateLimitedResponse(d, req, info);
+            }
+          }
           co_return CallHandler(route, req, info);
         },
         use_awaitable);
@@ -830,7 +841,8 @@ class Server::Impl {
   Counter& connections_refused_;
   Counter& requests_rejected_;
   const Clock& clock_;
-  RateLimiter rate_limiter_;
+  RateLimiter builtin_rate_limiter_;
+  RateLimit& rate_limiter_;  // builtin_rate_limiter_ unless the options name another
   const size_t max_connections_;
   std::atomic<int> pending_{0};   // handler calls queued on or running in pool_
   std::optional<Router> router_;  // set by Start, immutable afterwards

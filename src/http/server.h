@@ -17,9 +17,9 @@
 //   the worker pool gets 503 E0000009 "Service Unavailable" with Retry-After: 1 at once;
 // - requests to routes whose pattern starts with one of `rate_limited_route_prefixes` take a
 //   token from their client address's bucket (common/rate_limiter.h; IPv6 clients by /64
-//   prefix); without one they get 429 E0000047 with Retry-After, X-Rate-Limit-Limit,
-//   X-Rate-Limit-Remaining, X-Rate-Limit-Reset (epoch seconds) and Date, and the handler is
-//   not called.
+//   prefix), or ask ServerOptions::rate_limiter when set; without one they get 429 E0000047
+//   with Retry-After, X-Rate-Limit-Limit, X-Rate-Limit-Remaining, X-Rate-Limit-Reset (epoch
+//   seconds) and Date, and the handler is not called.
 // Both refusals count in custos_http_requests_rejected_total{reason}. /metrics also shows the
 // gauges custos_http_connections_open and custos_http_pending_requests.
 //
@@ -53,6 +53,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/metrics.h"
+#include "common/rate_limiter.h"
 
 namespace custos::http {
 
@@ -79,6 +80,11 @@ struct ServerOptions {
   std::vector<std::string> rate_limited_route_prefixes;
   int rate_limit_per_second = 10;  // tokens per second per client; 0 turns the limit off
   int rate_limit_burst = 20;       // bucket size per client
+  // When set, the limit of those routes instead of the token bucket above (e.g. one kept in the
+  // store that several servers share, http/store_rate_limiter.h). Must outlive the Server. One
+  // whose blocking() is true is asked on the worker pool, after the max_pending_requests check,
+  // never on a network thread.
+  RateLimit* rate_limiter = nullptr;
   // Time of the rate limits and their headers; null means SystemClock::Get(). Must outlive
   // the Server.
   const Clock* clock = nullptr;

@@ -25,6 +25,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/logging.h"
@@ -742,6 +743,78 @@ TEST_F(ServerTest, RateLimitOfZeroLimitsNothing) {
   for (int i = 0; i < 30; ++i) {
     EXPECT_EQ(client.Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 200) << i;
   }
+}
+
+// Stands for a limit kept in the store: it blocks while `release` is not notified, and allows
+// `allowed` requests.
+class SlowRateLimit final : public RateLimit {
+ public:
+  explicit SlowRateLimit(int allowed) : allowed_(allowed) {}
+  bool enabled() const override { return true; }
+  bool blocking() const override { return true; }
+  RateLimitDecision Acquire(std::string_view key) override {
+    {
+      absl::MutexLock lock(&mu_);
+      keys_.emplace_back(key);
+    }
+    thread = std::this_thread::get_id();
+    release.WaitForNotificationWithTimeout(absl::Seconds(10));
+    RateLimitDecision d;
+    d.limit = allowed_;
+    d.allowed = ++calls <= allowed_;
+    d.reset = absl::FromUnixSeconds(1767225602);
+    if (!d.allowed) d.retry_after = absl::Seconds(2);
+    return d;
+  }
+
+  std::vector<std::string> keys() const {
+    absl::MutexLock lock(&mu_);
+    return keys_;
+  }
+
+  absl::Notification release;
+  std::atomic<int> calls = 0;
+  std::atomic<std::thread::id> thread;
+
+ private:
+  const int allowed_;
+  mutable absl::Mutex mu_;
+  std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(ServerTest, ABlockingRateLimitIsAskedOffTheNetworkThread) {
+  FakeClock clock(absl::FromUnixSeconds(1767225600));
+  options_.clock = &clock;
+  SlowRateLimit limit(/*allowed=*/1);
+  options_.rate_limiter = &limit;
+  options_.rate_limited_route_prefixes = {"/t/{tenant}/api/v1/authn"};
+  std::atomic<int> calls = 0;
+  StartServer({{"POST", "/t/{tenant}/api/v1/authn", [&](api::Request&) {
+                  ++calls;
+                  return api::Response::NoContent();
+                }}});
+
+  // While the limit waits (on its store), the network thread serves others.
+  std::thread first([&] {
+    EXPECT_EQ(Client(port()).Send("POST", "/t/acme/api/v1/authn", "{}").result_int(), 204);
+  });
+  while (limit.thread.load() == std::thread::id()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto start = Clock::now();
+  EXPECT_EQ(Client(port()).Send("GET", "/healthz").result_int(), 200);
+  EXPECT_LT(MillisSince(start), 1000);
+  limit.release.Notify();
+  first.join();
+  EXPECT_NE(limit.thread.load(), run_thread_.get_id());
+  EXPECT_EQ(limit.keys(), std::vector<std::string>{"127.0.0.1"});
+
+  // Its refusal is the server's 429, and the handler is not called.
+  Res limited = Client(port()).Send("POST", "/t/acme/api/v1/authn", "{}");
+  EXPECT_EQ(limited.result_int(), 429);
+  EXPECT_EQ(limited["Retry-After"], "2");
+  EXPECT_EQ(limited["X-Rate-Limit-Reset"], "1767225602");
+  EXPECT_EQ(calls, 1);
 }
 
 TEST_F(ServerTest, ServerOptionsFromConfigRateLimitsTheSignInRoutes) {

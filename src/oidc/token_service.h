@@ -119,7 +119,7 @@ struct TokenOptions {
   // Refused requests recorded per client address (ctx.ip_address); beyond it a refusal is
   // answered the same but leaves no event, so that one address cannot flood the permanent log.
   // nullptr: every refusal is recorded.
-  RateLimiter* refusal_limiter = nullptr;
+  RateLimit* refusal_limiter = nullptr;
 };
 
 class TokenService {

@@ -1095,6 +1095,50 @@ CREATE TABLE status_notices (
 CREATE INDEX status_notices_by_published ON status_notices (published, id);
 )sql";
 
+// State that several processes on one database share (SharedStateRepository): one-time values
+// already used, each until it expires (replay_keys), and request counts of the current fixed
+// window of each rate-limited key (rate_counters, one row per key). Both are swept by time,
+// hence the indexes on expires and window_end. Not tenant data.
+constexpr std::string_view kSqliteV7 = R"sql(
+CREATE TABLE replay_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  expires INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX replay_keys_by_expiry ON replay_keys (expires);
+
+CREATE TABLE rate_counters (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX rate_counters_by_window_end ON rate_counters (window_end);
+)sql";
+
+constexpr std::string_view kPostgresV7 = R"sql(
+CREATE TABLE replay_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  expires BIGINT NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX replay_keys_by_expiry ON replay_keys (expires);
+
+CREATE TABLE rate_counters (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  window_end BIGINT NOT NULL,
+  count BIGINT NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX rate_counters_by_window_end ON rate_counters (window_end);
+)sql";
+
 constexpr SchemaStep kSteps[] = {
     {1, "initial schema", kSqliteV1, kPostgresV1},
     {2, "verifiable log", kSqliteV2, kPostgresV2},
@@ -1102,6 +1146,7 @@ constexpr SchemaStep kSteps[] = {
     {4, "support access plane", kSqliteV4, kPostgresV4},
     {5, "openid connect", kSqliteV5, kPostgresV5},
     {6, "incident response", kSqliteV6, kPostgresV6},
+    {7, "state shared between processes", kSqliteV7, kPostgresV7},
 };
 
 }  // namespace

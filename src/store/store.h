@@ -17,6 +17,7 @@
 // Times are kept at microsecond precision.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -532,6 +533,36 @@ class IncidentRepository {
   virtual absl::StatusOr<std::vector<StatusNoticeRecord>> ListNotices(int limit) = 0;
 };
 
+// Short-lived state that several `custos serve` processes on one database share, so that they
+// act as one service: one-time values already used (e.g. the jti of each accepted DPoP proof)
+// and request counts of fixed rate-limit windows. Not tenant data and no rules: `scope` names
+// the use (e.g. "dpop.support"), `key` is the caller's (e.g. a client address), and what to
+// remember for how long, or what limit a count reaches, is the caller's business. Nothing here
+// is logged. Every method writes: kFailedPrecondition inside a Read.
+class SharedStateRepository {
+ public:
+  virtual ~SharedStateRepository() = default;
+
+  // Remembers (scope, key) until `expires`. True when it was not remembered at `now` (never,
+  // or only until a time <= now: that row is replaced); false when it still is (nothing
+  // changes). Two transactions that remember the same pair concurrently get one true.
+  virtual absl::StatusOr<bool> Remember(std::string_view scope, std::string_view key,
+                                        absl::Time expires, absl::Time now) = 0;
+  // Deletes what was remembered only until a time <= `before`; returns how many rows.
+  virtual absl::StatusOr<int> DeleteExpiredKeys(absl::Time before) = 0;
+
+  // Adds `increment` (>= 0; 0 reads) to the count of (scope, key) in the fixed window
+  // [window_start, window_end) and returns the count after it. A count of an earlier window of
+  // (scope, key) is replaced by this one's (it starts from `increment`); when a later window is
+  // counted already (another process's clock is ahead), the increment goes to that window and
+  // its count is returned. kInvalidArgument for a negative increment or an empty window.
+  virtual absl::StatusOr<int64_t> Count(std::string_view scope, std::string_view key,
+                                        absl::Time window_start, absl::Time window_end,
+                                        int64_t increment) = 0;
+  // Deletes the counts of windows that ended at or before `before`; returns how many rows.
+  virtual absl::StatusOr<int> DeleteEndedWindows(absl::Time before) = 0;
+};
+
 // One transaction. Repositories obtained from it are valid only inside the callback that
 // received it. Not thread-safe: a transaction belongs to the thread that runs the callback.
 class Transaction {
@@ -550,6 +581,7 @@ class Transaction {
   virtual SupportRepository& Support() = 0;
   virtual OidcRepository& Oidc() = 0;
   virtual IncidentRepository& Incidents() = 0;
+  virtual SharedStateRepository& SharedState() = 0;
 };
 
 // Observes store latency (for /metrics). Thread-safe implementations only.
@@ -558,6 +590,29 @@ class StoreObserver {
   virtual ~StoreObserver() = default;
   // kind: "read" or "write"; elapsed includes waiting for the write lock.
   virtual void OnTransaction(std::string_view kind, absl::Duration elapsed, bool ok) = 0;
+};
+
+// Being the one holder of a name among every process on a store (Store::TryLead), e.g. the one
+// node that runs the log sequencer. Held until the lease is destroyed, or until it is lost (the
+// PostgreSQL session that holds it ended): a holder must call Held() before each piece of work it
+// alone may do, and must still not rely on it alone for safety (a process that stalls after
+// Held() said yes may be overtaken; the work must be fenced in the store as well).
+// Thread-safe. A lease does not use its store: it may be destroyed before or after it.
+class LeaderLease {
+ public:
+  virtual ~LeaderLease() = default;
+  // Whether the lease is still held; once false, always false (destroy it and TryLead again).
+  // May wait on the network (PostgreSQL: one round trip, bounded by TCP timeouts of about
+  // 10 s when the server vanished).
+  virtual bool Held() = 0;
+
+  // Lease names are 1 to 64 characters of a-z, 0-9 and '-'.
+  static absl::Status CheckName(std::string_view name) {
+    bool ok = !name.empty() && name.size() <= 64;
+    for (char c : name) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+    if (ok) return absl::OkStatus();
+    return absl::InvalidArgumentError("a lease name is 1 to 64 characters of a-z, 0-9 and '-'");
+  }
 };
 
 // Thread-safe: any thread may call Write or Read concurrently. Writes are serialised;
@@ -578,6 +633,17 @@ class Store {
   // kFailedPrecondition; a second Close does nothing.
   virtual void Close() = 0;
   virtual void SetObserver(StoreObserver* observer) = 0;
+  // Tries to become the one holder of `name` among every process on this store (and every
+  // other TryLead of this store). Returns a held lease, or nullptr while another process or
+  // lease holds it. kInvalidArgument for a bad name (LeaderLease::CheckName),
+  // kFailedPrecondition after Close, kUnimplemented for a store that has no leases, kUnavailable
+  // or kInternal when the engine fails. PostgreSQL: a session advisory lock on a connection of
+  // its own, released when the lease is destroyed or the session ends (the server notices a
+  // vanished client within about 10 s). SQLite: an flock() on <database>.<name>.lock.
+  virtual absl::StatusOr<std::unique_ptr<LeaderLease>> TryLead(std::string_view name) {
+    (void)name;
+    return absl::UnimplementedError("this store has no leader leases");
+  }
 };
 
 // Runs `fn` (Transaction& -> absl::StatusOr<T>) in a read transaction and returns its result;

@@ -4620,5 +4620,189 @@ TEST_P(StoreConformanceTest, CloseWaitsForARunningRead) {
   EXPECT_TRUE(closed);
 }
 
+// Shared state (replay keys and rate windows)
+
+// The value, or nullopt after reporting the error.
+template <typename T>
+std::optional<T> Got(const absl::StatusOr<T>& result) {
+  if (!result.ok()) {
+    ADD_FAILURE() << result.status();
+    return std::nullopt;
+  }
+  return *result;
+}
+
+absl::StatusOr<bool> RememberKey(Store& store, std::string_view scope, std::string_view key,
+                                 absl::Time expires, absl::Time now) {
+  return InWrite(
+      store, [&](Transaction& tx) { return tx.SharedState().Remember(scope, key, expires, now); });
+}
+
+// Remember, expecting an answer.
+std::optional<bool> IsNew(Store& store, std::string_view scope, std::string_view key,
+                          absl::Time expires, absl::Time now) {
+  return Got(RememberKey(store, scope, key, expires, now));
+}
+
+absl::StatusOr<int64_t> CountIn(Store& store, std::string_view scope, std::string_view key,
+                                absl::Time window_start, absl::Time window_end, int64_t increment) {
+  return InWrite(store, [&](Transaction& tx) {
+    return tx.SharedState().Count(scope, key, window_start, window_end, increment);
+  });
+}
+
+// Count, expecting an answer.
+std::optional<int64_t> Counted(Store& store, std::string_view scope, std::string_view key,
+                               absl::Time window_start, absl::Time window_end, int64_t increment) {
+  return Got(CountIn(store, scope, key, window_start, window_end, increment));
+}
+
+TEST_P(StoreConformanceTest, ReplayKeyIsNewOnlyUntilItExpires) {
+  EXPECT_EQ(IsNew(store(), "dpop.support", "jkt:jti-1", At(60), At(0)), true);
+  EXPECT_EQ(IsNew(store(), "dpop.support", "jkt:jti-1", At(60), At(59)), false)
+      << "a live key is remembered";
+  EXPECT_EQ(IsNew(store(), "dpop.support", "jkt:JTI-1", At(60), At(1)), true)
+      << "keys compare exactly";
+  EXPECT_EQ(IsNew(store(), "dpop.oidc", "jkt:jti-1", At(60), At(1)), true)
+      << "each scope has its own keys";
+
+  EXPECT_EQ(IsNew(store(), "dpop.support", "jkt:jti-1", At(120), At(60)), true)
+      << "a key that expired at or before now is absent";
+  EXPECT_EQ(IsNew(store(), "dpop.support", "jkt:jti-1", At(180), At(119)), false)
+      << "and the new expiry replaced the old one";
+  EXPECT_EQ(IsNew(store(), "dpop.support", "jkt:jti-1", At(180), At(120)), true);
+}
+
+TEST_P(StoreConformanceTest, DeleteExpiredKeysDropsOnlyThoseExpiredByTheBound) {
+  ASSERT_EQ(IsNew(store(), "s", "a", At(10), At(0)), true);
+  ASSERT_EQ(IsNew(store(), "s", "b", At(20), At(0)), true);
+  ASSERT_EQ(IsNew(store(), "s", "c", At(30), At(0)), true);
+  EXPECT_EQ(
+      Got(InWrite(store(),
+                  [&](Transaction& tx) { return tx.SharedState().DeleteExpiredKeys(At(20)); })),
+      2);
+  // Asked at a time when all three would still be live: only the deleted ones are new again.
+  EXPECT_EQ(IsNew(store(), "s", "a", At(10), At(5)), true);
+  EXPECT_EQ(IsNew(store(), "s", "b", At(20), At(5)), true);
+  EXPECT_EQ(IsNew(store(), "s", "c", At(30), At(5)), false);
+}
+
+TEST_P(StoreConformanceTest, RateCountsAddUpPerKeyAndWindow) {
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(0), At(10), 1), 1);
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(0), At(10), 1), 2);
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(0), At(10), 3), 5);
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(0), At(10), 0), 5) << "0 only reads";
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.8", At(0), At(10), 1), 1);
+  EXPECT_EQ(Counted(store(), "refused_auth", "198.51.100.7", At(0), At(10), 1), 1);
+
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(10), At(20), 1), 1)
+      << "a new window starts from its own increment";
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(0), At(10), 1), 2)
+      << "a late count of an earlier window goes to the later one";
+  EXPECT_EQ(Counted(store(), "authn", "198.51.100.7", At(10), At(20), 0), 2);
+
+  EXPECT_TRUE(HasCode(CountIn(store(), "authn", "198.51.100.7", At(10), At(20), -1),
+                      absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(HasCode(CountIn(store(), "authn", "198.51.100.7", At(10), At(10), 1),
+                      absl::StatusCode::kInvalidArgument));
+}
+
+TEST_P(StoreConformanceTest, DeleteEndedWindowsKeepsCurrentCounts) {
+  ASSERT_EQ(Counted(store(), "authn", "a", At(0), At(10), 4), 4);
+  ASSERT_EQ(Counted(store(), "authn", "b", At(0), At(10), 4), 4);
+  ASSERT_EQ(Counted(store(), "authn", "b", At(10), At(20), 3), 3);
+  EXPECT_EQ(
+      Got(InWrite(store(),
+                  [&](Transaction& tx) { return tx.SharedState().DeleteEndedWindows(At(10)); })),
+      1);
+  // Read back in the windows first counted: a's row is gone, b's later window stays.
+  EXPECT_EQ(Counted(store(), "authn", "a", At(0), At(10), 0), 0);
+  EXPECT_EQ(Counted(store(), "authn", "b", At(0), At(10), 0), 3);
+}
+
+TEST_P(StoreConformanceTest, SharedStateWritesInAReadAreRefused) {
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.SharedState().Remember("s", "k", At(10), At(0)); }),
+      absl::StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(HasCode(
+      InRead(store(),
+             [&](Transaction& tx) { return tx.SharedState().Count("s", "k", At(0), At(10), 1); }),
+      absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(IsNew(store(), "s", "k", At(10), At(0)), true) << "the read left nothing";
+}
+
+TEST_P(StoreConformanceTest, ConcurrentRemembersOfOneKeySucceedOnce) {
+  constexpr int kThreads = 4;
+  constexpr int kRoundsPerThread = 10;
+  std::atomic<int> firsts{0};
+  std::atomic<int> failures{0};
+  {
+    std::vector<std::jthread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kRoundsPerThread; ++i) {
+          absl::StatusOr<bool> first =
+              RememberKey(store(), "dpop.support", fmt::format("jti-{}", i), At(60), At(0));
+          if (!first.ok()) ++failures;
+          if (first.value_or(false)) ++firsts;
+          if (!CountIn(store(), "authn", "203.0.113.9", At(0), At(10), 1).ok()) ++failures;
+        }
+      });
+    }
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(firsts.load(), kRoundsPerThread) << "each key is new exactly once";
+  EXPECT_EQ(Counted(store(), "authn", "203.0.113.9", At(0), At(10), 0),
+            kThreads * kRoundsPerThread);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leader leases
+
+TEST_P(StoreConformanceTest, ALeaseIsExclusiveUntilItIsDestroyed) {
+  absl::StatusOr<std::unique_ptr<LeaderLease>> first = store().TryLead("log-sequencer");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_NE(*first, nullptr);
+  EXPECT_TRUE((*first)->Held());
+
+  absl::StatusOr<std::unique_ptr<LeaderLease>> second = store().TryLead("log-sequencer");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, nullptr) << "two holders of one name";
+  EXPECT_TRUE((*first)->Held()) << "a refused TryLead leaves the holder alone";
+
+  absl::StatusOr<std::unique_ptr<LeaderLease>> other = store().TryLead("other-job");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_NE(*other, nullptr) << "different names do not clash";
+
+  first->reset();
+  absl::StatusOr<std::unique_ptr<LeaderLease>> third = store().TryLead("log-sequencer");
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_NE(*third, nullptr) << "destroying the lease frees the name";
+  EXPECT_TRUE((*third)->Held());
+}
+
+TEST_P(StoreConformanceTest, ALeaseHasAPlainName) {
+  for (const std::string& name :
+       {std::string(""), std::string("Log"), std::string("a b"), std::string("../x"),
+        std::string("a.lock"), std::string("a\0b", 3)}) {
+    EXPECT_TRUE(HasCode(store().TryLead(name).status(), absl::StatusCode::kInvalidArgument))
+        << "'" << name << "'";
+  }
+  EXPECT_TRUE(
+      HasCode(store().TryLead(std::string(65, 'a')).status(), absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(store().TryLead(std::string(64, 'a')).ok());
+}
+
+TEST_P(StoreConformanceTest, ALeaseOutlivesItsStoreAndAClosedStoreGivesNone) {
+  absl::StatusOr<std::unique_ptr<LeaderLease>> lease = store().TryLead("log-sequencer");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_NE(*lease, nullptr);
+  store().Close();
+  EXPECT_TRUE(
+      HasCode(store().TryLead("other-job").status(), absl::StatusCode::kFailedPrecondition));
+  lease->reset();  // after Close: must not touch the store
+}
+
 }  // namespace
 }  // namespace custos::store::conformance

@@ -115,7 +115,7 @@ constexpr char kStale[] = "stale support request";
 
 AccessGate::AccessGate(store::Store& store, const Config& config, const Clock& clock,
                        crypto::Random& random, SupportPlane& plane, DpopVerifier& dpop,
-                       AnomalyDetector& anomalies, RateLimiter* refusal_limiter)
+                       AnomalyDetector& anomalies, RateLimit* refusal_limiter)
     : store_(store),
       config_(config),
       clock_(clock),

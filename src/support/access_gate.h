@@ -88,7 +88,7 @@ class AccessGate {
   // an event.
   AccessGate(store::Store& store, const Config& config, const Clock& clock, crypto::Random& random,
              SupportPlane& plane, DpopVerifier& dpop, AnomalyDetector& anomalies,
-             RateLimiter* refusal_limiter);
+             RateLimit* refusal_limiter);
 
   // Authenticates an operator request; a refusal is recorded and returned with its reason.
   // Also applies the new-device and new-network anomaly rules.
@@ -160,7 +160,7 @@ class AccessGate {
   SupportPlane& plane_;
   DpopVerifier& dpop_;
   AnomalyDetector& anomalies_;
-  RateLimiter* refusal_limiter_;
+  RateLimit* refusal_limiter_;
 
   absl::Mutex mu_;
   // "operator|kind|value" sightings already stored, to spare a write per request.

@@ -211,8 +211,54 @@ std::optional<std::string> NormalizeHtu(std::string_view url) {
   return normalized;
 }
 
-DpopVerifier::DpopVerifier(const Clock& clock, DpopOptions options)
-    : clock_(clock), options_(options) {}
+MemoryDpopReplayCache::MemoryDpopReplayCache(const Clock& clock, const DpopOptions& options)
+    : clock_(clock),
+      max_entries_(options.max_replay_entries),
+      max_entries_per_key_(options.max_replay_entries_per_key) {}
+
+absl::StatusOr<std::optional<DpopError>> MemoryDpopReplayCache::Remember(const std::string& jkt,
+                                                                         const std::string& jti,
+                                                                         absl::Time expires) {
+  absl::MutexLock lock(&mu_);
+  DropExpired(clock_.Now());
+  auto it = seen_.find(jkt);
+  if (it != seen_.end() && it->second.contains(jti)) return DpopError::kReplayed;
+  if (expiry_.size() >= max_entries_) return DpopError::kReplayCacheFull;
+  if (it != seen_.end() && it->second.size() >= max_entries_per_key_) {
+    return DpopError::kReplayCacheFull;
+  }
+  if (it == seen_.end()) it = seen_.try_emplace(jkt).first;
+  it->second.insert(jti);
+  expiry_.emplace(expires, std::make_pair(jkt, jti));
+  return std::nullopt;
+}
+
+size_t MemoryDpopReplayCache::Size() {
+  absl::MutexLock lock(&mu_);
+  DropExpired(clock_.Now());
+  return expiry_.size();
+}
+
+void MemoryDpopReplayCache::DropExpired(absl::Time now) {
+  // An entry expires when its proof's iat falls out of the window; after that the proof would be
+  // refused as too old, so forgetting its jti opens no replay.
+  while (!expiry_.empty() && expiry_.begin()->first < now) {
+    const auto& [jkt, jti] = expiry_.begin()->second;
+    auto it = seen_.find(jkt);
+    if (it != seen_.end()) {
+      it->second.erase(jti);
+      if (it->second.empty()) seen_.erase(it);
+    }
+    expiry_.erase(expiry_.begin());
+  }
+}
+
+DpopVerifier::DpopVerifier(const Clock& clock, DpopOptions options, DpopReplayCache* replay_cache)
+    : clock_(clock),
+      options_(options),
+      own_cache_(replay_cache == nullptr ? std::make_unique<MemoryDpopReplayCache>(clock, options)
+                                         : nullptr),
+      replay_cache_(replay_cache == nullptr ? *own_cache_ : *replay_cache) {}
 
 absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
                                                 const DpopCheck& check) {
@@ -318,49 +364,23 @@ absl::StatusOr<DpopResult> DpopVerifier::Verify(std::string_view proof_jwt,
 }
 
 absl::Status DpopVerifier::Record(const DpopResult& result) {
-  if (std::optional<DpopError> refused =
-          Remember(result.jkt, result.jti, result.iat + options_.max_age)) {
-    return Refuse(*refused, *refused == DpopError::kReplayed
-                                ? "this key already used this jti"
-                                : "too many recent proofs to remember another");
+  absl::StatusOr<std::optional<DpopError>> refused =
+      replay_cache_.Remember(result.jkt, result.jti, result.iat + options_.max_age);
+  if (!refused.ok()) {
+    // Fail closed: a proof that cannot be checked for replay is not accepted. Unavailable, not a
+    // DpopError, so that the client is told to retry rather than that its proof is bad.
+    return absl::UnavailableError(fmt::format("cannot check the DPoP proof for replay now: {}",
+                                              std::string(refused.status().message())));
+  }
+  if (refused->has_value()) {
+    const DpopError error = **refused;
+    return Refuse(error, error == DpopError::kReplayed
+                             ? "this key already used this jti"
+                             : "too many recent proofs to remember another");
   }
   return absl::OkStatus();
 }
 
-size_t DpopVerifier::ReplayCacheSize() {
-  absl::MutexLock lock(&mu_);
-  DropExpired(clock_.Now());
-  return expiry_.size();
-}
-
-std::optional<DpopError> DpopVerifier::Remember(const std::string& jkt, const std::string& jti,
-                                                absl::Time expires) {
-  absl::MutexLock lock(&mu_);
-  DropExpired(clock_.Now());
-  auto it = seen_.find(jkt);
-  if (it != seen_.end() && it->second.contains(jti)) return DpopError::kReplayed;
-  if (expiry_.size() >= options_.max_replay_entries) return DpopError::kReplayCacheFull;
-  if (it != seen_.end() && it->second.size() >= options_.max_replay_entries_per_key) {
-    return DpopError::kReplayCacheFull;
-  }
-  if (it == seen_.end()) it = seen_.try_emplace(jkt).first;
-  it->second.insert(jti);
-  expiry_.emplace(expires, std::make_pair(jkt, jti));
-  return std::nullopt;
-}
-
-void DpopVerifier::DropExpired(absl::Time now) {
-  // An entry expires when its proof's iat falls out of the window; after that the proof would be
-  // refused as too old, so forgetting its jti opens no replay.
-  while (!expiry_.empty() && expiry_.begin()->first < now) {
-    const auto& [jkt, jti] = expiry_.begin()->second;
-    auto it = seen_.find(jkt);
-    if (it != seen_.end()) {
-      it->second.erase(jti);
-      if (it->second.empty()) seen_.erase(it);
-    }
-    expiry_.erase(expiry_.begin());
-  }
-}
+size_t DpopVerifier::ReplayCacheSize() { return own_cache_ != nullptr ? own_cache_->Size() : 0; }
 
 }  // namespace custos::support

@@ -15,9 +15,15 @@
 // Every refusal is kUnauthenticated, its message starts with the stable reason code (e.g.
 // "dpop_htu_mismatch: ...") and the status carries the reason, read with DpopErrorOf. Messages
 // name the failed check but never echo key material.
+//
+// The replay cache is a DpopReplayCache: by default the verifier's own, in memory
+// (MemoryDpopReplayCache), which is right for one process; processes that serve one store
+// together share one in the store instead (support/store_replay_cache.h), so that a proof used
+// on one of them is refused on every other.
 
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,9 +92,10 @@ struct DpopOptions {
   // A proof is accepted while now - max_age <= iat <= now + max_clock_skew.
   absl::Duration max_age = absl::Seconds(60);
   absl::Duration max_clock_skew = absl::Seconds(60);
-  // Replay cache bounds. A jti is remembered until its proof could no longer be accepted
-  // (iat + max_age). When a bound is reached, new proofs are refused (kReplayCacheFull) rather
-  // than accepted unremembered: the per-key bound confines a noisy client to its own key.
+  // Bounds of the in-memory replay cache. A jti is remembered until its proof could no longer
+  // be accepted (iat + max_age). When a bound is reached, new proofs are refused
+  // (kReplayCacheFull) rather than accepted unremembered: the per-key bound confines a noisy
+  // client to its own key.
   size_t max_replay_entries = 100'000;
   size_t max_replay_entries_per_key = 1'000;
 };
@@ -97,10 +104,54 @@ inline constexpr size_t kMaxJtiLength = 128;
 // Longer proofs are refused before any parsing (a P-256 proof is about 600 bytes).
 inline constexpr size_t kMaxProofLength = 8192;
 
+// Where a DpopVerifier remembers the jti values of the proofs it accepted, each until its proof
+// could no longer be accepted. Implementations are thread-safe.
+class DpopReplayCache {
+ public:
+  virtual ~DpopReplayCache() = default;
+  // Remembers that the key with thumbprint `jkt` used `jti`, until `expires`. nullopt when that
+  // was not remembered yet (an entry whose expiry has passed counts as absent); kReplayed when
+  // it was; kReplayCacheFull when the cache has no room for it. An error status when the cache
+  // cannot tell (its store is unavailable, say): the verifier then refuses the proof.
+  virtual absl::StatusOr<std::optional<DpopError>> Remember(const std::string& jkt,
+                                                            const std::string& jti,
+                                                            absl::Time expires) = 0;
+};
+
+// The replay cache of one process, in memory, within DpopOptions' bounds. Thread-safe. `clock`
+// must outlive it.
+class MemoryDpopReplayCache final : public DpopReplayCache {
+ public:
+  MemoryDpopReplayCache(const Clock& clock, const DpopOptions& options);
+  MemoryDpopReplayCache(const MemoryDpopReplayCache&) = delete;
+  MemoryDpopReplayCache& operator=(const MemoryDpopReplayCache&) = delete;
+
+  absl::StatusOr<std::optional<DpopError>> Remember(const std::string& jkt, const std::string& jti,
+                                                    absl::Time expires) override;
+
+  // Number of jti values remembered now (expired ones are dropped first).
+  size_t Size();
+
+ private:
+  void DropExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Clock& clock_;
+  const size_t max_entries_;
+  const size_t max_entries_per_key_;
+  absl::Mutex mu_;
+  // jkt -> jti values seen with that key.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> seen_ ABSL_GUARDED_BY(mu_);
+  // Expiry -> (jkt, jti), to drop entries in time order.
+  std::multimap<absl::Time, std::pair<std::string, std::string>> expiry_ ABSL_GUARDED_BY(mu_);
+};
+
 // Verifies DPoP proofs and remembers their jti values. Thread-safe. `clock` must outlive it.
 class DpopVerifier {
  public:
-  explicit DpopVerifier(const Clock& clock, DpopOptions options = {});
+  // Remembers jti values in `replay_cache`, which must outlive the verifier; without one, in a
+  // MemoryDpopReplayCache of its own.
+  explicit DpopVerifier(const Clock& clock, DpopOptions options = {},
+                        DpopReplayCache* replay_cache = nullptr);
 
   DpopVerifier(const DpopVerifier&) = delete;
   DpopVerifier& operator=(const DpopVerifier&) = delete;
@@ -111,25 +162,19 @@ class DpopVerifier {
   absl::StatusOr<DpopResult> Verify(std::string_view proof_jwt, const DpopCheck& check);
 
   // Records the jti of a proof that Verify accepted with `record = false`. kUnauthenticated with
-  // kReplayed or kReplayCacheFull when it cannot.
+  // kReplayed or kReplayCacheFull when it cannot; kUnavailable (no DpopError) when the replay
+  // cache cannot tell whether the jti was used: the proof is refused either way.
   absl::Status Record(const DpopResult& result);
 
-  // Number of jti values remembered now (expired ones are dropped first).
+  // Number of jti values in the verifier's own in-memory cache now (expired ones are dropped
+  // first); 0 when it was given a cache.
   size_t ReplayCacheSize();
 
  private:
-  // Records (jkt, jti) until `expires`; the reason when it cannot.
-  std::optional<DpopError> Remember(const std::string& jkt, const std::string& jti,
-                                    absl::Time expires) ABSL_LOCKS_EXCLUDED(mu_);
-  void DropExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   const Clock& clock_;
   const DpopOptions options_;
-  absl::Mutex mu_;
-  // jkt -> jti values seen with that key.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> seen_ ABSL_GUARDED_BY(mu_);
-  // Expiry -> (jkt, jti), to drop entries in time order.
-  std::multimap<absl::Time, std::pair<std::string, std::string>> expiry_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<MemoryDpopReplayCache> own_cache_;  // null when given one
+  DpopReplayCache& replay_cache_;
 };
 
 // The URL as RFC 9449 compares htu: scheme and host in lower case, the scheme's default port

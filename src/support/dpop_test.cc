@@ -560,6 +560,65 @@ TEST_F(DpopTest, ConcurrentReplaysAcceptOnlyOne) {
   EXPECT_EQ(replayed.load(), 7);
 }
 
+TEST_F(DpopTest, MemoryReplayCacheRemembersEachKeysJtiUntilItExpires) {
+  MemoryDpopReplayCache cache(clock_, DpopOptions{});
+  const absl::Time expires = clock_.Now() + absl::Seconds(60);
+  EXPECT_EQ(cache.Remember("jkt-a", "jti-1", expires).value(), std::nullopt);
+  EXPECT_EQ(cache.Remember("jkt-a", "jti-1", expires).value(), DpopError::kReplayed);
+  EXPECT_EQ(cache.Remember("jkt-b", "jti-1", expires).value(), std::nullopt) << "another key";
+  EXPECT_EQ(cache.Size(), 2u);
+  clock_.Advance(absl::Seconds(61));
+  EXPECT_EQ(cache.Remember("jkt-a", "jti-1", clock_.Now() + absl::Seconds(60)).value(),
+            std::nullopt);
+  EXPECT_EQ(cache.Size(), 1u);
+}
+
+// Two verifiers on one cache stand for two servers on one shared cache: a proof accepted by one
+// is a replay at the other.
+TEST_F(DpopTest, VerifiersSharingACacheRefuseEachOthersProofs) {
+  MemoryDpopReplayCache shared(clock_, DpopOptions{});
+  DpopVerifier node_a(clock_, {}, &shared);
+  DpopVerifier node_b(clock_, {}, &shared);
+  const std::string proof = Proof(es256_);
+  ASSERT_TRUE(node_a.Verify(proof, Check()).ok());
+  ExpectRefused(node_b.Verify(proof, Check()), DpopError::kReplayed);
+  // Record after Verify(record = false), as the access gate does.
+  DpopCheck later = Check();
+  later.record = false;
+  absl::StatusOr<DpopResult> checked = node_b.Verify(Proof(ed25519_), later);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  ASSERT_TRUE(node_b.Record(*checked).ok());
+  EXPECT_EQ(DpopErrorOf(node_a.Record(*checked)), DpopError::kReplayed);
+  EXPECT_EQ(shared.Size(), 2u);
+  EXPECT_EQ(node_a.ReplayCacheSize(), 0u) << "the verifiers keep nothing of their own";
+}
+
+class UnavailableReplayCache final : public DpopReplayCache {
+ public:
+  absl::StatusOr<std::optional<DpopError>> Remember(const std::string&, const std::string&,
+                                                    absl::Time) override {
+    ++calls;
+    return absl::UnavailableError("the store is away");
+  }
+  int calls = 0;
+};
+
+TEST_F(DpopTest, AProofIsRefusedWhenTheCacheCannotTell) {
+  UnavailableReplayCache broken;
+  DpopVerifier verifier(clock_, {}, &broken);
+  absl::StatusOr<DpopResult> result = verifier.Verify(Proof(es256_), Check());
+  ASSERT_FALSE(result.ok()) << "a proof that cannot be checked for replay is not accepted";
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
+  EXPECT_EQ(DpopErrorOf(result.status()), std::nullopt) << "the proof itself is not to blame";
+  EXPECT_EQ(broken.calls, 1);
+
+  DpopCheck later = Check();
+  later.record = false;
+  absl::StatusOr<DpopResult> checked = verifier.Verify(Proof(es256_), later);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_EQ(verifier.Record(*checked).code(), absl::StatusCode::kUnavailable);
+}
+
 TEST(DpopErrorCode, CodesAreDistinctAndStable) {
   EXPECT_EQ(DpopErrorCode(DpopError::kHtuMismatch), "dpop_htu_mismatch");
   EXPECT_EQ(DpopErrorCode(DpopError::kReplayed), "dpop_replayed");

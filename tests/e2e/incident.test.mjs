@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import { custosBin, request, serverTest, sqlRows, startServer } from './lib/server.mjs';
+import { custosBin, request, serverTest, sqlRows, startServer, withStore } from './lib/server.mjs';
 import {
   createOperator, createVendor, enrollDevice, operatorCall, operatorToken, providerAdmin,
   signInOperator, tenantEvents,
@@ -54,7 +54,7 @@ const tenantCall = (name) => (method, p, opts = {}) =>
 // `custos ARGS...`; returns { code, stdout, stderr }.
 function runCustos(args) {
   return new Promise((resolve) => {
-    execFile(custosBin, args, { timeout: 60_000 }, (err, stdout, stderr) =>
+    execFile(custosBin, withStore(args), { timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
   });
 }

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import {
+  copyDataDir,
   createDataDir,
   custosBin,
   removeDataDir,
@@ -20,7 +21,10 @@ import {
   serveDataDir,
   serverTest,
   sleep,
+  sqlDialect,
+  sqlExec,
   startServer,
+  withStore,
 } from './lib/server.mjs';
 
 const PASSWORD = 'cobalt-Meadow-Anchor-73';
@@ -300,7 +304,7 @@ function cliEnv() {
 // Runs `custos ARGS...`; returns { code, stdout, stderr } whatever the exit code.
 function runCustos(args) {
   return new Promise((resolve) => {
-    execFile(custosBin, args, { timeout: 60_000, env: cliEnv(), cwd: scratch }, (err, stdout, stderr) => {
+    execFile(custosBin, withStore(args), { timeout: 60_000, env: cliEnv(), cwd: scratch }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : `${err.code ?? err.signal}`) : 0;
       resolve({ code, stdout, stderr, text: `exit ${code}\nstdout: ${stdout}\nstderr: ${stderr}` });
     });
@@ -732,19 +736,13 @@ test('past 256 entries: full and partial tiles, the level-1 tile, and an increme
 
 // --- Tampering with the store ----------------------------------------------------------------
 
-const sqlite = (dbPath, sql) =>
-  new Promise((resolve, reject) => {
-    execFile('sqlite3', ['-bail', dbPath, sql], { timeout: 30_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`sqlite3 ${sql}: ${stderr}`));
-      else resolve(stdout.trim());
-    });
-  });
 const sqlQuote = (s) => `'${s.replaceAll("'", "''")}'`;
 
 // An event altered, deleted, reordered or inserted in the store; a re-signed checkpoint; an older
 // copy of the store served in its place (rollback), then grown differently (fork).
 test('`custos log verify` catches every edit of the store and names the broken index', async () => {
   const data = await createDataDir({ tenants: ['acme'] });
+  const copies = [];
   try {
     // A copy of the store as it was after the first activity, for the fork below.
     tampered = await serveDataDir(data, { settings: FAST_LOG });
@@ -752,8 +750,8 @@ test('`custos log verify` catches every edit of the store and names the broken i
     await makeActivity(tampered);
     await waitForCheckpoint(tampered.orgUrl, token);
     assert.equal((await tampered.stop()).code, 0);
-    const early = { ...data, dataDir: path.join(scratch, 'store-early') };
-    await cp(data.dataDir, early.dataDir, { recursive: true });
+    const early = await copyDataDir(data, path.join(scratch, 'store-early'));
+    copies.push(early);
 
     tampered = await serveDataDir(data, { settings: FAST_LOG });
     await makeActivity(tampered);
@@ -827,7 +825,7 @@ test('`custos log verify` catches every edit of the store and names the broken i
           // Indices k2.. move up by one (through negative values: the key is checked per row).
           `UPDATE log_entries SET log_index = -1 - log_index WHERE log_id = ${L} AND log_index >= ${k2};` +
           `UPDATE log_entries SET log_index = -log_index WHERE log_id = ${L} AND log_index < 0;` +
-          `INSERT INTO log_entries (log_id, log_index, seq) VALUES (${L}, ${k2}, last_insert_rowid());` +
+          `INSERT INTO log_entries (log_id, log_index, seq) VALUES (${L}, ${k2}, ${sqlDialect.lastEventSeq});` +
           // Not left for the sequencer to pick up as a new event.
           `UPDATE log_outbox SET sequenced_seq = (SELECT max(seq) FROM events);`,
         expect: new RegExp(`index ${k2}: the entry does not match the log's leaf hash`),
@@ -844,9 +842,9 @@ test('`custos log verify` catches every edit of the store and names the broken i
     ];
 
     for (const [n, s] of scenarios.entries()) {
-      const copy = { ...data, dataDir: path.join(scratch, `store-${n}`) };
-      await cp(data.dataDir, copy.dataDir, { recursive: true });
-      await sqlite(path.join(copy.dataDir, 'custos.db'), s.sql);
+      const copy = await copyDataDir(data, path.join(scratch, `store-${n}`));
+      copies.push(copy);
+      await sqlExec(copy, s.sql);
       tampered = await serveDataDir(copy, { settings: FAST_LOG });
       const stateCopy = path.join(scratch, `state-${n}.json`);
       await cp(state, stateCopy);
@@ -912,6 +910,7 @@ test('`custos log verify` catches every edit of the store and names the broken i
     );
   } finally {
     if (tampered) await tampered.stop(); // its output stays for a failure report
+    for (const copy of copies) await removeDataDir(copy);
     await removeDataDir(data);
   }
 });

@@ -14,18 +14,22 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import {
   FAST_HASHING,
   NO_SIGNIN_RATE_LIMIT,
+  createDataDir,
   custosBin,
+  removeDataDir,
   repoRoot,
-  runAdmin,
   sleep,
+  sqlDialect,
+  sqlRows,
+  storeUrl,
+  withStore,
 } from './lib/server.mjs';
 
 const execFileP = promisify(execFile);
@@ -162,8 +166,8 @@ process.on('exit', () => {
 
 // Starts `custos serve` on `dataDir` and resolves once it listens.
 async function serve(dataDir, output) {
-  const args = ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--port', '0',
-    ...Object.entries(SETTINGS).flatMap(([k, v]) => ['--set', `${k}=${v}`])];
+  const args = withStore(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--port', '0',
+    ...Object.entries(SETTINGS).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
   const child = spawn(custosBin, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: childEnv,
@@ -204,20 +208,15 @@ async function serve(dataDir, output) {
   return { child, exited, baseUrl };
 }
 
-async function sql(dbPath, query) {
-  const { stdout } = await execFileP(
-    'sqlite3', ['-readonly', '-json', '-cmd', '.timeout 10000', dbPath, query],
-    { timeout: 30_000, maxBuffer: 256 * 1024 * 1024 },
-  );
-  return stdout.trim() ? JSON.parse(stdout) : [];
-}
+// Rows of `query` from the store of `data` (read-only on SQLite).
+const sql = (data, query) => sqlRows(data, query);
 
 // What the kill left behind, read without recovering the store (read-only): how many of the
 // tenant's events were committed, how many had a log position, and the size of the stored tree and
 // of its latest checkpoint. Only for the cycle's summary: it shows which recovery path ran.
-async function crashState(dbPath, tenantId) {
+async function crashState(data, tenantId) {
   try {
-    const [s] = await sql(dbPath,
+    const [s] = await sql(data,
       `SELECT (SELECT COUNT(*) FROM events WHERE tenant_id = '${tenantId}') AS events, ` +
       `(SELECT COUNT(*) FROM log_entries WHERE log_id = '${tenantId}') AS placed, ` +
       `(SELECT size FROM log_states WHERE log_id = '${tenantId}') AS tree, ` +
@@ -294,10 +293,10 @@ async function appendUntilKilled(server, { orgUrl, auth, killAfter, answered, ne
 }
 
 // Waits until the latest checkpoint covers every event of the tenant; returns both.
-async function waitUntilLogged({ logUrl, auth, dbPath, tenantId }) {
+async function waitUntilLogged({ logUrl, auth, data, tenantId }) {
   const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
   for (;;) {
-    const [{ n: events }] = await sql(dbPath,
+    const [{ n: events }] = await sql(data,
       `SELECT COUNT(*) AS n FROM events WHERE tenant_id = '${tenantId}'`);
     const res = await fetch(`${logUrl}/checkpoint`, { headers: auth });
     const text = await res.text();
@@ -314,9 +313,9 @@ async function waitUntilLogged({ logUrl, auth, dbPath, tenantId }) {
 // (a) Every answered request's event is in the store exactly once, no request has two events,
 // each user has its create event and each create event its user, and the log has a position for
 // every event of the tenant and for nothing else.
-async function checkEvents({ dbPath, tenantId, answered, events }) {
-  const rows = await sql(dbPath,
-    `SELECT json_extract(json, '$.transaction.id') AS rid, COUNT(*) AS n FROM events ` +
+async function checkEvents({ data, tenantId, answered, events }) {
+  const rows = await sql(data,
+    `SELECT ${sqlDialect.jsonText('json', 'transaction', 'id')} AS rid, COUNT(*) AS n FROM events ` +
     `WHERE tenant_id = '${tenantId}' GROUP BY rid`);
   const counts = new Map(rows.map((r) => [r.rid, r.n]));
   const missing = [...answered].filter((id) => !counts.has(id));
@@ -325,7 +324,7 @@ async function checkEvents({ dbPath, tenantId, answered, events }) {
   assert.deepEqual(twice.slice(0, 10), [], `${twice.length} requests have more than one event`);
 
   const t = `'${tenantId}'`;
-  const [s] = await sql(dbPath,
+  const [s] = await sql(data,
     `SELECT (SELECT COUNT(*) FROM users WHERE tenant_id = ${t}) AS users, ` +
     `(SELECT COUNT(*) FROM events WHERE tenant_id = ${t} ` +
     `  AND event_type = 'user.lifecycle.create') AS creates, ` +
@@ -345,7 +344,7 @@ async function verifyLog({ logUrl, origin, token, statePath, stateHome, events }
   try {
     out = await execFileP(custosBin,
       // The server restarts on a new port each cycle; the log keeps the origin of its first start.
-      ['log', 'verify', logUrl, '--origin', origin, '--token', token, '--state', statePath],
+      withStore(['log', 'verify', logUrl, '--origin', origin, '--token', token, '--state', statePath]),
       { env: { ...childEnv, XDG_STATE_HOME: stateHome }, timeout: 60_000 });
   } catch (err) {
     assert.fail(`custos log verify failed (exit ${err.code ?? err.signal}):\n${err.stderr}${err.stdout}`);
@@ -407,13 +406,11 @@ test('the JS proof and note checks agree with the published vectors', async () =
 test(`${CYCLES} kill -9 during heavy appends lose, duplicate and fork nothing`,
   { timeout: 300_000 }, async (t) => {
     const random = seededRandom(SEED);
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'custos-e2e-crash-'));
-    const dbPath = path.join(dataDir, 'custos.db');
+    const data = await createDataDir({ tenants: [TENANT] });
+    const { dataDir } = data;
+    const [{ id: tenantId, token }] = data.tenants;
     const statePath = path.join(dataDir, 'verify-state.json');
     const output = new Tail(16_384);
-    const tenantId = await runAdmin(['create-tenant', TENANT, '--data-dir', dataDir]);
-    const token = await runAdmin(
-      ['create-api-token', '--tenant', TENANT, '--data-dir', dataDir, '--name', 'crash']);
     const auth = { Authorization: `SSWS ${token}` };
     const answered = new Set();  // X-Request-Id of every request that got its answer
     let logins = 0;
@@ -438,14 +435,14 @@ test(`${CYCLES} kill -9 during heavy appends lose, duplicate and fork nothing`,
         const { seen, answeredNow } = await appendUntilKilled(server, {
           orgUrl: `${server.baseUrl}/t/${TENANT}`, auth, killAfter, answered, nextLogin,
         });
-        const atKill = await crashState(dbPath, tenantId);
+        const atKill = await crashState(data, tenantId);
 
         const restartStart = Date.now();
         server = await serve(dataDir, output);
         const restartMs = Date.now() - restartStart;
         const logUrl = `${server.baseUrl}/t/${TENANT}/log`;
-        const { events, checkpoint } = await waitUntilLogged({ logUrl, auth, dbPath, tenantId });
-        await checkEvents({ dbPath, tenantId, answered, events });
+        const { events, checkpoint } = await waitUntilLogged({ logUrl, auth, data, tenantId });
+        await checkEvents({ data, tenantId, answered, events });
         const verifyStart = Date.now();
         firstOrigin ??= checkpoint.origin;
         await verifyLog({ logUrl, origin: firstOrigin, token, statePath, stateHome: dataDir, events });
@@ -461,7 +458,8 @@ test(`${CYCLES} kill -9 during heavy appends lose, duplicate and fork nothing`,
       t.diagnostic(`${CYCLES} cycles, ${answered.size} answered requests, ${Date.now() - started} ms`);
       ok = true;
     } catch (err) {
-      process.stderr.write(`\n=== custos output (CRASH_SEED=${SEED}; data kept in ${dataDir})\n` +
+      const database = storeUrl(dataDir) ? `, database ${storeUrl(dataDir)}` : '';
+      process.stderr.write(`\n=== custos output (CRASH_SEED=${SEED}; data kept in ${dataDir}${database})\n` +
         `${output.text}\n===\n`);
       throw err;
     } finally {
@@ -471,6 +469,6 @@ test(`${CYCLES} kill -9 during heavy appends lose, duplicate and fork nothing`,
         await server.exited;
         clearTimeout(timer);
       }
-      if (ok && !process.env.KEEP_E2E_DATA) await rm(dataDir, { recursive: true, force: true });
+      if (ok) await removeDataDir(data);
     }
   });

@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import {
   FAST_HASHING, NO_SIGNIN_RATE_LIMIT, createDataDir, custosBin, removeDataDir, request, sleep,
+  withStore,
 } from './lib/server.mjs';
 import {
   createOperator, createVendor, enrollDevice, operatorCall, operatorToken, providerAdmin,
@@ -46,8 +47,8 @@ const childEnv = Object.fromEntries(
 
 // `custos serve` on `dataDir`, on a fresh port; kill9() and stop() end it.
 async function serve(dataDir) {
-  const args = ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--port', '0',
-    ...Object.entries(SETTINGS).flatMap(([k, v]) => ['--set', `${k}=${v}`])];
+  const args = withStore(['serve', '--data-dir', dataDir, '--listen', '127.0.0.1', '--port', '0',
+    ...Object.entries(SETTINGS).flatMap(([k, v]) => ['--set', `${k}=${v}`])]);
   const child = spawn(custosBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv, cwd: dataDir });
   let output = '';
   const keep = (chunk) => {

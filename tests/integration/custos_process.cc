@@ -2,18 +2,26 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/status/status.h"
+#include "fmt/format.h"
+#include "store/postgres/pg.h"
 
 extern char** environ;
 
@@ -161,5 +169,85 @@ int ServerProcess::Stop(int signal) {
 }
 
 std::string ServerProcess::Stderr() const { return ReadFile(stderr_path_); }
+
+bool TestStore::PostgresRequested() {
+  const char* store = std::getenv("CUSTOS_IT_STORE");
+  return store != nullptr && std::string(store) == "postgres";
+}
+
+absl::StatusOr<std::unique_ptr<TestStore>> TestStore::Open(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return absl::InternalError(fmt::format("cannot create {}: {}", data_dir, ec.message()));
+  if (!PostgresRequested()) {
+    return std::unique_ptr<TestStore>(new TestStore(data_dir, nullptr));
+  }
+  std::optional<std::string> admin_url = store::postgres::TestServerUrl();
+  if (!admin_url) {
+    return absl::FailedPreconditionError(
+        "CUSTOS_IT_STORE=postgres needs a PostgreSQL server in CUSTOS_TEST_POSTGRES (run under "
+        "scripts/with-postgres.sh, as `make pg-unit` does)");
+  }
+  absl::StatusOr<std::unique_ptr<store::postgres::TempDatabase>> database =
+      store::postgres::TempDatabase::Create(*admin_url, "it");
+  if (!database.ok()) return database.status();
+  std::filesystem::create_directories(data_dir + "/custos.db", ec);
+  if (ec) return absl::InternalError(fmt::format("cannot create the guard: {}", ec.message()));
+  return std::unique_ptr<TestStore>(new TestStore(data_dir, std::move(*database)));
+}
+
+std::vector<std::string> TestStore::Args() const {
+  if (!database_) return {};
+  return {"--set", "store.url=" + database_->url()};
+}
+
+std::vector<std::string> TestStore::With(std::vector<std::string> args) const {
+  for (std::string& arg : Args()) args.push_back(std::move(arg));
+  return args;
+}
+
+absl::StatusOr<std::vector<std::vector<std::string>>> TestStore::Rows(
+    const std::string& sql) const {
+  std::vector<std::vector<std::string>> rows;
+  if (database_) {
+    absl::StatusOr<std::unique_ptr<store::postgres::Connection>> conn =
+        store::postgres::Connection::Open(database_->url());
+    if (!conn.ok()) return conn.status();
+    PGresult* result = PQexec((*conn)->raw(), sql.c_str());
+    absl::Cleanup clear = [result] { PQclear(result); };
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+      return absl::InvalidArgumentError(fmt::format("{}: {}", sql, PQresultErrorMessage(result)));
+    }
+    for (int r = 0; r < PQntuples(result); ++r) {
+      std::vector<std::string>& row = rows.emplace_back();
+      for (int c = 0; c < PQnfields(result); ++c) row.emplace_back(PQgetvalue(result, r, c));
+    }
+    return rows;
+  }
+  sqlite3* db = nullptr;
+  const std::string path = data_dir_ + "/custos.db";
+  absl::Cleanup close = [&db] { sqlite3_close(db); };
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    return absl::InternalError(fmt::format("cannot open {}: {}", path, sqlite3_errmsg(db)));
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+    return absl::InvalidArgumentError(fmt::format("{}: {}", sql, sqlite3_errmsg(db)));
+  }
+  absl::Cleanup finalize = [stmt] { sqlite3_finalize(stmt); };
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    std::vector<std::string>& row = rows.emplace_back();
+    for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+      const unsigned char* text = sqlite3_column_text(stmt, i);
+      row.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    return absl::InternalError(fmt::format("{}: {}", sql, sqlite3_errmsg(db)));
+  }
+  return rows;
+}
 
 }  // namespace custos::testing

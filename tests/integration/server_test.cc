@@ -1,4 +1,6 @@
 // Integration tests: the real custos binary, a temporary data directory, real HTTP on loopback.
+// Each test runs on SQLite, and again (as postgres.ServerTest.*) on a PostgreSQL database of its
+// own (TestStore, CMakeLists.txt).
 
 #include <unistd.h>
 
@@ -6,8 +8,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -25,14 +29,30 @@ class ServerTest : public ::testing::Test {
     data_dir_ = ::testing::TempDir() + "/custos_it_" + std::to_string(::getpid()) + "_" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(data_dir_);
-    CommandResult tenant = RunCustos({"admin", "create-tenant", "acme", "--data-dir", data_dir_});
+    if (TestStore::PostgresRequested() && !store::postgres::TestServerUrl()) {
+      GTEST_SKIP() << "no PostgreSQL server: CUSTOS_TEST_POSTGRES is unset (make pg-unit sets it)";
+    }
+    absl::StatusOr<std::unique_ptr<TestStore>> store = TestStore::Open(data_dir_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    CommandResult tenant = Custos({"admin", "create-tenant", "acme", "--data-dir", data_dir_});
     ASSERT_EQ(tenant.exit_code, 0) << tenant.err;
     CommandResult token =
-        RunCustos({"admin", "create-api-token", "--tenant", "acme", "--data-dir", data_dir_});
+        Custos({"admin", "create-api-token", "--tenant", "acme", "--data-dir", data_dir_});
     ASSERT_EQ(token.exit_code, 0) << token.err;
     token_ = token.out.substr(0, token.out.find('\n'));
   }
+  // The servers of a test are gone by now; the store's database (if any) goes with the fixture.
   void TearDown() override { std::filesystem::remove_all(data_dir_); }
+
+  // `custos ARGS...` on this test's store. Every command and server of a test goes through
+  // Custos or Serve, which add the store's arguments.
+  CommandResult Custos(const std::vector<std::string>& args) const {
+    return RunCustos(store_->With(args));
+  }
+  ServerProcess Serve(const std::vector<std::string>& extra = {}) const {
+    return ServerProcess(data_dir_, store_->With(extra));
+  }
 
   std::vector<std::string> Auth() const { return {"Authorization: SSWS " + token_}; }
 
@@ -41,23 +61,36 @@ class ServerTest : public ::testing::Test {
   }
 
   std::string data_dir_;
+  std::unique_ptr<TestStore> store_;
   std::string token_;
 };
 
 TEST_F(ServerTest, AdminCommandsPrintTheTokenOnceAndStoreOnlyItsHash) {
   EXPECT_EQ(token_.rfind("cst_", 0), 0u);
   EXPECT_GE(token_.size(), 40u);
+  // The store the commands were given, and no other: on PostgreSQL no SQLite file appears.
   std::string db = data_dir_ + "/custos.db";
-  ASSERT_TRUE(std::filesystem::exists(db));
-  CommandResult dup = RunCustos({"admin", "create-tenant", "acme", "--data-dir", data_dir_});
+  if (store_->postgres()) {
+    EXPECT_TRUE(std::filesystem::is_directory(db)) << "a SQLite store was made in " << data_dir_;
+  } else {
+    EXPECT_TRUE(std::filesystem::is_regular_file(db));
+  }
+  absl::StatusOr<std::vector<std::vector<std::string>>> tokens = store_->Rows(
+      "SELECT t.name, a.token_hash FROM api_tokens a JOIN tenants t ON t.id = a.tenant_id");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ((*tokens)[0][0], "acme");
+  EXPECT_FALSE((*tokens)[0][1].empty());
+  EXPECT_EQ((*tokens)[0][1].find(token_), std::string::npos);
+  CommandResult dup = Custos({"admin", "create-tenant", "acme", "--data-dir", data_dir_});
   EXPECT_NE(dup.exit_code, 0);
   EXPECT_NE(dup.err.find("already exists"), std::string::npos) << dup.err;
-  CommandResult bad = RunCustos({"admin", "create-tenant", "Not A Name", "--data-dir", data_dir_});
+  CommandResult bad = Custos({"admin", "create-tenant", "Not A Name", "--data-dir", data_dir_});
   EXPECT_NE(bad.exit_code, 0);
 }
 
 TEST_F(ServerTest, HealthReadinessAndMetrics) {
-  ServerProcess server(data_dir_);
+  ServerProcess server = Serve();
   ASSERT_TRUE(server.started()) << server.Stderr();
   EXPECT_EQ(Http("GET", server.base_url() + "/healthz").status, 200);
   EXPECT_EQ(Http("GET", server.base_url() + "/readyz").status, 200);
@@ -73,7 +106,7 @@ TEST_F(ServerTest, HealthReadinessAndMetrics) {
 TEST_F(ServerTest, UsersSurviveARestartAndAuthIsRequired) {
   std::string id;
   {
-    ServerProcess server(data_dir_, FastArgon());
+    ServerProcess server = Serve(FastArgon());
     ASSERT_TRUE(server.started()) << server.Stderr();
     std::string url = server.base_url() + "/t/acme/api/v1/users";
     EXPECT_EQ(Http("GET", url).status, 401);
@@ -93,7 +126,7 @@ TEST_F(ServerTest, UsersSurviveARestartAndAuthIsRequired) {
     EXPECT_EQ(server.Stderr().find("tiny-bright-lantern"), std::string::npos);
     EXPECT_EQ(server.Stderr().find(token_), std::string::npos);
   }
-  ServerProcess again(data_dir_, FastArgon());
+  ServerProcess again = Serve(FastArgon());
   ASSERT_TRUE(again.started()) << again.Stderr();
   HttpResult got = Http("GET", again.base_url() + "/t/acme/api/v1/users/" + id, "", Auth());
   EXPECT_EQ(got.status, 200);
@@ -105,16 +138,16 @@ TEST_F(ServerTest, UsersSurviveARestartAndAuthIsRequired) {
 
 TEST_F(ServerTest, ConfigurationErrorsStopTheStartWithAClearMessage) {
   CommandResult r =
-      RunCustos({"serve", "--data-dir", data_dir_, "--set", "authn.lockout_threshold=500"});
+      Custos({"serve", "--data-dir", data_dir_, "--set", "authn.lockout_threshold=500"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("authn.lockout_threshold"), std::string::npos) << r.err;
-  r = RunCustos({"serve", "--data-dir", data_dir_, "--set", "server.nope=1"});
+  r = Custos({"serve", "--data-dir", data_dir_, "--set", "server.nope=1"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("unknown setting"), std::string::npos) << r.err;
 }
 
 TEST_F(ServerTest, GracefulShutdownLetsConcurrentRequestsFinish) {
-  ServerProcess server(data_dir_);
+  ServerProcess server = Serve();
   ASSERT_TRUE(server.started()) << server.Stderr();
   // A request that is surely in flight when SIGTERM arrives, even on a loaded machine: after
   // three failures on its username its answer is held back for a second (progressive delay).

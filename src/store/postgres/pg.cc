@@ -178,7 +178,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
         fmt::format("PostgreSQL {} is too old: Custos needs 13 or newer",
                     PQparameterStatus(conn, "server_version")));
   }
-  RETURN_IF_ERROR(owned->Exec("SET TIME ZONE 'UTC'", "setting the session's time zone"));
+  RETURN_IF_ERROR(owned->SetUpSession());
   return owned;
 }
 
@@ -251,7 +251,17 @@ absl::Status Connection::Revive() {
     return absl::UnavailableError(
         fmt::format("reconnecting to PostgreSQL: {}", ServerMessage(conn_, nullptr)));
   }
-  return Exec("SET TIME ZONE 'UTC'", "setting the session's time zone");
+  return SetUpSession();
+}
+
+absl::Status Connection::SetUpSession() {
+  // A write waits at most lock_timeout for the store's write lock (then kUnavailable, worth a
+  // retry) rather than forever behind a stuck process; and the server ends a session that sits
+  // idle inside a transaction (a process stalled mid-write), so that its locks go with it.
+  return Exec(
+      "SET TIME ZONE 'UTC'; SET lock_timeout = '30s'; "
+      "SET idle_in_transaction_session_timeout = '60s'",
+      "setting up the session");
 }
 
 }  // namespace custos::store::postgres

@@ -146,7 +146,8 @@ absl::StatusOr<Record> ReadOne(Statement& stmt, Record (*read)(const Statement&)
 class Connection {
  public:
   // `conninfo`: a postgres:// URL or key=value string (libpq). Sets the session's time zone to
-  // UTC and refuses a server older than PostgreSQL 13.
+  // UTC, a lock timeout of 30 s and an idle-in-transaction timeout of 60 s, and refuses a server
+  // older than PostgreSQL 13.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& conninfo);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -179,6 +180,7 @@ class Connection {
 
  private:
   explicit Connection(PGconn* conn) : conn_(conn) {}
+  absl::Status SetUpSession();
 
   PGconn* conn_;
   struct Prepared {

@@ -2480,6 +2480,85 @@ class PgOidc final : public OidcRepository {
   Connection& conn_;
 };
 
+absl::Status CheckWindow(absl::Time window_start, absl::Time window_end, int64_t increment) {
+  if (increment < 0) {
+    return absl::InvalidArgumentError(fmt::format("a count cannot go down ({})", increment));
+  }
+  if (Micros(window_end) <= Micros(window_start)) {
+    return absl::InvalidArgumentError("a rate window must end after it starts");
+  }
+  return absl::OkStatus();
+}
+
+// Each statement is one upsert, atomic on its own under READ COMMITTED (ON CONFLICT waits for a
+// concurrent insert of the same key and then updates it), so these need no more than the write
+// transaction gives them.
+class PgSharedState final : public SharedStateRepository {
+ public:
+  explicit PgSharedState(Connection& conn) : conn_(conn) {}
+
+  absl::StatusOr<bool> Remember(std::string_view scope, std::string_view key, absl::Time expires,
+                                absl::Time now) override {
+    // The upsert's WHERE leaves a live row alone, and RETURNING yields a row only when one was
+    // inserted or replaced.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO replay_keys (scope, key, expires) "
+                                   "VALUES ($1, $2, $3) ON CONFLICT (scope, key) DO UPDATE "
+                                   "SET expires = EXCLUDED.expires "
+                                   "WHERE replay_keys.expires <= $4 RETURNING 1",
+                                   "remembering a replay key"));
+    stmt.BindText(1, scope);
+    stmt.BindText(2, key);
+    stmt.BindTime(3, expires);
+    stmt.BindTime(4, now);
+    return stmt.Step();
+  }
+
+  absl::StatusOr<int> DeleteExpiredKeys(absl::Time before) override {
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("DELETE FROM replay_keys WHERE expires <= $1",
+                                                   "deleting expired replay keys"));
+    stmt.BindTime(1, before);
+    return stmt.Run();
+  }
+
+  absl::StatusOr<int64_t> Count(std::string_view scope, std::string_view key,
+                                absl::Time window_start, absl::Time window_end,
+                                int64_t increment) override {
+    RETURN_IF_ERROR(CheckWindow(window_start, window_end, increment));
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("INSERT INTO rate_counters (scope, key, window_start, window_end, count) "
+                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO UPDATE SET "
+                      "count = CASE WHEN rate_counters.window_start >= EXCLUDED.window_start "
+                      "THEN rate_counters.count + EXCLUDED.count ELSE EXCLUDED.count END, "
+                      "window_end = CASE WHEN rate_counters.window_start >= "
+                      "EXCLUDED.window_start THEN rate_counters.window_end "
+                      "ELSE EXCLUDED.window_end END, "
+                      "window_start = GREATEST(rate_counters.window_start, EXCLUDED.window_start) "
+                      "RETURNING count",
+                      "counting in a rate window"));
+    stmt.BindText(1, scope);
+    stmt.BindText(2, key);
+    stmt.BindTime(3, window_start);
+    stmt.BindTime(4, window_end);
+    stmt.BindInt(5, increment);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::InternalError("counting in a rate window: no count returned");
+    return stmt.Int(0);
+  }
+
+  absl::StatusOr<int> DeleteEndedWindows(absl::Time before) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM rate_counters WHERE window_end <= $1",
+                                   "deleting ended rate windows"));
+    stmt.BindTime(1, before);
+    return stmt.Run();
+  }
+
+ private:
+  Connection& conn_;
+};
+
 class PgTransaction final : public Transaction {
  public:
   explicit PgTransaction(Connection& conn)
@@ -2495,7 +2574,8 @@ class PgTransaction final : public Transaction {
         logs_(conn),
         support_(conn),
         oidc_(conn),
-        incidents_(conn) {}
+        incidents_(conn),
+        shared_state_(conn) {}
 
   TenantRepository& Tenants() override { return tenants_; }
   ApiTokenRepository& ApiTokens() override { return api_tokens_; }
@@ -2510,6 +2590,7 @@ class PgTransaction final : public Transaction {
   SupportRepository& Support() override { return support_; }
   OidcRepository& Oidc() override { return oidc_; }
   IncidentRepository& Incidents() override { return incidents_; }
+  SharedStateRepository& SharedState() override { return shared_state_; }
 
  private:
   PgTenants tenants_;
@@ -2525,6 +2606,7 @@ class PgTransaction final : public Transaction {
   PgSupport support_;
   PgOidc oidc_;
   postgres::PgIncidentRepository incidents_;
+  PgSharedState shared_state_;
 };
 
 // The stores whose transaction callbacks are running on this thread. A nested transaction
@@ -2543,10 +2625,110 @@ class ActiveStoreScope {
   }
 };
 
+// Leader leases are session advisory locks of the two-int4 form, whose key space never meets
+// the bigint locks of writes and migrations: (this class, a hash of the lease name).
+constexpr int32_t kLeaseLockClass = 0x63757374;  // "cust"
+
+int32_t LeaseLockKey(std::string_view name) {
+  uint32_t hash = 2166136261u;  // FNV-1a: stable across builds and machines
+  for (const char c : name) {
+    hash ^= static_cast<uint8_t>(c);
+    hash *= 16777619u;
+  }
+  return static_cast<int32_t>(hash & 0x7fffffff);
+}
+
+// Holds a session advisory lock on a connection of its own; the server releases the lock when
+// that session ends, however it ends.
+class PgLeaderLease final : public LeaderLease {
+ public:
+  PgLeaderLease(PGconn* conn, int32_t key) : conn_(conn), key_(key) {}
+  // Unlocks before closing: the server ends a closed session's backend, and frees its locks, a
+  // moment after the socket closes, and the next holder should not have to wait for that.
+  ~PgLeaderLease() override {
+    absl::MutexLock lock(&mu_);
+    if (conn_ == nullptr) return;
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      const std::string sql =
+          fmt::format("SELECT pg_advisory_unlock({}, {})", kLeaseLockClass, key_);
+      postgres::Result unlocked(PQexec(conn_, sql.c_str()));
+    }
+    PQfinish(conn_);
+  }
+
+  // Asks the server whether this session still holds the lock. Any doubt (an error, a timeout,
+  // a broken connection) ends the session, so that a lease reported lost is also free.
+  bool Held() override {
+    absl::MutexLock lock(&mu_);
+    if (conn_ == nullptr) return false;
+    bool held = false;
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      const std::string sql = fmt::format(
+          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+          "pid = pg_backend_pid() AND classid = {} AND objid = {} AND objsubid = 2",
+          kLeaseLockClass, key_);
+      postgres::Result result(PQexec(conn_, sql.c_str()));
+      held = result != nullptr && PQresultStatus(result.get()) == PGRES_TUPLES_OK &&
+             PQntuples(result.get()) == 1 &&
+             std::string_view(PQgetvalue(result.get(), 0, 0)) == "1";
+    }
+    if (!held) {
+      PQfinish(conn_);
+      conn_ = nullptr;
+    }
+    return held;
+  }
+
+ private:
+  absl::Mutex mu_;
+  PGconn* conn_ ABSL_GUARDED_BY(mu_);
+  const int32_t key_;
+};
+
+using LeaseSession = std::unique_ptr<PGconn, void (*)(PGconn*)>;
+
+// A session for leader leases, outside the pool. TCP keepalives both ways: this process learns
+// within about 10 s that the server is gone (Held() fails), and the server that this process's
+// machine is gone (the lock is freed). Settings in `conninfo` (expanded last) take precedence.
+absl::StatusOr<LeaseSession> OpenLeaseSession(const std::string& conninfo) {
+  const char* const keywords[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
+                                  "keepalives_count", "tcp_user_timeout", "connect_timeout",
+                                  "application_name", "dbname",           nullptr};
+  const char* const values[] = {
+      "1", "5", "2", "3", "10000", "10", "custos leader lease", conninfo.c_str(), nullptr};
+  LeaseSession conn(PQconnectdbParams(keywords, values, 1), &PQfinish);
+  if (conn == nullptr) return absl::UnavailableError("connecting to PostgreSQL: out of memory");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    return postgres::ErrorFromResult(conn.get(), nullptr, "connecting for a leader lease");
+  }
+  postgres::Result set(PQexec(conn.get(),
+                              "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+                              "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; "
+                              "SET statement_timeout = 10000"));
+  if (set == nullptr || PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
+    return postgres::ErrorFromResult(conn.get(), set.get(), "setting up a leader lease session");
+  }
+  return conn;
+}
+
+// Whether `session` now holds the lock `key` (false: another session does).
+absl::StatusOr<bool> TryLeaseLock(PGconn* session, int32_t key) {
+  const std::string sql = fmt::format("SELECT pg_try_advisory_lock({}, {})", kLeaseLockClass, key);
+  postgres::Result locked(PQexec(session, sql.c_str()));
+  if (locked == nullptr || PQresultStatus(locked.get()) != PGRES_TUPLES_OK ||
+      PQntuples(locked.get()) != 1) {
+    return postgres::ErrorFromResult(session, locked.get(), "taking a leader lease");
+  }
+  return std::string_view(PQgetvalue(locked.get(), 0, 0)) == "t";
+}
+
 class PgStore final : public Store {
  public:
-  PgStore(std::vector<std::unique_ptr<Connection>> connections, absl::Duration acquire_timeout)
-      : acquire_timeout_(acquire_timeout), connections_(std::move(connections)) {
+  PgStore(std::string conninfo, std::vector<std::unique_ptr<Connection>> connections,
+          absl::Duration acquire_timeout)
+      : conninfo_(std::move(conninfo)),
+        acquire_timeout_(acquire_timeout),
+        connections_(std::move(connections)) {
     for (auto& conn : connections_) idle_.push_back(conn.get());
   }
   ~PgStore() override { Close(); }
@@ -2592,10 +2774,36 @@ class PgStore final : public Store {
     mu_.Await(absl::Condition(this, &PgStore::AllIdle));
     idle_.clear();
     connections_.clear();
+    spare_lease_session_.reset();
   }
 
   void SetObserver(StoreObserver* observer) override {
     observer_.store(observer, std::memory_order_release);
+  }
+
+  // Not from the pool: the lock lives as long as the session, which the lease owns. A session
+  // that found the lock taken is kept for the next try (a follower asks every second; a new
+  // session each time would cost the server a new backend process).
+  absl::StatusOr<std::unique_ptr<LeaderLease>> TryLead(std::string_view name) override {
+    RETURN_IF_ERROR(LeaderLease::CheckName(name));
+    LeaseSession session(nullptr, &PQfinish);
+    {
+      absl::MutexLock lock(&mu_);
+      if (closed_) return ClosedError();
+      session = std::move(spare_lease_session_);
+    }
+    const int32_t key = LeaseLockKey(name);
+    absl::StatusOr<bool> locked = absl::UnavailableError("no session");
+    if (session != nullptr) locked = TryLeaseLock(session.get(), key);
+    if (!locked.ok()) {
+      // No spare, or it broke while idle (a server restart, say): once more on a new session.
+      ASSIGN_OR_RETURN(session, OpenLeaseSession(conninfo_));
+      ASSIGN_OR_RETURN(locked, TryLeaseLock(session.get(), key));
+    }
+    if (*locked) return std::make_unique<PgLeaderLease>(session.release(), key);
+    absl::MutexLock lock(&mu_);
+    if (!closed_ && spare_lease_session_ == nullptr) spare_lease_session_ = std::move(session);
+    return nullptr;
   }
 
  private:
@@ -2661,11 +2869,14 @@ class PgStore final : public Store {
     observer->OnTransaction(kind, absl::FromChrono(std::chrono::steady_clock::now() - start), ok);
   }
 
+  const std::string conninfo_;  // for leader lease sessions; never logged
   const absl::Duration acquire_timeout_;
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   std::vector<Connection*> idle_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // A lease session that holds no lock, kept for the next TryLead.
+  LeaseSession spare_lease_session_ ABSL_GUARDED_BY(mu_){nullptr, &PQfinish};
   std::atomic<StoreObserver*> observer_{nullptr};
 };
 
@@ -2711,7 +2922,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& 
     ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(options.conninfo));
     connections.push_back(std::move(conn));
   }
-  return std::make_unique<PgStore>(std::move(connections), options.acquire_timeout);
+  return std::make_unique<PgStore>(options.conninfo, std::move(connections),
+                                   options.acquire_timeout);
 }
 
 }  // namespace custos::store

@@ -17,6 +17,12 @@
 //   CREATE DATABASE custos TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
 // Opening applies pending schema migrations (store/schema.h) under an advisory lock, so that
 // several processes may start at once.
+//
+// Leader leases (Store::TryLead) are session advisory locks, each on a connection of its own
+// (outside the pool) with TCP keepalives set on both ends, so that the server frees the lock
+// within about 10 s of the holder's machine vanishing, and at once when its process dies. They
+// need real sessions: a pooler in transaction mode (pgbouncer's default) in front of the server
+// would break them.
 
 #include <memory>
 #include <string>

@@ -3,9 +3,15 @@
 // starts one; `make test` runs these under it). Without the variable the tests are skipped.
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "gtest/gtest.h"
+#include "store/postgres/pg.h"
+#include "store/postgres/postgres_store.h"
 #include "store/postgres/temp_database.h"
 #include "store/store_test_suite.h"
 
@@ -45,6 +51,119 @@ INSTANTIATE_TEST_SUITE_P(
                                     .factory = [](const std::string&) { return OpenForSuite(2); },
                                     .unavailable = NoServer}),
     conformance::StoreTestParamName);
+
+// Two processes on one database, as two custos serve nodes: two stores opened on it.
+class PostgresLeaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::optional<std::string> url = postgres::TestServerUrl();
+    if (!url.has_value()) GTEST_SKIP() << NoServer();
+    admin_url_ = *url;
+    absl::StatusOr<std::unique_ptr<postgres::TempDatabase>> database =
+        postgres::TempDatabase::Create(admin_url_, "lease");
+    ASSERT_TRUE(database.ok()) << database.status();
+    database_ = *std::move(database);
+    for (auto* store : {&first_, &second_}) {
+      absl::StatusOr<std::unique_ptr<Store>> opened =
+          OpenPostgresStore({.conninfo = database_->url(), .connections = 2});
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      *store = *std::move(opened);
+    }
+  }
+  void TearDown() override {
+    first_.reset();
+    second_.reset();
+    database_.reset();
+  }
+
+  // Runs `sql` on a session of its own on the test database; the first column of its first row.
+  std::string Query(const std::string& sql) {
+    absl::StatusOr<std::unique_ptr<postgres::Connection>> conn =
+        postgres::Connection::Open(database_->url());
+    EXPECT_TRUE(conn.ok()) << conn.status();
+    if (!conn.ok()) return "";
+    absl::StatusOr<postgres::Statement> stmt = (*conn)->Prepare(sql, "test query");
+    EXPECT_TRUE(stmt.ok()) << stmt.status();
+    if (!stmt.ok()) return "";
+    absl::StatusOr<bool> row = stmt->Step();
+    EXPECT_TRUE(row.ok()) << row.status();
+    return row.ok() && *row ? stmt->Text(0) : "";
+  }
+
+  std::string admin_url_;
+  std::unique_ptr<postgres::TempDatabase> database_;
+  std::unique_ptr<Store> first_;
+  std::unique_ptr<Store> second_;
+};
+
+TEST_F(PostgresLeaseTest, OneHolderAcrossProcessesUntilItIsDestroyed) {
+  absl::StatusOr<std::unique_ptr<LeaderLease>> lease = first_->TryLead("log-sequencer");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_NE(*lease, nullptr);
+  absl::StatusOr<std::unique_ptr<LeaderLease>> refused = second_->TryLead("log-sequencer");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(*refused, nullptr) << "another process holds it";
+  EXPECT_TRUE((*lease)->Held());
+  // A session lock of a session of its own, not of a pooled connection.
+  EXPECT_EQ(Query("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                  "WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted AND "
+                  "a.datname = current_database() AND "
+                  "a.application_name = 'custos leader lease'"),
+            "1");
+
+  lease->reset();
+  absl::StatusOr<std::unique_ptr<LeaderLease>> taken = second_->TryLead("log-sequencer");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_NE(*taken, nullptr) << "a destroyed lease is free at once";
+  EXPECT_TRUE((*taken)->Held());
+}
+
+TEST_F(PostgresLeaseTest, ALeaseWhoseSessionEndsIsLostAndFree) {
+  absl::StatusOr<std::unique_ptr<LeaderLease>> lease = first_->TryLead("log-sequencer");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_NE(*lease, nullptr);
+  // The session ends as when the server notices its client vanished (or an admin kills it).
+  EXPECT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND "
+                  "application_name = 'custos leader lease'"),
+            "1");
+  absl::StatusOr<std::unique_ptr<LeaderLease>> taken;
+  for (int i = 0; i < 100; ++i) {  // the backend exits just after the call answers
+    taken = second_->TryLead("log-sequencer");
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    if (*taken != nullptr) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_NE(*taken, nullptr) << "the lock died with the session";
+  EXPECT_FALSE((*lease)->Held());
+  EXPECT_FALSE((*lease)->Held()) << "once lost, always lost";
+  EXPECT_TRUE((*taken)->Held());
+}
+
+TEST_F(PostgresLeaseTest, AFollowersSessionThatBrokeIsReplaced) {
+  absl::StatusOr<std::unique_ptr<LeaderLease>> lease = first_->TryLead("log-sequencer");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_NE(*lease, nullptr);
+  absl::StatusOr<std::unique_ptr<LeaderLease>> refused = second_->TryLead("log-sequencer");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  ASSERT_EQ(*refused, nullptr);
+  // The follower's idle session (kept for its next try) ends, as in a server restart.
+  EXPECT_EQ(Query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                  "WHERE datname = current_database() AND "
+                  "application_name = 'custos leader lease' AND pid NOT IN "
+                  "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"),
+            "1");
+  lease->reset();
+  absl::StatusOr<std::unique_ptr<LeaderLease>> taken;
+  for (int i = 0; i < 100; ++i) {  // the first lease's backend exits just after it is closed
+    taken = second_->TryLead("log-sequencer");
+    ASSERT_TRUE(taken.ok()) << taken.status();
+    if (*taken != nullptr) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_NE(*taken, nullptr);
+  EXPECT_TRUE((*taken)->Held());
+}
 
 }  // namespace
 }  // namespace custos::store

@@ -39,6 +39,9 @@ class OwningStore final : public Store {
   absl::Status Ping() override { return store_->Ping(); }
   void Close() override { store_->Close(); }
   void SetObserver(StoreObserver* observer) override { store_->SetObserver(observer); }
+  absl::StatusOr<std::unique_ptr<LeaderLease>> TryLead(std::string_view name) override {
+    return store_->TryLead(name);
+  }
 
  private:
   std::unique_ptr<TempDatabase> database_;

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -2576,6 +2578,82 @@ class SqliteOidc final : public OidcRepository {
   Connection& conn_;
 };
 
+absl::Status CheckWindow(absl::Time window_start, absl::Time window_end, int64_t increment) {
+  if (increment < 0) {
+    return absl::InvalidArgumentError(fmt::format("a count cannot go down ({})", increment));
+  }
+  if (Micros(window_end) <= Micros(window_start)) {
+    return absl::InvalidArgumentError("a rate window must end after it starts");
+  }
+  return absl::OkStatus();
+}
+
+class SqliteSharedState final : public SharedStateRepository {
+ public:
+  explicit SqliteSharedState(Connection& conn) : conn_(conn) {}
+
+  absl::StatusOr<bool> Remember(std::string_view scope, std::string_view key, absl::Time expires,
+                                absl::Time now) override {
+    // The upsert's WHERE leaves a live row alone, and RETURNING yields a row only when one was
+    // inserted or replaced.
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("INSERT INTO replay_keys (scope, key, expires) "
+                                   "VALUES (?1, ?2, ?3) ON CONFLICT (scope, key) DO UPDATE "
+                                   "SET expires = excluded.expires "
+                                   "WHERE replay_keys.expires <= ?4 RETURNING 1",
+                                   "remembering a replay key"));
+    stmt.BindText(1, scope);
+    stmt.BindText(2, key);
+    stmt.BindTime(3, expires);
+    stmt.BindTime(4, now);
+    return stmt.Step();
+  }
+
+  absl::StatusOr<int> DeleteExpiredKeys(absl::Time before) override {
+    ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare("DELETE FROM replay_keys WHERE expires <= ?1",
+                                                   "deleting expired replay keys"));
+    stmt.BindTime(1, before);
+    return stmt.Run();
+  }
+
+  absl::StatusOr<int64_t> Count(std::string_view scope, std::string_view key,
+                                absl::Time window_start, absl::Time window_end,
+                                int64_t increment) override {
+    RETURN_IF_ERROR(CheckWindow(window_start, window_end, increment));
+    ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("INSERT INTO rate_counters (scope, key, window_start, window_end, count) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope, key) DO UPDATE SET "
+                      "count = CASE WHEN rate_counters.window_start >= excluded.window_start "
+                      "THEN rate_counters.count + excluded.count ELSE excluded.count END, "
+                      "window_end = CASE WHEN rate_counters.window_start >= "
+                      "excluded.window_start THEN rate_counters.window_end "
+                      "ELSE excluded.window_end END, "
+                      "window_start = max(rate_counters.window_start, excluded.window_start) "
+                      "RETURNING count",
+                      "counting in a rate window"));
+    stmt.BindText(1, scope);
+    stmt.BindText(2, key);
+    stmt.BindTime(3, window_start);
+    stmt.BindTime(4, window_end);
+    stmt.BindInt(5, increment);
+    ASSIGN_OR_RETURN(const bool row, stmt.Step());
+    if (!row) return absl::InternalError("counting in a rate window: no count returned");
+    return stmt.Int(0);
+  }
+
+  absl::StatusOr<int> DeleteEndedWindows(absl::Time before) override {
+    ASSIGN_OR_RETURN(Statement stmt,
+                     conn_.Prepare("DELETE FROM rate_counters WHERE window_end <= ?1",
+                                   "deleting ended rate windows"));
+    stmt.BindTime(1, before);
+    return stmt.Run();
+  }
+
+ private:
+  Connection& conn_;
+};
+
 class SqliteTransaction final : public Transaction {
  public:
   explicit SqliteTransaction(Connection& conn)
@@ -2591,7 +2669,8 @@ class SqliteTransaction final : public Transaction {
         logs_(conn),
         support_(conn),
         oidc_(conn),
-        incidents_(conn.db()) {}
+        incidents_(conn.db()),
+        shared_state_(conn) {}
 
   TenantRepository& Tenants() override { return tenants_; }
   ApiTokenRepository& ApiTokens() override { return api_tokens_; }
@@ -2606,6 +2685,7 @@ class SqliteTransaction final : public Transaction {
   SupportRepository& Support() override { return support_; }
   OidcRepository& Oidc() override { return oidc_; }
   IncidentRepository& Incidents() override { return incidents_; }
+  SharedStateRepository& SharedState() override { return shared_state_; }
 
  private:
   SqliteTenants tenants_;
@@ -2621,6 +2701,7 @@ class SqliteTransaction final : public Transaction {
   SqliteSupport support_;
   SqliteOidc oidc_;
   sqlite::SqliteIncidentRepository incidents_;
+  SqliteSharedState shared_state_;
 };
 
 // The stores whose transaction callbacks are running on this thread, innermost last. A nested
@@ -2745,11 +2826,41 @@ class Checkpointer {
   std::thread thread_;
 };
 
+// A leader lease of the SQLite store: an exclusive flock() on a lock file beside the database.
+// The kernel releases it when the descriptor closes, also when the process dies.
+class FileLeaderLease final : public LeaderLease {
+ public:
+  FileLeaderLease(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~FileLeaderLease() override { ::close(fd_); }
+
+  // The lock is the file's: a lock file deleted or replaced since (by hand) would let another
+  // process lock a new file of that name, so the lease is then lost.
+  bool Held() override {
+    absl::MutexLock lock(&mu_);
+    if (lost_) return false;
+    struct stat held {};
+    struct stat named {};
+    if (::fstat(fd_, &held) != 0 || ::stat(path_.c_str(), &named) != 0 ||
+        held.st_dev != named.st_dev || held.st_ino != named.st_ino) {
+      lost_ = true;
+    }
+    return !lost_;
+  }
+
+ private:
+  const std::string path_;
+  const int fd_;
+  absl::Mutex mu_;
+  bool lost_ ABSL_GUARDED_BY(mu_) = false;
+};
+
 class SqliteStore final : public Store {
  public:
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
+  SqliteStore(std::string path, std::unique_ptr<Connection> writer,
+              std::vector<std::unique_ptr<Connection>> readers,
               std::unique_ptr<Checkpointer> checkpointer)
-      : checkpointer_(std::move(checkpointer)),
+      : path_(std::move(path)),
+        checkpointer_(std::move(checkpointer)),
         writer_(std::move(writer)),
         readers_(std::move(readers)) {
     for (auto& reader : readers_) idle_.push_back(reader.get());
@@ -2808,6 +2919,28 @@ class SqliteStore final : public Store {
 
   void SetObserver(StoreObserver* observer) override {
     observer_.store(observer, std::memory_order_release);
+  }
+
+  // Another process on the same file (custos demo, an admin command) takes the same lock file;
+  // the file stays when the lease ends, since removing it would race with a process opening it.
+  absl::StatusOr<std::unique_ptr<LeaderLease>> TryLead(std::string_view name) override {
+    RETURN_IF_ERROR(LeaderLease::CheckName(name));
+    {
+      absl::MutexLock lock(&pool_mu_);
+      if (closed_) return ClosedError();
+    }
+    std::string path = fmt::format("{}.{}.lock", path_, name);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return absl::InternalError(fmt::format("opening {}: {}", path, std::strerror(errno)));
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int error = errno;
+      ::close(fd);
+      if (error == EWOULDBLOCK) return nullptr;
+      return absl::InternalError(fmt::format("locking {}: {}", path, std::strerror(error)));
+    }
+    return std::make_unique<FileLeaderLease>(std::move(path), fd);
   }
 
  private:
@@ -2933,6 +3066,7 @@ class SqliteStore final : public Store {
     observer->OnTransaction(kind, absl::FromChrono(std::chrono::steady_clock::now() - start), ok);
   }
 
+  const std::string path_;  // the database file; lock files sit beside it
   std::unique_ptr<Checkpointer> checkpointer_;
   WriteQueue writes_;
   absl::Mutex write_mu_;  // the write connection: held by the leader of the running group
@@ -3004,7 +3138,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& opti
   }
   // A RESTART checkpoint holds new writers back while it waits for readers: never for long.
   sqlite3_busy_timeout(checkpoint_db, 100);
-  return std::make_unique<SqliteStore>(std::move(writer), std::move(readers),
+  return std::make_unique<SqliteStore>(options.path, std::move(writer), std::move(readers),
                                        std::make_unique<Checkpointer>(checkpoint_db));
 }
 

@@ -15,6 +15,9 @@
 // sees one consistent snapshot, unaffected by writes that commit while it runs. Opening applies
 // pending schema migrations (store/sqlite/migrations.h).
 //
+// Leader leases (Store::TryLead) are flock()s on <path>.<name>.lock, so they also exclude other
+// processes on the same file (custos demo, admin commands); the lock file stays after use.
+//
 // Times round-trip at microsecond precision. Logins compare case-insensitively for ASCII
 // letters only (SQLite's NOCASE).
 

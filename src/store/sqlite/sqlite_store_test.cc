@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -373,7 +374,7 @@ TEST_F(SqliteStoreTest, VersionOneDatabaseMigratesKeepingEveryRow) {
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3", "4", "5", "6"));
+              ElementsAre("1", "2", "3", "4", "5", "6", "7"));
   EXPECT_THAT(db.Query("SELECT name, seq FROM sqlite_sequence ORDER BY name"),
               ElementsAre("events|6"));
   EXPECT_THAT(db.Query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = "
@@ -442,7 +443,7 @@ TEST_F(SqliteStoreTest, VersionThreeDatabaseKeepsItsTenantsUnderApprovalRequired
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3", "4", "5", "6"));
+              ElementsAre("1", "2", "3", "4", "5", "6", "7"));
   EXPECT_THAT(db.Query("SELECT name, log_public, support_policy FROM tenants ORDER BY id"),
               ElementsAre("acme|1|approval_required", "globex|0|blocked"));
   EXPECT_THAT(db.Query("PRAGMA foreign_key_check"), ::testing::IsEmpty());
@@ -515,7 +516,7 @@ TEST_F(SqliteStoreTest, VersionFourDatabaseGainsTheOidcTables) {
 
   RawDb db(path_);
   EXPECT_THAT(db.Query("SELECT version FROM schema_migrations ORDER BY version"),
-              ElementsAre("1", "2", "3", "4", "5", "6"));
+              ElementsAre("1", "2", "3", "4", "5", "6", "7"));
   EXPECT_THAT(db.Query("SELECT uuid FROM events"), ElementsAre("e1"));
   EXPECT_THAT(db.Query("SELECT kid, hex(sealed_private), created, activates, retired, expires "
                        "FROM oidc_keys"),
@@ -1011,6 +1012,65 @@ TEST_F(SqliteStoreTest, DISABLED_WriteThroughputOfSingleEventWrites) {
                 threads * kWritesPerThread / absl::ToDoubleSeconds(elapsed));
     store->Close();
   }
+}
+
+TEST_F(SqliteStoreTest, ALeaseExcludesAnotherStoreOnTheFileAndDiesWithItsProcess) {
+  // A child process holds the lease until it is killed; it reports on a pipe. Forked before
+  // this process opens anything, so that the child starts without other threads.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    absl::StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore({.path = path_});
+    if (!store.ok()) ::_exit(10);
+    absl::StatusOr<std::unique_ptr<LeaderLease>> lease = (*store)->TryLead("log-sequencer");
+    if (!lease.ok() || *lease == nullptr) ::_exit(11);
+    if (::write(ready[1], "L", 1) != 1) ::_exit(12);
+    while (true) ::pause();
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1) << "the child did not take the lease";
+  ::close(ready[0]);
+
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::unique_ptr<LeaderLease>> refused = store->TryLead("log-sequencer");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(*refused, nullptr) << "another process holds it";
+
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  absl::StatusOr<std::unique_ptr<LeaderLease>> taken = store->TryLead("log-sequencer");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_NE(*taken, nullptr) << "a killed holder's lease is free at once";
+  EXPECT_TRUE((*taken)->Held());
+
+  // A second store on the same file (another process, as custos demo would be) is excluded too.
+  std::unique_ptr<Store> second = Open();
+  ASSERT_NE(second, nullptr);
+  absl::StatusOr<std::unique_ptr<LeaderLease>> also = second->TryLead("log-sequencer");
+  ASSERT_TRUE(also.ok()) << also.status();
+  EXPECT_EQ(*also, nullptr);
+  EXPECT_TRUE(std::filesystem::exists(path_ + ".log-sequencer.lock"));
+}
+
+TEST_F(SqliteStoreTest, ALeaseWhoseLockFileWasRemovedIsLost) {
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::unique_ptr<LeaderLease>> lease = store->TryLead("log-sequencer");
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  ASSERT_NE(*lease, nullptr);
+  // Someone deletes the lock file: another process could now lock a new one of that name.
+  std::filesystem::remove(path_ + ".log-sequencer.lock");
+  absl::StatusOr<std::unique_ptr<LeaderLease>> other = store->TryLead("log-sequencer");
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_NE(*other, nullptr);
+  EXPECT_FALSE((*lease)->Held()) << "two holders must not both believe they lead";
+  EXPECT_TRUE((*other)->Held());
 }
 
 }  // namespace

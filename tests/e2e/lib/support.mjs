@@ -12,7 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { authenticator } from 'otplib';
-import { custosBin, request, runAdmin } from './server.mjs';
+import { custosBin, request, runAdmin, withStore } from './server.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -34,7 +34,7 @@ export async function runDevice(args, { input } = {}) {
     Object.entries(process.env).filter(([key]) => !key.startsWith('CUSTOS_')),
   );
   return new Promise((resolve) => {
-    const child = execFile(custosBin, ['device', ...args], { env, timeout: 30_000 },
+    const child = execFile(custosBin, withStore(['device', ...args]), { env, timeout: 30_000 },
       (err, stdout, stderr) => resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr }));
     if (input !== undefined) child.stdin.end(input);
   });
