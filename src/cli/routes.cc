@@ -31,8 +31,14 @@ OidcStack::OidcStack(api::Services& services, directory::Directory& directory)
       replay_cache(MakeDpopReplayCache(services.config, services.store, services.clock,
                                        kOidcDpopScope, DpopOptionsOf(services.config))),
       dpop(services.clock, DpopOptionsOf(services.config), replay_cache.get()),
+      // One confidential client is one key of this cache, so the per-key bound is the whole.
+      assertion_cache(MakeDpopReplayCache(
+          services.config, services.store, services.clock, kOidcAssertionScope,
+          support::DpopOptions{.max_replay_entries = kMaxClientAssertions,
+                               .max_replay_entries_per_key = kMaxClientAssertions})),
       tokens(services.store, services.clock, services.random, keys, apps, directory, dpop,
-             oidc::TokenOptions{.refusal_limiter = services.refused_auth_limiter}) {}
+             oidc::TokenOptions{.refusal_limiter = services.refused_auth_limiter,
+                                .assertion_replay_cache = assertion_cache.get()}) {}
 
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
                                   authn::SignIn& sign_in, audit::LogReader& log_reader,

@@ -42,6 +42,8 @@ struct OidcStack {
   // In memory, or in the store when processes share it (cli/shared_state.h).
   std::unique_ptr<support::DpopReplayCache> replay_cache;
   support::DpopVerifier dpop;  // the OIDC endpoints' own replay cache
+  // The jti values of accepted client assertions (RFC 7523), in memory or in the store.
+  std::unique_ptr<support::DpopReplayCache> assertion_cache;
   oidc::TokenService tokens;
 };
 

@@ -1,11 +1,11 @@
 #pragma once
 
 // Where `custos serve` keeps the state that has to be one across every process serving a store:
-// the DPoP proof replay caches and the rate limits per client address. With the embedded SQLite
-// store one process serves the data directory (serve.lock), so they stay in its memory, as
-// fast as ever. With PostgreSQL several processes may serve one database, so they live in the
-// store (store::SharedStateRepository): a proof used on one node is refused on the others, and a
-// client's requests count against one limit whichever node they reach.
+// the DPoP proof and client assertion replay caches and the rate limits per client address. With
+// the embedded SQLite store one process serves the data directory (serve.lock), so they stay in its
+// memory, as fast as ever. With PostgreSQL several processes may serve one database, so they live
+// in the store (store::SharedStateRepository): a proof used on one node is refused on the others,
+// and a client's requests count against one limit whichever node they reach.
 //
 // Sessions, lockout counters, grants and revocations are store rows on either backend already.
 
@@ -26,6 +26,9 @@ inline constexpr std::string_view kSignInLimitScope = "authn";
 inline constexpr std::string_view kRefusedAuthLimitScope = "refused_auth";
 inline constexpr std::string_view kSupportDpopScope = "dpop.support";
 inline constexpr std::string_view kOidcDpopScope = "dpop.oidc";
+inline constexpr std::string_view kOidcAssertionScope = "oidc.client_assertion";
+// Accepted client assertions remembered in memory at most (beyond: assertion_cache_full).
+inline constexpr size_t kMaxClientAssertions = 100'000;
 
 // True when the configured store is PostgreSQL (store.url), which several processes may serve.
 bool SharesStateThroughStore(const Config& config);

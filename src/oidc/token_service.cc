@@ -460,7 +460,18 @@ TokenService::TokenService(store::Store& store, const Clock& clock, crypto::Rand
       apps_(apps),
       directory_(directory),
       dpop_(dpop),
-      options_(options) {}
+      options_(options) {
+  if (options_.assertion_replay_cache != nullptr) {
+    assertion_cache_ = options_.assertion_replay_cache;
+  } else {
+    // One client may send every assertion the cache holds: a confidential client is one
+    // "key" here, unlike DPoP's many.
+    own_assertion_cache_ = std::make_unique<support::MemoryDpopReplayCache>(
+        clock_, support::DpopOptions{.max_replay_entries = kMaxAssertionJtis,
+                                     .max_replay_entries_per_key = kMaxAssertionJtis});
+    assertion_cache_ = own_assertion_cache_.get();
+  }
+}
 
 store::EventRecord TokenService::Event(const TenantId& tenant, const audit::RequestContext& ctx,
                                        const audit::Principal& actor, audit::EventSpec spec) {
@@ -628,18 +639,11 @@ absl::Status TokenService::VerifyAssertion(const TenantId& tenant, std::string_v
   const std::string jti = StringClaim(claims, "jti");
   if (jti.empty() || jti.size() > kMaxJtiLength) return InvalidClient("assertion_jti_missing");
 
-  const std::string key = fmt::format("{}/{}/{}", tenant.value(), client_id, jti);
-  const absl::Time now_time = clock_.Now();
-  absl::MutexLock lock(&assertions_mu_);
-  while (!assertion_expiry_.empty() && assertion_expiry_.begin()->first <= now_time) {
-    assertion_jtis_.erase(assertion_expiry_.begin()->second);
-    assertion_expiry_.erase(assertion_expiry_.begin());
-  }
-  if (assertion_jtis_.contains(key)) return InvalidClient("assertion_replayed");
-  if (assertion_jtis_.size() >= kMaxAssertionJtis) return InvalidClient("assertion_cache_full");
-  const absl::Time expires = absl::FromUnixSeconds(until + 1);
-  assertion_jtis_.emplace(key, expires);
-  assertion_expiry_.emplace(expires, key);
+  ASSIGN_OR_RETURN(std::optional<support::DpopError> seen,
+                   assertion_cache_->Remember(fmt::format("{}/{}", tenant.value(), client_id), jti,
+                                              absl::FromUnixSeconds(until + 1)));
+  if (seen == support::DpopError::kReplayed) return InvalidClient("assertion_replayed");
+  if (seen.has_value()) return InvalidClient("assertion_cache_full");
   return absl::OkStatus();
 }
 

@@ -120,6 +120,12 @@ struct TokenOptions {
   // answered the same but leaves no event, so that one address cannot flood the permanent log.
   // nullptr: every refusal is recorded.
   RateLimit* refusal_limiter = nullptr;
+  // Where the jti of each accepted client assertion (RFC 7523) is remembered until the assertion
+  // could no longer be accepted, keyed "<tenant id>/<client id>": with several processes on one
+  // store, a store-backed cache, so that an assertion used on one node is refused on the others.
+  // nullptr: a cache in this process's memory (100 000 entries). An error of the cache refuses
+  // the request (fails closed).
+  support::DpopReplayCache* assertion_replay_cache = nullptr;
 };
 
 class TokenService {
@@ -218,11 +224,9 @@ class TokenService {
   // "<tenant id>/<client id>" -> the app as last read.
   absl::flat_hash_map<std::string, std::shared_ptr<const AppEntry>> app_cache_
       ABSL_GUARDED_BY(apps_mu_);
-  absl::Mutex assertions_mu_;
-  // jti values of accepted client assertions ("<tenant>/<client>/<jti>"), each kept until its
-  // assertion could no longer be accepted.
-  absl::flat_hash_map<std::string, absl::Time> assertion_jtis_ ABSL_GUARDED_BY(assertions_mu_);
-  std::multimap<absl::Time, std::string> assertion_expiry_ ABSL_GUARDED_BY(assertions_mu_);
+  // Owned when options_.assertion_replay_cache is nullptr.
+  std::unique_ptr<support::DpopReplayCache> own_assertion_cache_;
+  support::DpopReplayCache* assertion_cache_;
 };
 
 }  // namespace custos::oidc

@@ -17,6 +17,7 @@
 #include "oidc/jwt.h"
 #include "store/sqlite/temp_sqlite_store.h"
 #include "support/jwk.h"
+#include "support/store_replay_cache.h"
 
 namespace custos::oidc {
 namespace {
@@ -701,6 +702,28 @@ TEST_F(TokenServiceTest, PrivateKeyJwt) {
   // Once the assertion is too old to be accepted, its jti is forgotten.
   clock_.Advance(absl::Minutes(10));
   EXPECT_EQ(error_with(Assertion(jwt_app_, {{"jti", "jti-once"}})), "ok");
+}
+
+// Two processes on one store: with the store-backed cache an assertion accepted by one service
+// is a replay at the other; with each its own memory it is not (what the cache is for).
+TEST_F(TokenServiceTest, AssertionReplayRefusedAcrossServicesSharingTheStore) {
+  support::StoreDpopReplayCache shared_a(*store_, clock_, "oidc.client_assertion");
+  support::StoreDpopReplayCache shared_b(*store_, clock_, "oidc.client_assertion");
+  TokenService node_a(*store_, clock_, random_, *keys_, *apps_, *directory_, *dpop_,
+                      TokenOptions{.assertion_replay_cache = &shared_a});
+  TokenService node_b(*store_, clock_, random_, *keys_, *apps_, *directory_, *dpop_,
+                      TokenOptions{.assertion_replay_cache = &shared_b});
+  TokenService alone(*store_, clock_, random_, *keys_, *apps_, *directory_, *dpop_);
+  std::map<std::string, std::string> form = {{"grant_type", "client_credentials"}};
+  const std::string assertion = Assertion(jwt_app_, {{"jti", "jti-shared"}});
+  auto result = [&](TokenService& service) {
+    return ErrorOf(
+        service.Token(tenant_, Issuer(), ctx_, JwtRequest(jwt_app_, form, assertion)).status());
+  };
+  EXPECT_EQ(result(node_a), "ok");
+  EXPECT_EQ(result(node_b), "invalid_client");
+  EXPECT_EQ(result(node_a), "invalid_client");
+  EXPECT_EQ(result(alone), "ok");  // its own memory has not seen it
 }
 
 // ---- refresh_token ----
