@@ -37,13 +37,6 @@ void CheckNames(std::string_view name, const std::vector<std::string>& label_nam
   }
 }
 
-void CheckArity(const std::string& name, const std::vector<std::string>& label_names,
-                const LabelValues& labels) {
-  if (labels.size() != label_names.size()) {
-    Die(fmt::format("{} takes {} label values, got {}", name, label_names.size(), labels.size()));
-  }
-}
-
 // Go's strconv.ParseFloat, which Prometheus uses, reads fmt's shortest round-trip form; only
 // the special values need spelling out.
 std::string FormatValue(double v) {
@@ -64,19 +57,6 @@ void AppendEscaped(std::string& out, std::string_view s, bool escape_quote) {
       out += c;
     }
   }
-}
-
-void AppendHeader(std::string& out, const std::string& name, const std::string& help,
-                  std::string_view type) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  AppendEscaped(out, help, /*escape_quote=*/false);
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
 }
 
 // `{a="x",b="y"}`, with an optional extra label (the histogram's `le`) last; empty when there
@@ -102,24 +82,53 @@ void AppendLabels(std::string& out, const std::vector<std::string>& names,
 
 }  // namespace
 
-Counter::Counter(std::string name, std::string help, std::vector<std::string> label_names)
-    : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
+MetricFamily::MetricFamily(std::string name, std::string help, std::vector<std::string> label_names,
+                           std::string_view type)
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      label_names_(std::move(label_names)),
+      type_(type) {}
 
-void Counter::Increment(const LabelValues& labels, double amount) {
-  CheckArity(name_, label_names_, labels);
-  if (!(amount >= 0)) return;
-  absl::MutexLock lock(&mu_);
-  values_[labels] += amount;
+void MetricFamily::CheckArity(const LabelValues& labels) const {
+  if (labels.size() != label_names_.size()) {
+    Die(fmt::format("{} takes {} label values, got {}", name_, label_names_.size(), labels.size()));
+  }
 }
 
-double Counter::Value(const LabelValues& labels) const {
+void MetricFamily::AppendHeader(std::string& out) const {
+  out += "# HELP ";
+  out += name_;
+  out += ' ';
+  AppendEscaped(out, help_, /*escape_quote=*/false);
+  out += "\n# TYPE ";
+  out += name_;
+  out += ' ';
+  out += type_;
+  out += '\n';
+}
+
+bool MetricFamily::SameShape(const MetricFamily& other) const {
+  return label_names_ == other.label_names_;
+}
+
+double ValueFamily::Value(const LabelValues& labels) const {
   absl::MutexLock lock(&mu_);
   auto it = values_.find(labels);
   return it == values_.end() ? 0 : it->second;
 }
 
-void Counter::AppendText(std::string& out) const {
-  AppendHeader(out, name_, help_, "counter");
+void ValueFamily::Update(const LabelValues& labels, double value, bool add) {
+  CheckArity(labels);
+  absl::MutexLock lock(&mu_);
+  if (add) {
+    values_[labels] += value;
+  } else {
+    values_[labels] = value;
+  }
+}
+
+void ValueFamily::AppendText(std::string& out) const {
+  AppendHeader(out);
   absl::MutexLock lock(&mu_);
   for (const auto& [labels, value] : values_) {
     out += name_;
@@ -130,15 +139,34 @@ void Counter::AppendText(std::string& out) const {
   }
 }
 
+Counter::Counter(std::string name, std::string help, std::vector<std::string> label_names)
+    : ValueFamily(std::move(name), std::move(help), std::move(label_names), "counter") {}
+
+void Counter::Increment(const LabelValues& labels, double amount) {
+  if (!(amount >= 0)) {
+    CheckArity(labels);
+    return;
+  }
+  Update(labels, amount, /*add=*/true);
+}
+
+Gauge::Gauge(std::string name, std::string help, std::vector<std::string> label_names)
+    : ValueFamily(std::move(name), std::move(help), std::move(label_names), "gauge") {}
+
+void Gauge::Set(const LabelValues& labels, double value) { Update(labels, value, /*add=*/false); }
+
 Histogram::Histogram(std::string name, std::string help, std::vector<std::string> label_names,
                      std::vector<double> bounds)
-    : name_(std::move(name)),
-      help_(std::move(help)),
-      label_names_(std::move(label_names)),
+    : MetricFamily(std::move(name), std::move(help), std::move(label_names), "histogram"),
       bounds_(std::move(bounds)) {}
 
+bool Histogram::SameShape(const MetricFamily& other) const {
+  const auto* histogram = dynamic_cast<const Histogram*>(&other);
+  return MetricFamily::SameShape(other) && histogram != nullptr && histogram->bounds_ == bounds_;
+}
+
 void Histogram::Observe(const LabelValues& labels, double value) {
-  CheckArity(name_, label_names_, labels);
+  CheckArity(labels);
   // The first bound >= value: Prometheus buckets count observations `<= le`.
   size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   absl::MutexLock lock(&mu_);
@@ -162,7 +190,7 @@ double Histogram::Sum(const LabelValues& labels) const {
 }
 
 void Histogram::AppendText(std::string& out) const {
-  AppendHeader(out, name_, help_, "histogram");
+  AppendHeader(out);
   absl::MutexLock lock(&mu_);
   for (const auto& [labels, s] : series_) {
     uint64_t cumulative = 0;
@@ -191,56 +219,31 @@ void Histogram::AppendText(std::string& out) const {
   }
 }
 
-Gauge::Gauge(std::string name, std::string help, std::vector<std::string> label_names)
-    : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)) {}
-
-void Gauge::Set(const LabelValues& labels, double value) {
-  CheckArity(name_, label_names_, labels);
-  absl::MutexLock lock(&mu_);
-  values_[labels] = value;
-}
-
-double Gauge::Value(const LabelValues& labels) const {
-  absl::MutexLock lock(&mu_);
-  auto it = values_.find(labels);
-  return it == values_.end() ? 0 : it->second;
-}
-
-void Gauge::AppendText(std::string& out) const {
-  AppendHeader(out, name_, help_, "gauge");
-  absl::MutexLock lock(&mu_);
-  for (const auto& [labels, value] : values_) {
-    out += name_;
-    AppendLabels(out, label_names_, labels);
-    out += ' ';
-    out += FormatValue(value);
-    out += '\n';
-  }
-}
-
 std::vector<double> Metrics::DefaultBuckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+
+template <typename F>
+F& Metrics::Register(std::unique_ptr<F> family) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& f : families_) {
+    if (f->name_ != family->name_) continue;
+    auto* same = dynamic_cast<F*>(f.get());
+    if (same == nullptr) Die(fmt::format("{} is already a {}", f->name_, f->type_));
+    if (!same->SameShape(*family)) {
+      Die(fmt::format("{} registered with other labels or buckets", f->name_));
+    }
+    return *same;
+  }
+  families_.push_back(std::move(family));
+  return static_cast<F&>(*families_.back());
 }
 
 Counter& Metrics::AddCounter(std::string_view name, std::string_view help,
                              std::vector<std::string> label_names) {
   CheckNames(name, label_names, /*histogram=*/false);
-  absl::MutexLock lock(&mu_);
-  for (const auto& c : counters_) {
-    if (c->name_ != name) continue;
-    if (c->label_names_ != label_names) Die(fmt::format("{} registered with other labels", name));
-    return *c;
-  }
-  for (const auto& h : histograms_) {
-    if (h->name_ == name) Die(fmt::format("{} is already a histogram", name));
-  }
-  for (const auto& g : gauges_) {
-    if (g->name_ == name) Die(fmt::format("{} is already a gauge", name));
-  }
-  counters_.push_back(std::unique_ptr<Counter>(
+  return Register(std::unique_ptr<Counter>(
       new Counter(std::string(name), std::string(help), std::move(label_names))));
-  order_.emplace_back(0, counters_.size() - 1);
-  return *counters_.back();
 }
 
 Histogram& Metrics::AddHistogram(std::string_view name, std::string_view help,
@@ -251,59 +254,21 @@ Histogram& Metrics::AddHistogram(std::string_view name, std::string_view help,
       Die(fmt::format("{}: bucket bounds must be finite and strictly increasing", name));
     }
   }
-  absl::MutexLock lock(&mu_);
-  for (const auto& h : histograms_) {
-    if (h->name_ != name) continue;
-    if (h->label_names_ != label_names || h->bounds_ != bounds) {
-      Die(fmt::format("{} registered with other labels or buckets", name));
-    }
-    return *h;
-  }
-  for (const auto& c : counters_) {
-    if (c->name_ == name) Die(fmt::format("{} is already a counter", name));
-  }
-  for (const auto& g : gauges_) {
-    if (g->name_ == name) Die(fmt::format("{} is already a gauge", name));
-  }
-  histograms_.push_back(std::unique_ptr<Histogram>(new Histogram(
+  return Register(std::unique_ptr<Histogram>(new Histogram(
       std::string(name), std::string(help), std::move(label_names), std::move(bounds))));
-  order_.emplace_back(1, histograms_.size() - 1);
-  return *histograms_.back();
 }
 
 Gauge& Metrics::AddGauge(std::string_view name, std::string_view help,
                          std::vector<std::string> label_names) {
   CheckNames(name, label_names, /*histogram=*/false);
-  absl::MutexLock lock(&mu_);
-  for (const auto& g : gauges_) {
-    if (g->name_ != name) continue;
-    if (g->label_names_ != label_names) Die(fmt::format("{} registered with other labels", name));
-    return *g;
-  }
-  for (const auto& c : counters_) {
-    if (c->name_ == name) Die(fmt::format("{} is already a counter", name));
-  }
-  for (const auto& h : histograms_) {
-    if (h->name_ == name) Die(fmt::format("{} is already a histogram", name));
-  }
-  gauges_.push_back(std::unique_ptr<Gauge>(
+  return Register(std::unique_ptr<Gauge>(
       new Gauge(std::string(name), std::string(help), std::move(label_names))));
-  order_.emplace_back(2, gauges_.size() - 1);
-  return *gauges_.back();
 }
 
 std::string Metrics::TextExposition() const {
   std::string out;
   absl::MutexLock lock(&mu_);
-  for (const auto& [kind, index] : order_) {
-    if (kind == 0) {
-      counters_[index]->AppendText(out);
-    } else if (kind == 1) {
-      histograms_[index]->AppendText(out);
-    } else {
-      gauges_[index]->AppendText(out);
-    }
-  }
+  for (const auto& family : families_) family->AppendText(out);
   return out;
 }
 

@@ -25,38 +25,79 @@ namespace custos {
 
 using LabelValues = std::vector<std::string>;
 
-// A counter family: one monotonically increasing value per tuple of label values.
-// Thread-safe. Owned by the Metrics that created it and valid as long as it.
-class Counter {
+// What every family has: a name, its help text, its label names and its Prometheus type.
+// Owned by the Metrics that created it and valid as long as it.
+class MetricFamily {
  public:
-  Counter(const Counter&) = delete;
-  Counter& operator=(const Counter&) = delete;
+  virtual ~MetricFamily() = default;
+  MetricFamily(const MetricFamily&) = delete;
+  MetricFamily& operator=(const MetricFamily&) = delete;
 
-  // `labels` holds one value per label name, in registration order. Negative amounts are
-  // ignored: a counter never goes down.
-  void Increment(const LabelValues& labels, double amount = 1);
-  // 0 for a tuple never incremented.
-  double Value(const LabelValues& labels) const;
-
- private:
-  friend class Metrics;
-  Counter(std::string name, std::string help, std::vector<std::string> label_names);
-  void AppendText(std::string& out) const;
+ protected:
+  MetricFamily(std::string name, std::string help, std::vector<std::string> label_names,
+               std::string_view type);
+  // Aborts unless `labels` has one value per label name.
+  void CheckArity(const LabelValues& labels) const;
+  void AppendHeader(std::string& out) const;
 
   const std::string name_;
   const std::string help_;
   const std::vector<std::string> label_names_;
+  const std::string_view type_;  // "counter", "gauge", "histogram"
+
+  // Whether a family registered again under this name is this one (same labels, buckets).
+  virtual bool SameShape(const MetricFamily& other) const;
+
+ private:
+  friend class Metrics;
+  virtual void AppendText(std::string& out) const = 0;
+};
+
+// One value per tuple of label values: what a counter and a gauge are. Thread-safe.
+class ValueFamily : public MetricFamily {
+ public:
+  // 0 for a tuple never updated.
+  double Value(const LabelValues& labels) const;
+
+ protected:
+  using MetricFamily::MetricFamily;
+  // Adds `value` to the tuple's value, or replaces it.
+  void Update(const LabelValues& labels, double value, bool add);
+
+ private:
+  void AppendText(std::string& out) const override;
+
   mutable absl::Mutex mu_;
   std::map<LabelValues, double> values_ ABSL_GUARDED_BY(mu_);
 };
 
-// A histogram family: per tuple of label values, counts of observations at or below each
-// bucket bound, their sum and their count. Thread-safe. Owned by its Metrics.
-class Histogram {
+// A counter family: one monotonically increasing value per tuple of label values.
+class Counter final : public ValueFamily {
  public:
-  Histogram(const Histogram&) = delete;
-  Histogram& operator=(const Histogram&) = delete;
+  // `labels` holds one value per label name, in registration order. Negative amounts are
+  // ignored: a counter never goes down.
+  void Increment(const LabelValues& labels, double amount = 1);
 
+ private:
+  friend class Metrics;
+  Counter(std::string name, std::string help, std::vector<std::string> label_names);
+};
+
+// A gauge family: one value per tuple of label values, set to whatever it now is (it may go
+// down).
+class Gauge final : public ValueFamily {
+ public:
+  void Set(const LabelValues& labels, double value);
+
+ private:
+  friend class Metrics;
+  Gauge(std::string name, std::string help, std::vector<std::string> label_names);
+};
+
+// A histogram family: per tuple of label values, counts of observations at or below each
+// bucket bound, their sum and their count. Thread-safe.
+class Histogram final : public MetricFamily {
+ public:
   void Observe(const LabelValues& labels, double value);
   uint64_t Count(const LabelValues& labels) const;
   double Sum(const LabelValues& labels) const;
@@ -70,37 +111,12 @@ class Histogram {
   };
   Histogram(std::string name, std::string help, std::vector<std::string> label_names,
             std::vector<double> bounds);
-  void AppendText(std::string& out) const;
+  bool SameShape(const MetricFamily& other) const override;
+  void AppendText(std::string& out) const override;
 
-  const std::string name_;
-  const std::string help_;
-  const std::vector<std::string> label_names_;
   const std::vector<double> bounds_;  // strictly increasing, without +Inf
   mutable absl::Mutex mu_;
   std::map<LabelValues, Series> series_ ABSL_GUARDED_BY(mu_);
-};
-
-// A gauge family: one value per tuple of label values, set to whatever it now is (it may go
-// down). Thread-safe. Owned by its Metrics.
-class Gauge {
- public:
-  Gauge(const Gauge&) = delete;
-  Gauge& operator=(const Gauge&) = delete;
-
-  void Set(const LabelValues& labels, double value);
-  // 0 for a tuple never set.
-  double Value(const LabelValues& labels) const;
-
- private:
-  friend class Metrics;
-  Gauge(std::string name, std::string help, std::vector<std::string> label_names);
-  void AppendText(std::string& out) const;
-
-  const std::string name_;
-  const std::string help_;
-  const std::vector<std::string> label_names_;
-  mutable absl::Mutex mu_;
-  std::map<LabelValues, double> values_ ABSL_GUARDED_BY(mu_);
 };
 
 // The registry. Thread-safe: families may be added and updated from any thread while another
@@ -132,13 +148,14 @@ class Metrics {
   std::string TextExposition() const;
 
  private:
+  // Adds `family`, or returns the one of its name already registered (aborting when that is
+  // of another kind or shape).
+  template <typename F>
+  F& Register(std::unique_ptr<F> family);
+
   mutable absl::Mutex mu_;
-  // Families never move once created: references handed out stay valid.
-  std::vector<std::unique_ptr<Counter>> counters_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<Histogram>> histograms_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<Gauge>> gauges_ ABSL_GUARDED_BY(mu_);
-  // Registration order across the kinds: (kind, index), kind 0 counter, 1 histogram, 2 gauge.
-  std::vector<std::pair<int, size_t>> order_ ABSL_GUARDED_BY(mu_);
+  // In registration order. Families never move once created: references handed out stay valid.
+  std::vector<std::unique_ptr<MetricFamily>> families_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace custos
