@@ -29,13 +29,17 @@ CUSTOS := $(BUILD_DIR)/src/cli/custos
 
 # Steps run in the order written, even under `make -j`.
 .NOTPARALLEL:
-.PHONY: run test bootstrap configure build check-format format unit pg-unit e2e pg-e2e asan clean help
+.PHONY: run test bootstrap configure build web web-test check-format format unit pg-unit e2e pg-e2e \
+  asan clean help
 
 help:
 	@echo "make run          install what is missing, build, replay the incident demo, start custos serve --demo"
-	@echo "make test         format check, build, ctest, ctest on PostgreSQL, end-to-end tests,"
-	@echo "                  end-to-end tests on PostgreSQL, ASan+UBSan unit tests"
+	@echo "make test         format check, build, console build and unit tests, ctest, ctest on"
+	@echo "                  PostgreSQL, end-to-end tests (the console's in Chromium), end-to-end"
+	@echo "                  tests on PostgreSQL, ASan+UBSan unit tests"
 	@echo "make build        build $(BUILD_DIR)/ only"
+	@echo "make web          build the web console (web/ -> web/dist/, which custos serve serves)"
+	@echo "make web-test     the web console's unit tests (vitest)"
 	@echo "make pg-unit      the ctest suites labelled postgres, on a throwaway PostgreSQL server"
 	@echo "make pg-e2e       the end-to-end tests, on a throwaway PostgreSQL server"
 	@echo "make unit | e2e | asan | check-format | format | clean"
@@ -44,7 +48,7 @@ help:
 # 2022 incident replayed at $(DEMO_TENANTS) tenants, scoped and notified; about half a minute);
 # later runs show that demo's summary again and serve the same data. A $(DATA_DIR) from before
 # the demo is served as it is.
-run: bootstrap build
+run: bootstrap build web
 	@if [ -f $(DATA_DIR)/demo-summary.txt ]; then \
 	  echo "==> $(DATA_DIR)/ holds the incident demo (rm -rf $(DATA_DIR) to replay it):"; \
 	  cat $(DATA_DIR)/demo-summary.txt; \
@@ -62,7 +66,7 @@ run: bootstrap build
 	@echo "==> starting custos serve --demo (data in $(DATA_DIR)/; open the URL below; Ctrl-C stops)"
 	exec $(CUSTOS) serve --demo --data-dir $(DATA_DIR) --port $(PORT)
 
-test: bootstrap check-format build unit pg-unit e2e pg-e2e asan
+test: bootstrap check-format build web web-test unit pg-unit e2e pg-e2e asan
 	@echo "==> all checks passed"
 
 bootstrap:
@@ -77,6 +81,19 @@ configure: $(BUILD_DIR)/build.ninja
 build: configure
 	@echo "==> building $(BUILD_DIR)/"
 	ninja -C $(BUILD_DIR) -j$(JOBS)
+
+# The console (web/, TypeScript + Vite) builds to web/dist/, which `custos serve` serves at
+# /console/ (console.dir; the binary's default is this checkout's web/dist). Its npm packages come
+# from web/package-lock.json through scripts/bootstrap.sh.
+web:
+	@test -d web/node_modules || { echo "error: web/node_modules is missing (run: make bootstrap)" >&2; exit 1; }
+	@echo "==> building the web console (web/ -> web/dist/)"
+	npm --prefix web run build
+
+web-test:
+	@test -d web/node_modules || { echo "error: web/node_modules is missing (run: make bootstrap)" >&2; exit 1; }
+	@echo "==> web console unit tests (vitest, web/)"
+	npm --prefix web test
 
 check-format:
 	@echo "==> checking C++ formatting (clang-format)"
@@ -97,13 +114,13 @@ pg-unit: build
 	bash scripts/with-postgres.sh ctest --test-dir $(BUILD_DIR) -L postgres --output-on-failure \
 	  --no-tests=error -j$(JOBS)
 
-e2e: build
+e2e: build web
 	@echo "==> end-to-end tests (node --test tests/e2e/)"
 	CUSTOS_BIN=$(abspath $(CUSTOS)) bash scripts/run-e2e.sh
 
 # The same tests with every data directory's store in a database of its own on a throwaway
 # PostgreSQL server (tests/e2e/lib/server.mjs, docs/testing-postgres.md).
-pg-e2e: build
+pg-e2e: build web
 	@echo "==> end-to-end tests on PostgreSQL (node --test tests/e2e/)"
 	bash scripts/with-postgres.sh env CUSTOS_BIN=$(abspath $(CUSTOS)) bash scripts/run-e2e.sh
 

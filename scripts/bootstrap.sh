@@ -3,8 +3,11 @@
 #   - the Debian packages below, with one `apt-get update` and one `apt-get install -y`, only
 #     when `dpkg -s` reports one of them missing (so a second run costs a second); `postgresql`
 #     brings the server and the `postgres` user that scripts/pg-test-server.sh runs it as;
-#   - the npm packages of the end-to-end tests with `npm ci` from the committed lock file, only
-#     when node_modules was not installed from this very lock file.
+#   - Debian's `chromium`, the browser that the console's end-to-end test drives with
+#     playwright-core (tests/e2e/console.test.mjs); no test tool ever downloads a browser of its own;
+#   - the npm packages of the end-to-end tests (repository root) and of the web console (web/)
+#     with `npm ci` from their committed lock files, each only when its node_modules was not
+#     installed from that very lock file.
 # Runs as root (or with sudo), needs no input, and is safe to run any number of times.
 set -euo pipefail
 
@@ -17,6 +20,7 @@ DEBIAN_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format wrk sqlite3
   postgresql
+  chromium fonts-dejavu-core
 )
 # Node.js may come from elsewhere (a newer release than Debian's); only bring Debian's when
 # there is none, so that an existing one is never replaced by an older one.
@@ -51,23 +55,29 @@ install_debian_packages() {
   as_root apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
+# `npm ci` in DIR (the repository root or web/), unless DIR/node_modules came from DIR's lock file.
 install_npm_packages() {
+  local dir=$1
   if ! command -v npm >/dev/null 2>&1; then
     echo "error: node is installed but npm is not; install npm for this Node.js" >&2
     exit 1
   fi
   # npm ci wipes and reinstalls node_modules; skip it while node_modules came from this lock.
-  local stamp=node_modules/.custos-lock-sha256
+  local stamp=$dir/node_modules/.custos-lock-sha256
   local want
-  want=$(sha256sum package.json package-lock.json | sha256sum | cut -d' ' -f1)
+  want=$(sha256sum "$dir/package.json" "$dir/package-lock.json" | sed 's| .*||' | sha256sum |
+    cut -d' ' -f1)
   if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
-    echo "==> npm packages: node_modules matches package-lock.json"
+    echo "==> npm packages ($dir): node_modules matches package-lock.json"
     return
   fi
-  echo "==> installing npm packages (npm ci, node $(node --version), npm $(npm --version))"
-  npm ci --no-audit --no-fund
+  echo "==> installing npm packages in $dir (npm ci, node $(node --version), npm $(npm --version))"
+  (cd "$dir" && npm ci --no-audit --no-fund)
   echo "$want" >"$stamp"
 }
 
 install_debian_packages
-install_npm_packages
+install_npm_packages .
+if [[ -f web/package-lock.json ]]; then
+  install_npm_packages web
+fi

@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "crypto/hash.h"
@@ -16,7 +17,10 @@ namespace custos::api {
 namespace {
 
 constexpr std::string_view kSswsPrefix = "SSWS ";
+constexpr std::string_view kBearerPrefix = "Bearer ";
 constexpr size_t kMaxStoredUserAgent = 512;
+// Longer than any token Custos issues (API tokens: 47 characters, session tokens: 43).
+constexpr size_t kMaxTokenSize = 256;
 
 std::string DefaultErrorCode(absl::StatusCode code) {
   switch (code) {
@@ -161,13 +165,200 @@ std::string SswsToken(const Request& request) {
     return "";
   }
   std::string token = header.substr(kSswsPrefix.size());
-  // Our tokens are 47 characters; anything this long is not one, and is not worth a lookup.
-  return token.size() <= 256 ? token : "";
+  // Anything this long is not one of our tokens, and is not worth a lookup.
+  return token.size() <= kMaxTokenSize ? token : "";
+}
+
+std::string BearerToken(const Request& request) {
+  const std::string header = request.Header("authorization");
+  if (header.size() <= kBearerPrefix.size() ||
+      !absl::StartsWithIgnoreCase(header, std::string(kBearerPrefix))) {
+    return "";
+  }
+  std::string token(absl::StripAsciiWhitespace(header.substr(kBearerPrefix.size())));
+  return token.size() <= kMaxTokenSize ? token : "";
+}
+
+namespace {
+
+bool IsBearer(const Request& request) {
+  return absl::StartsWithIgnoreCase(request.Header("authorization"), std::string(kBearerPrefix));
+}
+
+std::string DisplayNameOf(const ::custos::authn::AuthnUser& user) {
+  std::string display = user.first_name;
+  if (!user.last_name.empty()) display += (display.empty() ? "" : " ") + user.last_name;
+  return display.empty() ? user.login : display;
+}
+
+std::string DisplayNameOf(const store::UserRecord& user) {
+  ::custos::authn::AuthnUser u{.login = user.login};
+  absl::StatusOr<Json> profile = ParseJson(user.profile_json);
+  if (profile.ok() && profile->is_object()) {
+    for (auto [key, field] : {std::pair{"firstName", &u.first_name}, {"lastName", &u.last_name}}) {
+      auto it = profile->find(key);
+      if (it != profile->end() && it->is_string()) *field = it->get<std::string>();
+    }
+  }
+  return DisplayNameOf(u);
+}
+
+// The console, as the target of kEventAccessAdminApp (the reference log names its admin app the
+// same way).
+audit::Principal ConsoleApp() {
+  return {"custos-console", "AppInstance", "Custos Console", "Custos Console"};
+}
+
+// Records a refused console session in the tenant's log and returns `answer`.
+absl::Status RefuseConsole(Services& services, const Request& request,
+                           const store::TenantRecord& tenant, audit::Principal actor,
+                           std::string session_id, std::string_view outcome,
+                           std::string_view reason, absl::Status answer) {
+  RETURN_IF_ERROR(TakeRefusal(services, request));
+  audit::RequestContext ctx = ContextFor(request);
+  ctx.actor = std::move(actor);
+  ctx.external_session_id = std::move(session_id);
+  audit::EventSpec spec{.event_type = std::string(kEventAccessAdminApp),
+                        .display_message = "User accessing the Custos console",
+                        .severity = "WARN",
+                        .outcome = std::string(outcome),
+                        .reason = std::string(reason),
+                        .targets = {ConsoleApp()}};
+  store::EventRecord event =
+      audit::MakeEvent(tenant.id, ctx, spec, services.clock, services.random);
+  RETURN_IF_ERROR(services.store.Write(
+      [&](store::Transaction& tx) { return tx.Events().Append(event).status(); }));
+  return WithReason(std::move(answer), reason);
+}
+
+absl::Status InvalidToken() {
+  return ApiError(absl::StatusCode::kUnauthenticated, kErrInvalidToken, "Invalid token provided");
+}
+
+// A session that SignIn::ValidateSession refused: who it belonged to and why it is dead, when the
+// store still has it.
+struct DeadSession {
+  std::optional<audit::Principal> user;
+  std::string session_id;
+  std::string reason = "INVALID_SESSION";
+};
+
+absl::StatusOr<DeadSession> FindDeadSession(Services& services, const store::TenantRecord& tenant,
+                                            const std::string& token) {
+  DeadSession dead;
+  RETURN_IF_ERROR(services.store.Read([&](store::Transaction& tx) -> absl::Status {
+    absl::StatusOr<store::SessionRecord> session =
+        tx.Sessions().FindByHash(tenant.id, crypto::Sha256Hex(token));
+    if (absl::IsNotFound(session.status())) return absl::OkStatus();
+    RETURN_IF_ERROR(session.status());
+    dead.session_id = session->id.value();
+    absl::StatusOr<store::UserRecord> user = tx.Users().Get(tenant.id, session->user_id);
+    if (absl::IsNotFound(user.status())) return absl::OkStatus();
+    RETURN_IF_ERROR(user.status());
+    dead.user = audit::Principal{user->id.value(), "User", user->login, DisplayNameOf(*user)};
+    dead.reason = user->status == store::kUserActive ? "SESSION_EXPIRED" : "USER_NOT_ACTIVE";
+    return absl::OkStatus();
+  }));
+  return dead;
+}
+
+absl::StatusOr<bool> InGroupNamed(Services& services, const TenantId& tenant, const UserId& user,
+                                  std::string_view group_name) {
+  return store::ReadResult(services.store, [&](store::Transaction& tx) -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(std::vector<GroupId> groups, tx.Groups().ListGroupsOfUser(tenant, user));
+    for (const GroupId& id : groups) {
+      absl::StatusOr<store::GroupRecord> group = tx.Groups().Get(tenant, id);
+      if (absl::IsNotFound(group.status())) continue;
+      RETURN_IF_ERROR(group.status());
+      if (group->name == group_name) return true;
+    }
+    return false;
+  });
+}
+
+// amr is space-separated ("pwd", "pwd otp"); anything besides the password is a second factor.
+bool HasSecondFactor(std::string_view amr) {
+  for (absl::string_view method : absl::StrSplit(std::string(amr), ' ', absl::SkipEmpty())) {
+    if (method != "pwd") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<ConsoleAdmin> AuthenticateConsoleAdmin(Services& services,
+                                                      ::custos::authn::SignIn& sign_in,
+                                                      const Request& request,
+                                                      const store::TenantRecord& tenant,
+                                                      bool record_success) {
+  const std::string token = BearerToken(request);
+  const audit::Principal unknown{"unknown", "User", "unknown", "Unknown session"};
+  if (token.empty()) {
+    return RefuseConsole(services, request, tenant, unknown, "", audit::kFailure,
+                         "MISSING_CREDENTIALS", InvalidToken());
+  }
+  absl::StatusOr<::custos::authn::SessionInfo> session = sign_in.ValidateSession(tenant.id, token);
+  if (!session.ok()) {
+    if (!absl::IsPermissionDenied(session.status())) return session.status();
+    ASSIGN_OR_RETURN(DeadSession dead, FindDeadSession(services, tenant, token));
+    return RefuseConsole(services, request, tenant, dead.user.value_or(unknown), dead.session_id,
+                         audit::kFailure, dead.reason, InvalidToken());
+  }
+  ConsoleAdmin admin{.session = *std::move(session)};
+  admin.display_name = DisplayNameOf(admin.session.user);
+  admin.ctx = ContextFor(request);
+  admin.ctx.actor = {admin.session.user.id.value(), "User", admin.session.user.login,
+                     admin.display_name};
+  admin.ctx.external_session_id = admin.session.session.id.value();
+  const std::string& group = services.config.console_admin_group;
+  ASSIGN_OR_RETURN(bool member, InGroupNamed(services, tenant.id, admin.session.user.id, group));
+  if (!member) {
+    return RefuseConsole(
+        services, request, tenant, admin.ctx.actor, admin.ctx.external_session_id, audit::kDeny,
+        "NOT_ADMIN",
+        ApiError(absl::StatusCode::kPermissionDenied, kErrForbidden,
+                 "You do not have permission to perform the requested action",
+                 {fmt::format("console: only members of the group '{}' may administer {}", group,
+                              tenant.name)}));
+  }
+  if (!HasSecondFactor(admin.session.session.amr)) {
+    return RefuseConsole(
+        services, request, tenant, admin.ctx.actor, admin.ctx.external_session_id, audit::kDeny,
+        "MFA_REQUIRED",
+        ApiError(absl::StatusCode::kPermissionDenied, kErrForbidden,
+                 "You do not have permission to perform the requested action",
+                 {"console: sign in with a second factor to administer the tenant"}));
+  }
+  if (record_success) {
+    audit::EventSpec spec{.event_type = std::string(kEventAccessAdminApp),
+                          .display_message = "User accessing the Custos console",
+                          .targets = {ConsoleApp()},
+                          .debug_data = {{"adminGroup", group}}};
+    store::EventRecord event =
+        audit::MakeEvent(tenant.id, admin.ctx, spec, services.clock, services.random);
+    RETURN_IF_ERROR(services.store.Write(
+        [&](store::Transaction& tx) { return tx.Events().Append(event).status(); }));
+  }
+  return admin;
+}
+
+absl::StatusOr<store::TenantRecord> ProviderTenant(Services& services) {
+  absl::StatusOr<store::TenantRecord> provider =
+      store::ReadResult(services.store, [](store::Transaction& tx) {
+        return tx.Tenants().Get(TenantId(std::string(store::kProviderLogId)));
+      });
+  if (absl::IsNotFound(provider.status())) return NotFoundError("provider tenant");
+  return provider;
 }
 
 absl::StatusOr<audit::RequestContext> AuthenticateAdmin(Services& services, const Request& request,
                                                         const store::TenantRecord& tenant,
                                                         std::string_view scope) {
+  if (services.sign_in != nullptr && IsBearer(request)) {
+    ASSIGN_OR_RETURN(ConsoleAdmin admin,
+                     AuthenticateConsoleAdmin(services, *services.sign_in, request, tenant, false));
+    return std::move(admin.ctx);
+  }
   audit::RequestContext ctx = ContextFor(request);
   std::string header = request.Header("authorization");
   const std::string token = SswsToken(request);
@@ -353,13 +544,8 @@ std::string CookieValue(const Request& request, std::string_view name) {
 Handler ProviderAdmin(Services& services, ProviderAdminFn fn) {
   return [&services, fn = std::move(fn)](Request& request) -> Response {
     return Respond(request, [&]() -> absl::StatusOr<Response> {
-      absl::StatusOr<store::TenantRecord> provider =
-          store::ReadResult(services.store, [](store::Transaction& tx) {
-            return tx.Tenants().Get(TenantId(std::string(store::kProviderLogId)));
-          });
-      if (absl::IsNotFound(provider.status())) return NotFoundError("provider tenant");
-      RETURN_IF_ERROR(provider.status());
-      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, *provider));
+      ASSIGN_OR_RETURN(store::TenantRecord provider, ProviderTenant(services));
+      ASSIGN_OR_RETURN(audit::RequestContext ctx, AuthenticateAdmin(services, request, provider));
       return fn(request, ctx);
     }());
   };

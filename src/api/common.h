@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "api/http_types.h"
 #include "audit/event.h"
+#include "authn/sign_in.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/json.h"
@@ -38,6 +39,9 @@ struct Services {
   // System Log event, and log entries are never deleted: beyond this limit a refusal is
   // answered 429 without an event. nullptr: no limit.
   RateLimit* refused_auth_limiter = nullptr;
+  // Validates the Bearer session tokens of console admins (AuthenticateAdmin). nullptr: a
+  // Bearer credential is refused like an unknown API token.
+  ::custos::authn::SignIn* sign_in = nullptr;
 };
 
 // kResourceExhausted (429 E0000047) when `request`'s address has used up its refusals;
@@ -54,24 +58,64 @@ audit::RequestContext ContextFor(const Request& request);
 // the header is missing, of another scheme, or longer than any token could be.
 std::string SswsToken(const Request& request);
 
-// Checks `Authorization: SSWS <token>` against the tenant's API tokens. On success returns the
-// context with the token as actor. On failure records a refused-attempt event and returns
-// kUnauthenticated (E0000011 "Invalid token provided"). `scope` is what the call needs: an
-// admin token may do everything; a log-read token only calls that need store::kScopeLogRead
-// (otherwise kPermissionDenied, E0000006, also recorded as a refused attempt).
+// The token of `Authorization: Bearer <token>` (scheme matched without regard to case); empty
+// when the header is missing, of another scheme, or longer than any token could be.
+std::string BearerToken(const Request& request);
+
+// The event of every decision on a console admin's session (docs/console.md).
+inline constexpr std::string_view kEventAccessAdminApp = "user.session.access_admin_app";
+
+// A console admin, as AuthenticateConsoleAdmin finds them.
+struct ConsoleAdmin {
+  ::custos::authn::SessionInfo session;
+  std::string display_name;  // "First Last", or the login
+  // The request's context with the user as actor and the session as external_session_id.
+  audit::RequestContext ctx;
+};
+
+// Checks `Authorization: Bearer <session token>` for a console admin of `tenant`: the session
+// must be live (SignIn::ValidateSession, which also records its use), have been made with a second
+// factor (amr holds a method besides "pwd"), and belong to an ACTIVE member of the tenant's group
+// named config.console_admin_group. A refusal takes one refusal (TakeRefusal; beyond the limit
+// 429 without an event), records kEventAccessAdminApp with the user as actor where the session
+// names one, and returns:
+//   - kUnauthenticated E0000011 for a missing, unknown or ended session (outcome FAILURE, reason
+//     MISSING_CREDENTIALS, INVALID_SESSION, SESSION_EXPIRED or USER_NOT_ACTIVE);
+//   - kPermissionDenied E0000006 for a user outside the group (DENY, reason NOT_ADMIN) or a
+//     session without a second factor (DENY, reason MFA_REQUIRED).
+// With `record_success`, a success records kEventAccessAdminApp SUCCESS (signing in to the
+// console); otherwise a success leaves no event (the console's reads and polls).
+absl::StatusOr<ConsoleAdmin> AuthenticateConsoleAdmin(Services& services,
+                                                      ::custos::authn::SignIn& sign_in,
+                                                      const Request& request,
+                                                      const store::TenantRecord& tenant,
+                                                      bool record_success);
+
+// Authenticates an administrator of `tenant`. `Authorization: Bearer <session token>` is a console
+// admin's session (AuthenticateConsoleAdmin, without a success event; needs services.sign_in),
+// allowed every call. Otherwise `Authorization: SSWS <token>` is checked against the tenant's API
+// tokens: on success returns the context with the token as actor; on failure records a
+// refused-attempt event and returns kUnauthenticated (E0000011 "Invalid token provided").
+// `scope` is what the call needs: an admin token may do everything; a log-read token only calls
+// that need store::kScopeLogRead (otherwise kPermissionDenied, E0000006, also recorded as a
+// refused attempt).
 absl::StatusOr<audit::RequestContext> AuthenticateAdmin(
     Services& services, const Request& request, const store::TenantRecord& tenant,
     std::string_view scope = store::kScopeAdmin);
+
+// The built-in provider tenant. kNotFound (E0000007) when the store has none.
+absl::StatusOr<store::TenantRecord> ProviderTenant(Services& services);
 
 // Route wrappers: `fn` runs only for an authenticated caller, and whatever it returns (or the
 // refusal) is rendered by Respond.
 using ProviderAdminFn = std::function<absl::StatusOr<Response>(Request&, audit::RequestContext&)>;
 using TenantAdminFn = std::function<absl::StatusOr<Response>(Request&, const store::TenantRecord&,
                                                              audit::RequestContext&)>;
-// A provider admin: an admin API token of the provider tenant.
+// A provider admin: an admin API token of the provider tenant, or the Bearer session of a console
+// admin of the provider tenant (its security team; operators are not in that group).
 Handler ProviderAdmin(Services& services, ProviderAdminFn fn);
 // A tenant admin: the tenant first (404 before any authentication), then an admin API token of
-// that tenant.
+// that tenant or the Bearer session of one of its console admins.
 Handler TenantAdmin(Services& services, TenantAdminFn fn);
 
 // Parses the body as a JSON object. E0000003 when it is not JSON or its Content-Type is not

@@ -56,6 +56,11 @@ Sequencer::Sequencer(store::Store& store, LogKeys& keys, const Clock& clock,
     failures_counter_ = &options_.metrics->AddCounter(
         "custos_log_sequencer_failures_total",
         "Sequencer rounds that failed (see the server log); events wait in the outbox.", {});
+    inconsistent_counter_ = &options_.metrics->AddCounter(
+        "custos_log_inconsistent_checkpoints_total",
+        "Stored checkpoints found, while following another node, not to extend what this node "
+        "signed or saw signed (the store went back or forked); it will refuse to sign.",
+        {});
     leader_gauge_ = &options_.metrics->AddGauge(
         "custos_log_sequencer_leader",
         "1 while this process leads the log sequencer (holds its store lease), else 0.", {});
@@ -115,23 +120,29 @@ void Sequencer::ForgetLogsLocked() {
 
 absl::Status Sequencer::LoadSignedHeadsLocked() {
   signed_heads_.clear();
+  heads_loaded_ = false;
   if (options_.signed_heads_path.empty()) return absl::OkStatus();
   std::ifstream in(options_.signed_heads_path);
   if (!in) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return absl::InternalError(
-        fmt::format("{}: {}", options_.signed_heads_path, std::strerror(errno)));
+    if (errno != ENOENT) {
+      return absl::InternalError(
+          fmt::format("{}: {}", options_.signed_heads_path, std::strerror(errno)));
+    }
+    heads_loaded_ = true;
+    return absl::OkStatus();
   }
   std::string log_id, root_b64;
   uint64_t size = 0;
   while (in >> log_id >> size >> root_b64) {
     std::optional<std::string> root = crypto::Base64Decode(root_b64);
     if (!root || root->size() != merkle::kHashSize) {
+      signed_heads_.clear();
       return absl::DataLossError(
           fmt::format("{}: the root of log {} is not valid", options_.signed_heads_path, log_id));
     }
     signed_heads_[log_id] = {size, *root};
   }
+  heads_loaded_ = true;
   return absl::OkStatus();
 }
 
@@ -175,20 +186,20 @@ absl::Status Sequencer::RecoverLocked() {
                           state.log_id, latest->size));
         }
       }
-      // What this server signed before must still be in the store, as it was signed.
+      // What this server signed (or saw signed) before must still be in the store, as it was.
       if (auto head = signed_heads_.find(state.log_id); head != signed_heads_.end()) {
         const auto& [signed_size, signed_root] = head->second;
         if (signed_size > state.size) {
           return absl::DataLossError(fmt::format(
-              "log {}: this server signed a checkpoint at size {}, but the store has only {} "
-              "entries (was the store restored from an older copy?)",
+              "log {}: this server signed (or saw signed) a checkpoint at size {}, but the store "
+              "has only {} entries (was the store restored from an older copy?)",
               state.log_id, signed_size, state.size));
         }
         ASSIGN_OR_RETURN(std::string root, tiles::RootAt(signed_size, reader));
         if (root != signed_root) {
           return absl::DataLossError(fmt::format(
-              "log {}: the stored tree of size {} is not the one this server signed (was the "
-              "store restored from an older copy and grown since?)",
+              "log {}: the stored tree of size {} is not the one this server signed (or saw "
+              "signed) (was the store restored from an older copy and grown since?)",
               state.log_id, signed_size));
         }
       }
@@ -199,8 +210,8 @@ absl::Status Sequencer::RecoverLocked() {
     for (const auto& [log_id, head] : signed_heads_) {
       if (!logs_.contains(log_id)) {
         return absl::DataLossError(fmt::format(
-            "log {}: this server signed a checkpoint at size {}, but the store has no such log "
-            "(was the store restored from an older copy?)",
+            "log {}: this server signed (or saw signed) a checkpoint at size {}, but the store "
+            "has no such log (was the store restored from an older copy?)",
             log_id, head.first));
       }
     }
@@ -228,7 +239,17 @@ absl::StatusOr<int> Sequencer::RunOnceLocked() {
     return broken_;
   }
   ASSIGN_OR_RETURN(const bool leading, LeadLocked());
-  if (!leading) return NotLeadingError();
+  if (!leading) {
+    // Following is not leading's business: its failures are logged here, once each, and the
+    // round still says who leads.
+    absl::Status followed = FollowLocked();
+    if (!followed.ok() && followed != follow_error_) {
+      Log(LogLevel::kWarn, "log sequencer could not follow the leader's checkpoints",
+          {{"error", std::string(followed.message())}});
+    }
+    follow_error_ = followed;
+    return NotLeadingError();
+  }
   if (!recovered_) RETURN_IF_ERROR(RecoverLocked());
   // Anything a failed earlier round left unsigned goes first.
   RETURN_IF_ERROR(SignLocked());
@@ -384,6 +405,135 @@ absl::Status Sequencer::SignLocked() {
   if (checkpoints_counter_ != nullptr) checkpoints_counter_->Increment({}, checkpoints.size());
   unsigned_.clear();
   return absl::OkStatus();
+}
+
+absl::Status Sequencer::FollowLocked() {
+  if (options_.signed_heads_path.empty()) return absl::OkStatus();
+  if (!heads_loaded_) RETURN_IF_ERROR(LoadSignedHeadsLocked());
+  using Head = std::pair<uint64_t, std::string>;
+  std::map<std::string, Head> seen;                        // log id -> checkpoint to record
+  std::vector<std::pair<std::string, std::string>> found;  // (log id, what is inconsistent)
+  std::map<std::string, Head> settled;
+  std::set<std::string> stored;
+  RETURN_IF_ERROR(store_.Read([&](store::Transaction& tx) -> absl::Status {
+    seen.clear();
+    found.clear();
+    settled.clear();
+    stored.clear();
+    std::optional<std::vector<note::VerifierKey>> keys;  // read once, when first needed
+    ASSIGN_OR_RETURN(std::vector<store::LogStateRecord> states, tx.Logs().ListStates());
+    for (const store::LogStateRecord& state : states) {
+      const std::string& log_id = state.log_id;
+      stored.insert(log_id);
+      const Head current{state.size, state.root_hash};
+      auto head = signed_heads_.find(log_id);
+      if (head != signed_heads_.end() && head->second == current) continue;
+      if (auto last = followed_.find(log_id); last != followed_.end() && last->second == current) {
+        continue;
+      }
+      auto inconsistent = [&](std::string what) {
+        found.emplace_back(log_id, std::move(what));
+        settled[log_id] = current;
+      };
+      absl::StatusOr<store::CheckpointRecord> latest = tx.Logs().LatestCheckpoint(log_id);
+      if (absl::IsNotFound(latest.status())) {
+        if (head == signed_heads_.end()) continue;  // nothing signed yet
+        inconsistent(fmt::format("the store has no checkpoint, but one was signed at size {}",
+                                 head->second.first));
+        continue;
+      }
+      RETURN_IF_ERROR(latest.status());
+      if (!keys.has_value()) {
+        ASSIGN_OR_RETURN(std::vector<store::LogKeyRecord> records, tx.Logs().ListKeys());
+        keys.emplace();
+        for (const store::LogKeyRecord& record : records) {
+          ASSIGN_OR_RETURN(std::string vkey,
+                           note::FormatVerifierKey(record.name, record.public_key));
+          ASSIGN_OR_RETURN(note::VerifierKey key, note::ParseVerifierKey(vkey));
+          keys->push_back(std::move(key));
+        }
+      }
+      absl::StatusOr<note::OpenedNote> opened = note::Open(latest->note, *keys);
+      absl::StatusOr<Checkpoint> body =
+          opened.ok() ? ParseCheckpoint(opened->body) : absl::StatusOr<Checkpoint>(opened.status());
+      if (!body.ok()) {
+        inconsistent(
+            fmt::format("its latest checkpoint (size {}) does not verify with the log's keys: {}",
+                        latest->size, std::string(body.status().message())));
+        continue;
+      }
+      if (body->origin != state.origin || body->size != latest->size ||
+          body->root_hash != latest->root_hash || body->size > state.size) {
+        inconsistent(
+            fmt::format("its latest checkpoint (size {}) does not match its stored record or tree",
+                        latest->size));
+        continue;
+      }
+      if (head != signed_heads_.end()) {
+        const auto& [head_size, head_root] = head->second;
+        if (body->size < head_size) {
+          inconsistent(fmt::format(
+              "the store's latest checkpoint is at size {}, but one was signed at size {} (was "
+              "the store restored from an older copy, or did a failover lose commits?)",
+              body->size, head_size));
+          continue;
+        }
+        if (body->size == head_size && body->root_hash != head_root) {
+          inconsistent(fmt::format(
+              "the store's checkpoint at size {} has another root than the one signed before "
+              "(a fork)",
+              head_size));
+          continue;
+        }
+        if (body->size > head_size) {
+          TransactionTileReader reader(tx, log_id);
+          absl::StatusOr<std::vector<std::string>> proof =
+              tiles::ConsistencyProof(head_size, body->size, reader);
+          // A missing or narrow tile is the store's inconsistency; any other error its failure.
+          if (!proof.ok() && !absl::IsDataLoss(proof.status())) return proof.status();
+          const absl::Status consistent =
+              proof.ok() ? merkle::VerifyConsistency(head_size, body->size, *proof, head_root,
+                                                     body->root_hash)
+                         : proof.status();
+          if (!consistent.ok()) {
+            inconsistent(fmt::format(
+                "the store's checkpoint at size {} does not extend the one signed at size {}: {}",
+                body->size, head_size, std::string(consistent.message())));
+            continue;
+          }
+        }
+      }
+      if (head == signed_heads_.end() || body->size > head->second.first) {
+        seen[log_id] = {body->size, body->root_hash};
+      }
+      // A tree the leader has not signed yet is read again next round.
+      if (body->size == state.size) settled[log_id] = current;
+    }
+    return absl::OkStatus();
+  }));
+  for (const auto& [log_id, head] : signed_heads_) {
+    if (!stored.contains(log_id) && vanished_.insert(log_id).second) {
+      found.emplace_back(log_id, fmt::format("the store has no such log, but a checkpoint was "
+                                             "signed at size {} (was the store restored from an "
+                                             "older copy?)",
+                                             head.first));
+    }
+  }
+  for (const auto& [log_id, what] : found) {
+    Log(LogLevel::kError,
+        "the verifiable log in the store is inconsistent with what this node saw signed; it "
+        "will not sign it",
+        {{"log", log_id}, {"error", what}});
+    if (inconsistent_counter_ != nullptr) inconsistent_counter_->Increment({});
+  }
+  for (auto& [log_id, head] : settled) followed_[log_id] = std::move(head);
+  if (seen.empty()) return absl::OkStatus();
+  std::map<std::string, Head> previous = signed_heads_;
+  for (auto& [log_id, head] : seen) signed_heads_[log_id] = std::move(head);
+  absl::Status saved = SaveSignedHeadsLocked();
+  // The file is what Recover reads: memory must not claim more than it holds.
+  if (!saved.ok()) signed_heads_ = std::move(previous);
+  return saved;
 }
 
 absl::Status Sequencer::Drain() {

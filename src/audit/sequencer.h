@@ -42,6 +42,19 @@
 // The signed-heads file is per process (per node's data directory): a file that is behind the
 // store (another node signed later) is accepted when the stored tree extends what it says.
 //
+// Following. A node that never led, or led long ago, would otherwise have nothing in its file
+// to hold a restored store (or one that lost commits in an asynchronous failover) against, and
+// on taking the lead would sign a second history over it. So while another process leads, each
+// round that finds the lease taken (RunOnce, every `leader_retry` on the background thread) also
+// reads, in one read transaction, each log whose stored tree is not what the file says, and that
+// log's latest stored checkpoint. A checkpoint that verifies with the log's keys and extends
+// what the file holds for the log (a consistency proof from the stored tiles, checked against
+// both signed roots) is recorded in the file, as if this process had signed it. One that does not
+// (the store went back or forked, or lost a log) is logged as an error and counted in
+// custos_log_inconsistent_checkpoints_total; the file keeps what it held, so that Recover refuses
+// the store when this process takes the lead. Each examined tree is examined once until it
+// changes again. Without a signed-heads file, followers check nothing.
+//
 // Metrics (when set): custos_log_sequencer_leader is 1 while this process leads, else 0. The
 // log lines "log sequencer leading" and "log sequencer stopped leading" mark the changes.
 //
@@ -75,14 +88,14 @@ struct SequencerOptions {
   int batch_size = 16384;
   // How long the background thread waits after a round that emptied the outbox.
   absl::Duration interval = absl::Milliseconds(500);
-  // A file outside the store where the sequencer keeps the latest (size, root) it signed for
-  // each log, fsynced after every signing. Recover refuses a store that is behind it or
-  // disagrees with it (a database restored from an older copy would otherwise be signed over
-  // again, forking every log). Empty: no such check.
+  // A file outside the store where the sequencer keeps the latest (size, root) it signed, or
+  // saw signed while following, for each log, fsynced after every change. Recover refuses a
+  // store that is behind it or disagrees with it (a database restored from an older copy would
+  // otherwise be signed over again, forking every log). Empty: no such check.
   std::string signed_heads_path;
   // When set, the sequencer counts its work there: custos_log_events_sequenced_total,
-  // custos_log_checkpoints_signed_total, custos_log_sequencer_failures_total, and shows
-  // custos_log_sequencer_leader.
+  // custos_log_checkpoints_signed_total, custos_log_sequencer_failures_total,
+  // custos_log_inconsistent_checkpoints_total, and shows custos_log_sequencer_leader.
   Metrics* metrics = nullptr;
   // How often the background thread tries to take the lease while another process leads.
   absl::Duration leader_retry = absl::Seconds(1);
@@ -111,8 +124,9 @@ class Sequencer {
   absl::Status Recover();
 
   // One round; returns how many events it sequenced. NotLeadingError() while another process
-  // leads; kAborted when another sequencer wrote a log since this one loaded it (the round
-  // wrote nothing; the next reloads).
+  // leads (the round then follows the leader's checkpoints: see Following above); kAborted when
+  // another sequencer wrote a log since this one loaded it (the round wrote nothing; the next
+  // reloads).
   absl::StatusOr<int> RunOnce();
 
   // Rounds until the outbox is empty.
@@ -154,6 +168,9 @@ class Sequencer {
   absl::Status SignLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status LoadSignedHeadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SaveSignedHeadsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records in the signed heads the checkpoints the leader signed since the last call, and
+  // reports those inconsistent with them (see Following above).
+  absl::Status FollowLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
 
   store::Store& store_;
@@ -163,6 +180,7 @@ class Sequencer {
   Counter* events_counter_ = nullptr;
   Counter* checkpoints_counter_ = nullptr;
   Counter* failures_counter_ = nullptr;
+  Counter* inconsistent_counter_ = nullptr;
   Gauge* leader_gauge_ = nullptr;
 
   mutable absl::Mutex mu_;
@@ -173,6 +191,13 @@ class Sequencer {
   std::set<std::string> unsigned_ ABSL_GUARDED_BY(mu_);  // logs whose state has no checkpoint
   // log id -> (size, root) of the latest checkpoint signed, as in signed_heads_path.
   std::map<std::string, std::pair<uint64_t, std::string>> signed_heads_ ABSL_GUARDED_BY(mu_);
+  bool heads_loaded_ ABSL_GUARDED_BY(mu_) = false;  // signed_heads_ holds the file's content
+  // While following: log id -> the stored (size, root) that FollowLocked last settled (its
+  // checkpoint covered it, or it was reported inconsistent); not examined again until it
+  // changes. A vanished log is reported once (`vanished_`).
+  std::map<std::string, std::pair<uint64_t, std::string>> followed_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> vanished_ ABSL_GUARDED_BY(mu_);
+  absl::Status follow_error_ ABSL_GUARDED_BY(mu_);  // the last failure to follow, logged once
   Stats stats_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> leading_{false};  // lease_ != nullptr, readable without mu_
 

@@ -1,9 +1,14 @@
 #include "audit/sequencer.h"
 
+#include <stdlib.h>
+
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +27,9 @@
 #include "crypto/sealer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "store/postgres/pg.h"
+#include "store/postgres/postgres_store.h"
+#include "store/postgres/temp_database.h"
 #include "store/sqlite/temp_sqlite_store.h"
 
 namespace custos::audit {
@@ -84,12 +92,42 @@ bool Eventually(Fn done) {
 
 constexpr std::string_view kHost = "id.example.com";
 
-class SequencerTest : public ::testing::Test {
+// Each test runs on the embedded store; the PostgreSQL build of this file (audit_log_postgres_test,
+// label postgres) runs them on a new database of the server named by CUSTOS_TEST_POSTGRES, as
+// several custos serve nodes share it.
+enum class Backend { kSqlite, kPostgres };
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "sqlite" : "postgres";
+}
+void PrintTo(Backend backend, std::ostream* out) {
+  *out << (backend == Backend::kSqlite ? "sqlite" : "postgres");
+}
+
+class SequencerTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    auto temp = store::TempSqliteStore::Open();
-    ASSERT_TRUE(temp.ok()) << temp.status();
-    temp_ = *std::move(temp);
+    if (GetParam() == Backend::kSqlite) {
+      auto temp = store::TempSqliteStore::Open();
+      ASSERT_TRUE(temp.ok()) << temp.status();
+      temp_ = *std::move(temp);
+      dir_ = temp_->dir();
+    } else {
+      const std::optional<std::string> url = store::postgres::TestServerUrl();
+      if (!url.has_value()) {
+        GTEST_SKIP() << "CUSTOS_TEST_POSTGRES is not set: no PostgreSQL server to test on "
+                        "(scripts/with-postgres.sh starts one)";
+      }
+      auto database = store::postgres::TempDatabase::Create(*url, "sequencer");
+      ASSERT_TRUE(database.ok()) << database.status();
+      database_ = *std::move(database);
+      auto opened = store::OpenPostgresStore({.conninfo = database_->url()});
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      pg_store_ = *std::move(opened);
+      std::string dir = (std::filesystem::temp_directory_path() / "custos-sequencer-XXXXXX");
+      ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+      dir_ = dir;
+    }
     sealer_ = crypto::Sealer::FromKey(std::string(32, 'k'));
     keys_ = std::make_unique<LogKeys>(store(), *sealer_, clock_, random_);
     ASSERT_TRUE(keys_->EnsureKey(kHost).ok());
@@ -101,7 +139,18 @@ class SequencerTest : public ::testing::Test {
     }
   }
 
-  store::Store& store() { return temp_->store(); }
+  void TearDown() override {
+    keys_.reset();
+    pg_store_.reset();
+    database_.reset();
+    if (GetParam() == Backend::kPostgres && !dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  store::Store& store() { return temp_ != nullptr ? temp_->store() : *pg_store_; }
+  bool OnSqlite() const { return GetParam() == Backend::kSqlite; }
+  // A private directory for the test's files (signed-heads files).
+  const std::string& dir() const { return dir_; }
+  std::string SqlitePath() const { return dir_ + "/custos.db"; }
 
   std::unique_ptr<Sequencer> NewSequencer(int batch_size = 16384) {
     return std::make_unique<Sequencer>(
@@ -199,9 +248,16 @@ class SequencerTest : public ::testing::Test {
     return *body;
   }
 
+  // Runs `sql` on the store's database behind the store's back.
   void ExecSql(const std::string& sql) {
+    if (!OnSqlite()) {
+      auto conn = store::postgres::Connection::Open(database_->url());
+      ASSERT_TRUE(conn.ok()) << conn.status();
+      EXPECT_TRUE((*conn)->Exec(sql).ok()) << sql;
+      return;
+    }
     sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((temp_->dir() + "/custos.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_open(SqlitePath().c_str(), &db), SQLITE_OK);
     char* error = nullptr;
     EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
         << (error ? error : "");
@@ -209,14 +265,33 @@ class SequencerTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
+  // Copies the SQLite database `from` onto `to` with SQLite's online backup, as
+  // `sqlite3 custos.db ".backup ..."` and ".restore" do: also onto the file of the open store.
+  static void CopySqliteDatabase(const std::string& from, const std::string& to) {
+    sqlite3* source = nullptr;
+    sqlite3* target = nullptr;
+    ASSERT_EQ(sqlite3_open(from.c_str(), &source), SQLITE_OK);
+    ASSERT_EQ(sqlite3_open(to.c_str(), &target), SQLITE_OK);
+    sqlite3_busy_timeout(target, 10000);
+    sqlite3_backup* backup = sqlite3_backup_init(target, "main", source, "main");
+    ASSERT_NE(backup, nullptr) << sqlite3_errmsg(target);
+    EXPECT_EQ(sqlite3_backup_step(backup, -1), SQLITE_DONE) << sqlite3_errmsg(target);
+    EXPECT_EQ(sqlite3_backup_finish(backup), SQLITE_OK) << sqlite3_errmsg(target);
+    sqlite3_close(source);
+    sqlite3_close(target);
+  }
+
   FakeClock clock_;
   crypto::SeededRandom random_{7};
-  std::unique_ptr<store::TempSqliteStore> temp_;
+  std::unique_ptr<store::TempSqliteStore> temp_;             // on SQLite
+  std::unique_ptr<store::postgres::TempDatabase> database_;  // on PostgreSQL, with pg_store_
+  std::unique_ptr<store::Store> pg_store_;
+  std::string dir_;
   std::unique_ptr<crypto::Sealer> sealer_;
   std::unique_ptr<LogKeys> keys_;
 };
 
-TEST_F(SequencerTest, EveryEventLandsOnceInItsOwnLogUnderASignedRoot) {
+TEST_P(SequencerTest, EveryEventLandsOnceInItsOwnLogUnderASignedRoot) {
   AppendEvents("00oacme", 300);
   AppendEvents("00oglobex", 5);
   auto sequencer = NewSequencer(/*batch_size=*/128);
@@ -243,7 +318,7 @@ TEST_F(SequencerTest, EveryEventLandsOnceInItsOwnLogUnderASignedRoot) {
   EXPECT_EQ(provider.size, 1u);
 }
 
-TEST_F(SequencerTest, CountsItsWorkInTheMetrics) {
+TEST_P(SequencerTest, CountsItsWorkInTheMetrics) {
   AppendEvents("00oacme", 4);
   Metrics metrics;
   Sequencer sequencer(store(), *keys_, clock_,
@@ -254,7 +329,7 @@ TEST_F(SequencerTest, CountsItsWorkInTheMetrics) {
   EXPECT_THAT(text, HasSubstr("custos_log_checkpoints_signed_total 2"));  // acme + provider
 }
 
-TEST_F(SequencerTest, ANewProcessContinuesTheTreeConsistently) {
+TEST_P(SequencerTest, ANewProcessContinuesTheTreeConsistently) {
   AppendEvents("00oacme", 70);
   ASSERT_TRUE(NewSequencer()->Drain().ok());
   Checkpoint first = OpenLatest("00oacme");
@@ -274,7 +349,7 @@ TEST_F(SequencerTest, ANewProcessContinuesTheTreeConsistently) {
                   .ok());
 }
 
-TEST_F(SequencerTest, ACheckpointLostToACrashIsSignedOnRecovery) {
+TEST_P(SequencerTest, ACheckpointLostToACrashIsSignedOnRecovery) {
   AppendEvents("00oacme", 3);
   // No usable key: the tree is persisted but signing fails, as after a crash between the two.
   ExecSql("UPDATE log_keys SET retired = created");
@@ -292,11 +367,13 @@ TEST_F(SequencerTest, ACheckpointLostToACrashIsSignedOnRecovery) {
   EXPECT_EQ(EventsOf("00oacme").back().log_index, 2u) << "sequenced once, not twice";
 }
 
-TEST_F(SequencerTest, RefusesToSignOverATreeThatDisagreesWithItsCheckpoint) {
+TEST_P(SequencerTest, RefusesToSignOverATreeThatDisagreesWithItsCheckpoint) {
   AppendEvents("00oacme", 20);
   ASSERT_TRUE(NewSequencer()->Drain().ok());
   // Someone rewrites a leaf hash in the stored tile.
-  ExecSql("UPDATE log_tiles SET data = zeroblob(length(data)) WHERE log_id = '00oacme'");
+  ExecSql(OnSqlite() ? "UPDATE log_tiles SET data = zeroblob(length(data)) WHERE log_id = '00oacme'"
+                     : "UPDATE log_tiles SET data = decode(repeat('00', length(data)), 'hex') "
+                       "WHERE log_id = '00oacme'");
   AppendEvents("00oacme", 1);
   auto sequencer = NewSequencer();
   absl::Status recovered = sequencer->Recover();
@@ -306,8 +383,8 @@ TEST_F(SequencerTest, RefusesToSignOverATreeThatDisagreesWithItsCheckpoint) {
   EXPECT_EQ(OpenLatest("00oacme").size, 20u) << "nothing new signed";
 }
 
-TEST_F(SequencerTest, RefusesAStoreRestoredFromAnOlderCopy) {
-  const std::string heads = temp_->dir() + "/log-heads";
+TEST_P(SequencerTest, RefusesAStoreRestoredFromAnOlderCopy) {
+  const std::string heads = dir() + "/log-heads";
   auto with_heads = [&] {
     return std::make_unique<Sequencer>(
         store(), *keys_, clock_,
@@ -333,7 +410,7 @@ TEST_F(SequencerTest, RefusesAStoreRestoredFromAnOlderCopy) {
       << "nothing signed over the second history";
 }
 
-TEST_F(SequencerTest, ProofsFromTheReaderVerifyAgainstTheSignedRoot) {
+TEST_P(SequencerTest, ProofsFromTheReaderVerifyAgainstTheSignedRoot) {
   AppendEvents("00oacme", 600);
   ASSERT_TRUE(NewSequencer(/*batch_size=*/250)->Drain().ok());
   Checkpoint checkpoint = OpenLatest("00oacme");
@@ -369,7 +446,7 @@ TEST_F(SequencerTest, ProofsFromTheReaderVerifyAgainstTheSignedRoot) {
       absl::IsNotFound(reader.Resource("00oacme", {.level = 0, .index = 3, .width = 1}).status()));
 }
 
-TEST_F(SequencerTest, AfterRotationNewCheckpointsUseTheNewKeyAndOldOnesStillVerify) {
+TEST_P(SequencerTest, AfterRotationNewCheckpointsUseTheNewKeyAndOldOnesStillVerify) {
   AppendEvents("00oacme", 2);
   ASSERT_TRUE(NewSequencer()->Drain().ok());
   LogReader reader(store());
@@ -398,11 +475,11 @@ TEST_F(SequencerTest, AfterRotationNewCheckpointsUseTheNewKeyAndOldOnesStillVeri
 // ---------------------------------------------------------------------------------------------
 // Several processes (custos serve nodes on one database)
 
-TEST_F(SequencerTest, OnlyTheLeaseHolderSequencesAndAnotherTakesOverWhenItStops) {
+TEST_P(SequencerTest, OnlyTheLeaseHolderSequencesAndAnotherTakesOverWhenItStops) {
   Metrics metrics_a;
   Metrics metrics_b;
-  auto a = NewNode(store(), temp_->dir() + "/heads-a", &metrics_a);
-  auto b = NewNode(store(), temp_->dir() + "/heads-b", &metrics_b);
+  auto a = NewNode(store(), dir() + "/heads-a", &metrics_a);
+  auto b = NewNode(store(), dir() + "/heads-b", &metrics_b);
   a->Start();
   ASSERT_TRUE(Eventually([&] { return a->leading(); }));
   b->Start();
@@ -414,6 +491,9 @@ TEST_F(SequencerTest, OnlyTheLeaseHolderSequencesAndAnotherTakesOverWhenItStops)
   EXPECT_THAT(metrics_b.TextExposition(), HasSubstr("custos_log_sequencer_leader 0\n"));
   EXPECT_THAT(metrics_b.TextExposition(), Not(HasSubstr("\ncustos_log_sequencer_failures_total ")))
       << "following is not failing";
+  EXPECT_THAT(metrics_b.TextExposition(),
+              Not(HasSubstr("\ncustos_log_inconsistent_checkpoints_total ")))
+      << "what a follower sees signed extends what it saw before";
 
   a->Stop();  // releases the lease
   EXPECT_FALSE(a->leading());
@@ -426,7 +506,7 @@ TEST_F(SequencerTest, OnlyTheLeaseHolderSequencesAndAnotherTakesOverWhenItStops)
   ExpectOneHistory("00oacme", 15);
 }
 
-TEST_F(SequencerTest, RoundsAreRefusedWhileAnotherProcessLeads) {
+TEST_P(SequencerTest, RoundsAreRefusedWhileAnotherProcessLeads) {
   AppendEvents("00oacme", 3);
   auto leader = NewSequencer();
   ASSERT_TRUE(leader->RunOnce().ok());
@@ -446,7 +526,7 @@ TEST_F(SequencerTest, RoundsAreRefusedWhileAnotherProcessLeads) {
   ExpectOneHistory("00oacme", 5);
 }
 
-TEST_F(SequencerTest, AStaleLeaderCannotForkTheLog) {
+TEST_P(SequencerTest, AStaleLeaderCannotForkTheLog) {
   // Both believe they lead, as a leader that stalled past losing its lease does.
   ForcedLeadStore shared(store());
   auto a = NewNode(shared, "", nullptr);
@@ -478,7 +558,7 @@ TEST_F(SequencerTest, AStaleLeaderCannotForkTheLog) {
   ExpectOneHistory(store::kProviderLogId, 1);
 }
 
-TEST_F(SequencerTest, TwoLeadersRacingSequenceEveryEventOnceWithoutAFork) {
+TEST_P(SequencerTest, TwoLeadersRacingSequenceEveryEventOnceWithoutAFork) {
   ForcedLeadStore shared(store());
   auto a = NewNode(shared, "", nullptr, /*batch_size=*/7);
   auto b = NewNode(shared, "", nullptr, /*batch_size=*/7);
@@ -515,7 +595,7 @@ TEST_F(SequencerTest, TwoLeadersRacingSequenceEveryEventOnceWithoutAFork) {
   RecordProperty("aborted_rounds", aborted.load());
 }
 
-TEST_F(SequencerTest, ALostLeaseStopsRoundsUntilItIsTakenAgain) {
+TEST_P(SequencerTest, ALostLeaseStopsRoundsUntilItIsTakenAgain) {
   ForcedLeadStore shared(store());
   Metrics metrics;
   auto a = NewNode(shared, "", &metrics);
@@ -543,9 +623,9 @@ TEST_F(SequencerTest, ALostLeaseStopsRoundsUntilItIsTakenAgain) {
   ExpectOneHistory("00oacme", 7);
 }
 
-TEST_F(SequencerTest, ASignedHeadsFileBehindTheStoreIsAcceptedWhenTheStoreExtendsIt) {
-  const std::string heads_a = temp_->dir() + "/heads-a";
-  const std::string heads_b = temp_->dir() + "/heads-b";
+TEST_P(SequencerTest, ASignedHeadsFileBehindTheStoreIsAcceptedWhenTheStoreExtendsIt) {
+  const std::string heads_a = dir() + "/heads-a";
+  const std::string heads_b = dir() + "/heads-b";
   AppendEvents("00oacme", 5);
   auto a = NewNode(store(), heads_a, nullptr);
   ASSERT_TRUE(a->Drain().ok());
@@ -567,6 +647,101 @@ TEST_F(SequencerTest, ASignedHeadsFileBehindTheStoreIsAcceptedWhenTheStoreExtend
   std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   EXPECT_THAT(text, HasSubstr("00oacme 11 ")) << "a's file follows what a signed";
 }
+
+// The file a node keeps of what was signed; "" when there is none.
+std::string ReadHeads(const std::string& path) {
+  std::ifstream file(path);
+  return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+// A node that never led keeps, while following, what the leader signed: when the database comes
+// back older (a restore, an asynchronous standby promoted without the last commits) and that node
+// takes over, it refuses to sign rather than sign a second history.
+TEST_P(SequencerTest, ANodeThatOnlyFollowedRefusesAStoreRestoredBehindWhatItSawSigned) {
+  if (!OnSqlite()) GTEST_SKIP() << "restores a copy of the SQLite file";
+  const std::string heads_b = dir() + "/heads-b";
+  auto a = NewNode(store(), dir() + "/heads-a", nullptr);
+  auto b = NewNode(store(), heads_b, nullptr);
+  AppendEvents("00oacme", 5);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 6);  // and the key's event in the provider log
+  EXPECT_EQ(b->RunOnce().status(), Sequencer::NotLeadingError());
+  const std::string backup = dir() + "/backup.db";
+  CopySqliteDatabase(SqlitePath(), backup);
+
+  AppendEvents("00oacme", 3);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 3);
+  EXPECT_EQ(b->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_THAT(ReadHeads(heads_b), HasSubstr("00oacme 8 ")) << "b keeps what a signed";
+  const Checkpoint published = OpenLatest("00oacme");
+  ASSERT_EQ(published.size, 8u);
+  a->Stop();
+
+  CopySqliteDatabase(backup, SqlitePath());
+  ASSERT_EQ(OpenLatest("00oacme").size, 5u);
+  AppendEvents("00oacme", 4);  // a history that differs from the published one at entry 5
+  absl::StatusOr<int> round = b->RunOnce();
+  EXPECT_TRUE(absl::IsDataLoss(round.status())) << round.status();
+  EXPECT_THAT(std::string(round.status().message()), HasSubstr("00oacme"));
+  EXPECT_TRUE(b->leading()) << "it keeps the lease, so that no other node signs meanwhile";
+  EXPECT_EQ(OpenLatest("00oacme").size, 5u) << "nothing signed over the restored store: no fork";
+  EXPECT_TRUE(absl::IsDataLoss(b->RunOnce().status()));
+}
+
+TEST_P(SequencerTest, AFollowerReportsAStoreThatWentBehindWhatItSawSignedOnce) {
+  if (!OnSqlite()) GTEST_SKIP() << "restores a copy of the SQLite file";
+  Metrics metrics_b;
+  const std::string heads_b = dir() + "/heads-b";
+  auto a = NewNode(store(), dir() + "/heads-a", nullptr);
+  auto b = NewNode(store(), heads_b, &metrics_b);
+  AppendEvents("00oglobex", 2);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 3);
+  const std::string backup = dir() + "/backup.db";
+  CopySqliteDatabase(SqlitePath(), backup);
+  AppendEvents("00oglobex", 1);
+  AppendEvents("00oacme", 2);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 3);
+  EXPECT_EQ(b->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_THAT(metrics_b.TextExposition(),
+              Not(HasSubstr("\ncustos_log_inconsistent_checkpoints_total ")));
+
+  // Restored while a still leads: globex went back from 3 to 2 entries, acme vanished.
+  CopySqliteDatabase(backup, SqlitePath());
+  EXPECT_EQ(b->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_THAT(metrics_b.TextExposition(),
+              HasSubstr("\ncustos_log_inconsistent_checkpoints_total 2\n"));
+  EXPECT_EQ(b->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_THAT(metrics_b.TextExposition(),
+              HasSubstr("\ncustos_log_inconsistent_checkpoints_total 2\n"))
+      << "each inconsistency is reported once";
+  const std::string heads = ReadHeads(heads_b);
+  EXPECT_THAT(heads, HasSubstr("00oglobex 3 ")) << "the file keeps what was signed";
+  EXPECT_THAT(heads, HasSubstr("00oacme 2 "));
+}
+
+// A follower records only checkpoints that verify with the log's keys.
+TEST_P(SequencerTest, AFollowerRecordsNoCheckpointThatDoesNotVerify) {
+  Metrics metrics_b;
+  const std::string heads_b = dir() + "/heads-b";
+  auto a = NewNode(store(), dir() + "/heads-a", nullptr);
+  auto b = NewNode(store(), heads_b, &metrics_b);
+  AppendEvents("00oacme", 2);
+  ASSERT_EQ(a->RunOnce().value_or(-1), 3);
+  ExecSql(
+      "UPDATE log_checkpoints SET note = replace(note, 'id.example.com/t/acme', "
+      "'id.example.com/t/acmf') WHERE log_id = '00oacme'");
+  EXPECT_EQ(b->RunOnce().status(), Sequencer::NotLeadingError());
+  EXPECT_THAT(metrics_b.TextExposition(),
+              HasSubstr("\ncustos_log_inconsistent_checkpoints_total 1\n"));
+  EXPECT_THAT(ReadHeads(heads_b), Not(HasSubstr("00oacme "))) << "nothing recorded for acme";
+  EXPECT_THAT(ReadHeads(heads_b), HasSubstr(fmt::format("{} 1 ", store::kProviderLogId)));
+}
+
+#if defined(CUSTOS_SEQUENCER_TEST_ON_POSTGRES)
+INSTANTIATE_TEST_SUITE_P(Postgres, SequencerTest, ::testing::Values(Backend::kPostgres),
+                         BackendName);
+#else
+INSTANTIATE_TEST_SUITE_P(Sqlite, SequencerTest, ::testing::Values(Backend::kSqlite), BackendName);
+#endif
 
 }  // namespace
 }  // namespace custos::audit

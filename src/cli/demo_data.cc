@@ -3,12 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "authn/totp_factor.h"
 #include "common/status_macros.h"
+#include "crypto/encoding.h"
+#include "crypto/totp.h"
 #include "directory/tenants.h"
 
 namespace custos::cli {
@@ -19,12 +23,136 @@ constexpr char kLogin[] = "ada@acme.example";
 // Demo only: printed at start, so it is no secret. Passes the password policy.
 constexpr char kPassword[] = "lovelace-analytical-engine";
 
+// The console admins, by tenant. Demo only: printed at start, so no secret. The passwords pass
+// the password policy.
+struct ConsoleAdminSpec {
+  const char* tenant;
+  const char* login;
+  const char* first_name;
+  const char* last_name;
+  const char* password;
+};
+constexpr ConsoleAdminSpec kConsoleAdmins[] = {
+    {"acme", "admin@acme.example", "Margaret", "Hamilton", "hamilton-apollo-guidance"},
+    {"provider", "security@provider.example", "Radia", "Perlman", "perlman-spanning-tree"},
+};
+
 absl::Status WriteOwnerOnly(const std::string& path, const std::string& text) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return absl::InternalError(fmt::format("cannot write {}", path));
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   return ok ? absl::OkStatus() : absl::InternalError(fmt::format("cannot write {}", path));
+}
+
+// The group named `name`, created when the tenant has none.
+absl::StatusOr<store::GroupRecord> EnsureGroup(directory::Directory& directory,
+                                               const audit::RequestContext& ctx,
+                                               const TenantId& tenant, const std::string& name) {
+  directory::ListQuery query{.limit = 200, .q = name};
+  while (true) {
+    ASSIGN_OR_RETURN(directory::ListResult<store::GroupRecord> page,
+                     directory.ListGroups(tenant, query));
+    for (const store::GroupRecord& g : page.items) {
+      if (g.name == name) return g;
+    }
+    if (page.next_after.empty()) break;
+    query.after = page.next_after;
+  }
+  return directory.CreateGroup(
+      tenant, ctx,
+      {{"name", name}, {"description", "Console admins (docs/console.md), made by the demo"}});
+}
+
+// The user's active TOTP factor, enrolled and activated when there is none; returns its secret
+// (raw bytes).
+absl::StatusOr<std::string> EnsureTotp(api::Services& services, directory::Directory& directory,
+                                       const audit::RequestContext& ctx,
+                                       const store::TenantRecord& tenant,
+                                       const store::UserRecord& user) {
+  auto open = [&](const store::FactorRecord& f) -> absl::StatusOr<std::string> {
+    return services.sealer.Open(f.sealed_secret, authn::TotpAssociatedData(f));
+  };
+  ASSIGN_OR_RETURN(std::vector<store::FactorRecord> factors,
+                   directory.ListFactors(tenant.id, user.id.value()));
+  for (const store::FactorRecord& f : factors) {
+    if (f.factor_type == authn::kTotpFactorType && f.status == store::kFactorActive) return open(f);
+  }
+  ASSIGN_OR_RETURN(
+      directory::FactorEnrollment enrolled,
+      directory.EnrollFactor(tenant.id, ctx, user.id.value(), authn::kTotpFactorType,
+                             authn::kTotpProvider, fmt::format("Custos ({})", tenant.name)));
+  ASSIGN_OR_RETURN(std::string secret, open(enrolled.factor));
+  // Activated with the previous step's code where the skew allows, so that the code an
+  // authenticator shows right now still signs in (a step is accepted once).
+  const int64_t step =
+      crypto::TotpStep(services.clock.Now()) - std::min(services.config.totp_skew_steps, 1);
+  RETURN_IF_ERROR(directory
+                      .ActivateFactor(tenant.id, ctx, user.id.value(), enrolled.factor.id.value(),
+                                      crypto::TotpCode(secret, step))
+                      .status());
+  return secret;
+}
+
+// A console admin as `spec` describes: user, membership of the admin group, TOTP factor.
+absl::StatusOr<DemoConsoleAdmin> EnsureConsoleAdmin(api::Services& services,
+                                                    directory::Directory& directory,
+                                                    directory::Tenants& tenants,
+                                                    const audit::RequestContext& ctx,
+                                                    const ConsoleAdminSpec& spec) {
+  ASSIGN_OR_RETURN(store::TenantRecord tenant, tenants.Get(spec.tenant));
+  absl::StatusOr<store::UserRecord> user = directory.GetUser(tenant.id, spec.login);
+  if (absl::IsNotFound(user.status())) {
+    Json profile = {{"login", spec.login},
+                    {"email", spec.login},
+                    {"firstName", spec.first_name},
+                    {"lastName", spec.last_name}};
+    user = directory.CreateUser(tenant.id, ctx, profile, std::string(spec.password), true);
+  }
+  RETURN_IF_ERROR(user.status());
+  ASSIGN_OR_RETURN(store::GroupRecord group,
+                   EnsureGroup(directory, ctx, tenant.id, services.config.console_admin_group));
+  ASSIGN_OR_RETURN(std::vector<GroupId> groups,
+                   store::ReadResult(services.store, [&](store::Transaction& tx) {
+                     return tx.Groups().ListGroupsOfUser(tenant.id, user->id);
+                   }));
+  if (std::find(groups.begin(), groups.end(), group.id) == groups.end()) {
+    RETURN_IF_ERROR(directory.AddMember(tenant.id, ctx, group.id.value(), user->id.value()));
+  }
+  ASSIGN_OR_RETURN(std::string secret, EnsureTotp(services, directory, ctx, tenant, *user));
+  const std::string issuer = fmt::format("Custos ({})", tenant.name);
+  return DemoConsoleAdmin{.tenant = tenant.name,
+                          .login = spec.login,
+                          .password = spec.password,
+                          .totp_secret = crypto::Base32Encode(secret),
+                          .totp_uri = crypto::TotpUri(issuer, spec.login, secret)};
+}
+
+// The demo tenant: its admin token (kept in `token_path`), users and a group.
+absl::Status SeedTenant(directory::Directory& directory, directory::Tenants& tenants,
+                        const audit::RequestContext& ctx, const std::string& token_path,
+                        DemoData& demo) {
+  ASSIGN_OR_RETURN(store::TenantRecord created, tenants.Create(ctx, kTenant));
+  ASSIGN_OR_RETURN(directory::IssuedApiToken token,
+                   tenants.CreateApiToken(ctx, kTenant, "demo administrator"));
+  demo.api_token = token.token;
+  RETURN_IF_ERROR(WriteOwnerOnly(token_path, token.token + "\n"));
+  Json profile = {
+      {"login", kLogin}, {"email", kLogin}, {"firstName", "Ada"}, {"lastName", "Lovelace"}};
+  RETURN_IF_ERROR(
+      directory.CreateUser(created.id, ctx, profile, std::string(kPassword), true).status());
+  for (auto [first, last] : {std::pair{"Grace", "Hopper"},
+                             {"Alan", "Turing"},
+                             {"Katherine", "Johnson"},
+                             {"Edsger", "Dijkstra"}}) {
+    std::string login = fmt::format("{}.{}@acme.example", first, last);
+    for (char& c : login) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    Json p = {{"login", login}, {"email", login}, {"firstName", first}, {"lastName", last}};
+    RETURN_IF_ERROR(directory.CreateUser(created.id, ctx, p, std::nullopt, true).status());
+  }
+  auto group = directory.CreateGroup(created.id, ctx,
+                                     {{"name", "Engineering"}, {"description", "Demo group"}});
+  return group.status();
 }
 
 }  // namespace
@@ -50,29 +178,14 @@ absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Direct
   if (tenant.ok()) {
     std::ifstream in(token_path);
     std::getline(in, demo.api_token);
-    return demo;
+  } else {
+    RETURN_IF_ERROR(SeedTenant(directory, tenants, ctx, token_path, demo));
   }
-  ASSIGN_OR_RETURN(store::TenantRecord created, tenants.Create(ctx, kTenant));
-  ASSIGN_OR_RETURN(directory::IssuedApiToken token,
-                   tenants.CreateApiToken(ctx, kTenant, "demo administrator"));
-  demo.api_token = token.token;
-  RETURN_IF_ERROR(WriteOwnerOnly(token_path, token.token + "\n"));
-  Json profile = {
-      {"login", kLogin}, {"email", kLogin}, {"firstName", "Ada"}, {"lastName", "Lovelace"}};
-  RETURN_IF_ERROR(
-      directory.CreateUser(created.id, ctx, profile, std::string(kPassword), true).status());
-  for (auto [first, last] : {std::pair{"Grace", "Hopper"},
-                             {"Alan", "Turing"},
-                             {"Katherine", "Johnson"},
-                             {"Edsger", "Dijkstra"}}) {
-    std::string login = fmt::format("{}.{}@acme.example", first, last);
-    for (char& c : login) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    Json p = {{"login", login}, {"email", login}, {"firstName", first}, {"lastName", last}};
-    RETURN_IF_ERROR(directory.CreateUser(created.id, ctx, p, std::nullopt, true).status());
+  for (const ConsoleAdminSpec& spec : kConsoleAdmins) {
+    ASSIGN_OR_RETURN(DemoConsoleAdmin admin,
+                     EnsureConsoleAdmin(services, directory, tenants, ctx, spec));
+    demo.console_admins.push_back(std::move(admin));
   }
-  auto group = directory.CreateGroup(created.id, ctx,
-                                     {{"name", "Engineering"}, {"description", "Demo group"}});
-  RETURN_IF_ERROR(group.status());
   return demo;
 }
 

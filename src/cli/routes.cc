@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "api/authn/authn_handlers.h"
+#include "api/console/console_routes.h"
 #include "api/incident/incident_routes.h"
 #include "api/log/log_routes.h"
 #include "api/management/management_routes.h"
@@ -47,6 +48,9 @@ std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory&
   std::vector<api::Route> routes =
       api::management::ManagementRoutes(services, directory, oidc.apps);
   for (api::Route& r : api::authn::AuthnRoutes(services, sign_in)) routes.push_back(std::move(r));
+  for (api::Route& r : api::console::ConsoleRoutes(services, sign_in)) {
+    routes.push_back(std::move(r));
+  }
   for (api::Route& r : api::log::LogRoutes(services, log_reader, log_keys)) {
     routes.push_back(std::move(r));
   }

@@ -1,7 +1,8 @@
 #pragma once
 
 // Every API route that `custos serve` registers (the server adds /healthz, /readyz and
-// /metrics itself). docs/openapi.yaml describes exactly these; openapi_test keeps the two in step.
+// /metrics itself), the web console's included. docs/openapi.yaml describes exactly these;
+// openapi_test keeps the two in step.
 
 #include <memory>
 #include <vector>
@@ -47,6 +48,8 @@ struct OidcStack {
   oidc::TokenService tokens;
 };
 
+// Console admins' Bearer sessions are accepted on admin routes only when
+// services.sign_in is set (`custos serve` sets it to `sign_in`).
 std::vector<api::Route> ApiRoutes(api::Services& services, directory::Directory& directory,
                                   authn::SignIn& sign_in, audit::LogReader& log_reader,
                                   audit::LogKeys& log_keys, SupportStack& support, OidcStack& oidc);

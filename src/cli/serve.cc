@@ -15,6 +15,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "api/common.h"
+#include "api/console/console_files.h"
 #include "audit/log_keys.h"
 #include "audit/log_reader.h"
 #include "audit/sequencer.h"
@@ -111,6 +112,8 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
                                  hasher, *rt.sealer);
   authn::SignIn sign_in(services.store, services.config, services.clock, services.random, hasher,
                         *rt.sealer);
+  // Console admins' sessions are accepted on the admin routes (api/common.h).
+  services.sign_in = &sign_in;
 
   audit::LogKeys log_keys(services.store, *rt.sealer, services.clock, services.random);
   audit::LogReader log_reader(services.store, static_cast<size_t>(rt.config.tile_cache));
@@ -182,6 +185,11 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
                                 .base_url = server.base_url()});
   if (rt.config.notify_enabled) notifier.Start();
 
+  const bool console_built = api::console::ConsoleBuilt(api::console::ConsoleDir(rt.config));
+  if (!console_built) {
+    Log(LogLevel::kWarn, "the web console is not built: /console/ answers 503 until `make web`",
+        {{"console_dir", api::console::ConsoleDir(rt.config)}});
+  }
   if (serve.demo) {
     absl::StatusOr<DemoData> demo = SeedDemoData(services, directory);
     if (!demo.ok()) return Fail("demo data", demo.status());
@@ -199,6 +207,21 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
         demo->tenant, demo->api_token, org, demo->api_token, org, demo->login, demo->password, org,
         SelfPath(), org, demo->api_token, demo->provider_token, server.base_url(),
         server.base_url(), server.base_url());
+    // Demo credentials only: these users exist for the demo, and printing them is the point.
+    fmt::print("Web console: {}/console/{}\n", server.base_url(),
+               console_built ? "" : "  (not built yet: run `make web`, then reload)");
+    for (const DemoConsoleAdmin& admin : demo->console_admins) {
+      fmt::print(
+          "  {:<24} organisation {}, username {}, password {}\n"
+          "  {:<24} TOTP secret {} ({})\n",
+          admin.tenant == "provider" ? "Security team:" : "Tenant admin:", admin.tenant,
+          admin.login, admin.password, "", admin.totp_secret, admin.totp_uri);
+    }
+    fmt::print(
+        "  (a code: oathtool --totp -b <secret>, or scan the otpauth URI; docs/console.md)\n\n");
+  } else {
+    fmt::print("custos console on {}/console/{}\n", server.base_url(),
+               console_built ? "" : " (not built: run `make web`)");
   }
   fmt::print("custos listening on {}\n", server.base_url());
   std::fflush(stdout);

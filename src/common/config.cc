@@ -175,6 +175,14 @@ const std::vector<Setting>& Settings() {
       {{"notify.allow_http_webhooks",
         "Accept http:// webhook URLs to any host (http:// to loopback is always accepted)."},
        &Config::notify_allow_http_webhooks},
+      {{"console.dir",
+        "Directory of the built web console served at /console/; empty means the one compiled "
+        "in (<source dir>/web/dist, made by `make web`)."},
+       &Config::console_dir},
+      {{"console.admin_group",
+        "Name of the group whose ACTIVE members are a tenant's console admins (in the provider "
+        "tenant: the security team)."},
+       &Config::console_admin_group},
   };
   return *settings;
 }
@@ -317,6 +325,9 @@ absl::Status ValidateConfig(const Config& c) {
         "store.url must be empty (SQLite) or start with postgres:// or postgresql://");
   }
   RETURN_IF_ERROR(range("store.connections", c.store_connections, 2, 1000));
+  if (c.console_admin_group.empty() || c.console_admin_group.size() > 255) {
+    return absl::InvalidArgumentError("console.admin_group must be 1 to 255 bytes");
+  }
   if (c.log_format != "json" && c.log_format != "text") {
     return absl::InvalidArgumentError("log.format must be json or text");
   }

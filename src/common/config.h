@@ -98,6 +98,14 @@ struct Config {
   std::string notify_smtp_password;  // a secret: ConfigValueText shows "(set)", never the value
   std::string notify_mail_from;
   bool notify_allow_http_webhooks = false;  // http:// webhooks to loopback are always allowed
+
+  // [console] the web console served at /console/
+  // The built console (index.html and assets/). Empty: the directory compiled in by CMake,
+  // <source dir>/web/dist (api/console/console_files.h ConsoleDir).
+  std::string console_dir;
+  // A tenant's console admins are the ACTIVE members of its group of this name (in the provider
+  // tenant: the provider's security team).
+  std::string console_admin_group = "Custos Administrators";
 };
 
 // One documented setting.

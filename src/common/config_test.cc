@@ -59,6 +59,24 @@ TEST(ConfigTest, LockoutThresholdNeverAboveHundred) {
   EXPECT_TRUE(ValidateConfig(c).ok());
 }
 
+// docs/deployment.md: a URL of either scheme, also one that lists a primary and its standbys for
+// libpq to find the writable one; a key=value connection string is refused.
+TEST(ConfigTest, StoreUrlIsAPostgresUrl) {
+  for (const char* url : {"postgres://custos@db.internal/custos",
+                          "postgresql://custos@db.internal:5432/custos?sslmode=verify-full",
+                          "postgresql://custos@db1.internal:5432,db2.internal:5432/custos"
+                          "?target_session_attrs=read-write"}) {
+    Config c;
+    ASSERT_TRUE(SetConfigValue(c, "store.url", url).ok()) << url;
+    EXPECT_TRUE(ValidateConfig(c).ok()) << url;
+  }
+  Config c;
+  ASSERT_TRUE(
+      SetConfigValue(c, "store.url", "host=db1,db2 dbname=custos target_session_attrs=read-write")
+          .ok());
+  EXPECT_FALSE(ValidateConfig(c).ok());
+}
+
 TEST(ConfigTest, NotifySection) {
   Config c;
   EXPECT_TRUE(c.notify_enabled);

@@ -723,6 +723,12 @@ absl::StatusOr<Json> TokenService::Token(const store::TenantRecord& tenant, std:
     check.url = request.url;
     absl::StatusOr<support::DpopResult> result = dpop_.Verify(request.dpop, check);
     if (!result.ok()) {
+      if (absl::IsUnavailable(result.status()) && !support::DpopErrorOf(result.status())) {
+        // The replay cache cannot answer (its store is away): refused, as the server's fault,
+        // for the client to retry (RFC 6749 4.1.2.1); the detail is in the server log.
+        return MakeOAuthError("temporarily_unavailable", std::string(result.status().message()),
+                              503);
+      }
       if (!support::DpopErrorOf(result.status())) return result.status();
       return refuse(MakeOAuthError("invalid_dpop_proof", std::string(result.status().message())));
     }
@@ -1378,6 +1384,9 @@ absl::StatusOr<AccessToken> TokenService::ValidateAccessToken(
     }
     if (proof->jkt != jkt) return InvalidToken("the DPoP proof is not by the token's key");
     if (absl::Status recorded = dpop_.Record(*proof); !recorded.ok()) {
+      // A replayed proof is the client's; a cache that cannot answer is the server's (kUnavailable,
+      // without detail: see support::kReplayCacheUnavailable), and the proof is refused either way.
+      if (!support::DpopErrorOf(recorded)) return recorded;
       return MakeOAuthError("invalid_dpop_proof", std::string(recorded.message()), 401);
     }
   } else if (lower_scheme != "bearer") {

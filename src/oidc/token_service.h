@@ -142,7 +142,9 @@ class TokenService {
 
   // POST /oauth2/v1/token. `issuer` is `<base>/t/<tenant>`. Returns the token response:
   // {"access_token","token_type":"Bearer"|"DPoP","expires_in","scope",("id_token"),
-  //  ("refresh_token")}.
+  //  ("refresh_token")}. A DPoP proof that cannot be checked for replay (the replay cache's
+  // store does not answer) is refused with temporarily_unavailable (503), the detail only in the
+  // server log.
   absl::StatusOr<Json> Token(const store::TenantRecord& tenant, std::string_view issuer,
                              const audit::RequestContext& ctx, const ClientRequest& request);
 
@@ -160,7 +162,9 @@ class TokenService {
   // Validates an access token presented to userinfo: signature by one of the tenant's keys,
   // iss, exp, not revoked, typ at+jwt; a DPoP-bound token only with scheme "DPoP" and a valid
   // proof (`dpop`, for `method` and `url`) by the bound key; a Bearer token with scheme
-  // "Bearer"; a user's token only while the user is ACTIVE. invalid_token (401) otherwise.
+  // "Bearer"; a user's token only while the user is ACTIVE. invalid_token (401) otherwise;
+  // kUnavailable, not an OAuth error, when the DPoP proof cannot be checked for replay (the
+  // proof is refused; the message names no internal detail).
   absl::StatusOr<AccessToken> ValidateAccessToken(const store::TenantRecord& tenant,
                                                   std::string_view issuer, std::string_view scheme,
                                                   std::string_view token, std::string_view dpop,

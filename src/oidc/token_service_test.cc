@@ -991,6 +991,46 @@ TEST_F(TokenServiceTest, DpopBindsAccessTokens) {
   EXPECT_EQ(grants.back()["outcome"]["reason"], "invalid_dpop_proof");
 }
 
+// A replay cache whose store does not answer.
+class UnavailableReplayCache final : public support::DpopReplayCache {
+ public:
+  absl::StatusOr<std::optional<support::DpopError>> Remember(const std::string&, const std::string&,
+                                                             absl::Time) override {
+    return absl::UnavailableError("replay_keys: connection to server at 10.0.0.5 was lost");
+  }
+};
+
+// When the replay cache cannot answer, a proof is refused (fail closed) as the server's failure,
+// for the client to retry, not as the client's bad proof; the store's error stays in the server
+// log.
+TEST_F(TokenServiceTest, ADpopProofTheReplayCacheCannotCheckIsRefusedAsTheServersFailure) {
+  ClientKey device = ClientKey::Make("device");
+  absl::StatusOr<Json> tokens =
+      ClientCredentials("", device.Proof("POST", TokenUrl(), clock_.Now(), "p1"));
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  const std::string token = (*tokens)["access_token"];
+
+  UnavailableReplayCache broken;
+  support::DpopVerifier dpop(clock_, {}, &broken);
+  TokenService node(*store_, clock_, random_, *keys_, *apps_, *directory_, dpop);
+  ClientRequest request = BasicRequest(service_app_, {{"grant_type", "client_credentials"}});
+  request.dpop = device.Proof("POST", TokenUrl(), clock_.Now(), "p2");
+  absl::StatusOr<Json> refused = node.Token(tenant_, Issuer(), ctx_, request);
+  EXPECT_EQ(ErrorOf(refused.status()), "temporarily_unavailable");
+  EXPECT_EQ(HttpOf(refused.status()), 503);
+  EXPECT_THAT(std::string(refused.status().message()), Not(HasSubstr("10.0.0.5")));
+
+  const std::string userinfo = Issuer() + "/oauth2/v1/userinfo";
+  absl::StatusOr<AccessToken> access = node.ValidateAccessToken(
+      tenant_, Issuer(), "DPoP", token, device.Proof("GET", userinfo, clock_.Now(), "u1", token),
+      "GET", userinfo);
+  ASSERT_FALSE(access.ok()) << "a proof that cannot be checked for replay is not accepted";
+  EXPECT_EQ(access.status().code(), absl::StatusCode::kUnavailable) << access.status();
+  EXPECT_EQ(ErrorOf(access.status()).rfind("internal: ", 0), 0u)
+      << "not invalid_dpop_proof (401): the proof is not to blame";
+  EXPECT_THAT(std::string(access.status().message()), Not(HasSubstr("10.0.0.5")));
+}
+
 TEST_F(TokenServiceTest, DpopBoundRefreshTokenOfPublicClient) {
   ClientKey device = ClientKey::Make("device");
   CodeGrant grant = Grant(spa_, "openid offline_access");

@@ -159,6 +159,8 @@ struct EventQuery {
   std::optional<int64_t> after_seq;  // exclusive cursor in the direction of the sort
   bool descending = false;
   int limit = 100;
+  // Non-empty: only events of this eventType; `limit` counts the matching ones.
+  std::string event_type;
 };
 
 class EventRepository {

@@ -1554,6 +1554,43 @@ TEST_P(StoreConformanceTest, EventQuerySinceUntil) {
       ElementsAre("a-2", "a-1"));
 }
 
+TEST_P(StoreConformanceTest, EventQueryByType) {
+  // a-0..a-5, every third one an alert; the limit counts matching events only.
+  std::vector<EventRecord> events;
+  for (int i = 0; i < 6; ++i) {
+    EventRecord e = MakeEvent(tenant_a(), fmt::format("a-{}", i), At(60 * i));
+    if (i % 3 == 0) e.event_type = "support.anomaly.alert";
+    events.push_back(std::move(e));
+  }
+  ASSERT_TRUE(Ok(store().Write([&](Transaction& tx) -> absl::Status {
+    for (EventRecord& e : events) {
+      ASSIGN_OR_RETURN(e.seq, tx.Events().Append(e));
+    }
+    return tx.Events()
+        .Append(EventRecord{.tenant_id = tenant_b(),
+                            .uuid = "b-alert",
+                            .published = At(0),
+                            .event_type = "support.anomaly.alert",
+                            .json = R"({"uuid":"b-alert"})"})
+        .status();
+  })));
+  auto query = [&](EventQuery q) {
+    return InRead(store(), [&](Transaction& tx) { return tx.Events().Query(tenant_a(), q); });
+  };
+  EXPECT_THAT(Uuids(query({.event_type = "support.anomaly.alert"})), ElementsAre("a-0", "a-3"));
+  EXPECT_THAT(Uuids(query({.descending = true, .limit = 1, .event_type = "support.anomaly.alert"})),
+              ElementsAre("a-3"));
+  EXPECT_THAT(
+      Uuids(query(
+          {.after_seq = events[3].seq, .descending = true, .event_type = "support.anomaly.alert"})),
+      ElementsAre("a-0"));
+  EXPECT_THAT(Uuids(query({.since = At(60), .event_type = "support.anomaly.alert"})),
+              ElementsAre("a-3"));
+  EXPECT_THAT(Uuids(query({.event_type = "user.session.start"})),
+              ElementsAre("a-1", "a-2", "a-4", "a-5"));
+  EXPECT_THAT(Uuids(query({.event_type = "no.such.type"})), IsEmpty());
+}
+
 TEST_P(StoreConformanceTest, EventsStayInTheirTenant) {
   AppendSixEvents(store(), tenant_a(), tenant_b());
   absl::StatusOr<std::vector<EventRecord>> b = InRead(store(), [&](Transaction& tx) {

@@ -23,6 +23,7 @@ namespace custos::support {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const TenantId kProvider{std::string(store::kProviderLogId)};
 constexpr char kBaseUrl[] = "https://custos.test";
@@ -552,6 +553,29 @@ TEST_F(AccessGateTest, RefusedAuthenticationOnATenantsPathIsInThatTenantsLog) {
   fine.tenant_name = "acme";
   ASSERT_TRUE(gate_->Authenticate(fine).ok());
   EXPECT_EQ(Events(acme_.id, "support.gate.deny").size(), 1u);
+}
+
+// A replay cache whose store does not answer.
+class UnavailableReplayCache final : public DpopReplayCache {
+ public:
+  absl::StatusOr<std::optional<DpopError>> Remember(const std::string&, const std::string&,
+                                                    absl::Time) override {
+    return absl::UnavailableError("replay_keys: connection to server at 10.0.0.5 was lost");
+  }
+};
+
+// The request is refused (fail closed) as the server's failure: kUnavailable (503 in the
+// management API's shape, retry later), with nothing of the store's error for the client.
+TEST_F(AccessGateTest, AProofTheReplayCacheCannotCheckIsRefusedAsTheServersFailure) {
+  Worker w = AddWorker("grace@acme-support.test");
+  UnavailableReplayCache broken;
+  DpopVerifier dpop(clock_, {}, &broken);
+  AccessGate gate(*store_, config_, clock_, random_, *plane_, dpop, *anomalies_, nullptr);
+  absl::StatusOr<OperatorContext> op = gate.Authenticate(Request(w.signin));
+  ASSERT_FALSE(op.ok()) << "a proof that cannot be checked for replay is not accepted";
+  EXPECT_EQ(op.status().code(), absl::StatusCode::kUnavailable) << op.status();
+  EXPECT_EQ(std::string(op.status().message()), kReplayCacheUnavailable);
+  EXPECT_THAT(std::string(op.status().message()), Not(HasSubstr("10.0.0.5")));
 }
 
 TEST_F(AccessGateTest, ProofJtiIsRecordedOnlyOnceTheTokenChecksOut) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/cord.h"
 #include "common/json.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "crypto/encoding.h"
 #include "crypto/hash.h"
@@ -368,9 +369,11 @@ absl::Status DpopVerifier::Record(const DpopResult& result) {
       replay_cache_.Remember(result.jkt, result.jti, result.iat + options_.max_age);
   if (!refused.ok()) {
     // Fail closed: a proof that cannot be checked for replay is not accepted. Unavailable, not a
-    // DpopError, so that the client is told to retry rather than that its proof is bad.
-    return absl::UnavailableError(fmt::format("cannot check the DPoP proof for replay now: {}",
-                                              std::string(refused.status().message())));
+    // DpopError, so that the client is told to retry rather than that its proof is bad; what
+    // failed (the store's error) is for the server log only.
+    Log(LogLevel::kError, "the DPoP replay cache cannot answer; the proof is refused",
+        {{"error", refused.status().ToString()}});
+    return absl::UnavailableError(std::string(kReplayCacheUnavailable));
   }
   if (refused->has_value()) {
     const DpopError error = **refused;

@@ -104,6 +104,12 @@ inline constexpr size_t kMaxJtiLength = 128;
 // Longer proofs are refused before any parsing (a P-256 proof is about 600 bytes).
 inline constexpr size_t kMaxProofLength = 8192;
 
+// The message of the kUnavailable status (not a DpopError: the proof is not to blame) with
+// which Verify and Record refuse a proof when the replay cache cannot answer. It names no
+// internal detail, so that it may reach the client; the cache's error goes to the server log.
+inline constexpr std::string_view kReplayCacheUnavailable =
+    "the DPoP proof cannot be checked for replay now; try again later";
+
 // Where a DpopVerifier remembers the jti values of the proofs it accepted, each until its proof
 // could no longer be accepted. Implementations are thread-safe.
 class DpopReplayCache {
@@ -112,7 +118,8 @@ class DpopReplayCache {
   // Remembers that the key with thumbprint `jkt` used `jti`, until `expires`. nullopt when that
   // was not remembered yet (an entry whose expiry has passed counts as absent); kReplayed when
   // it was; kReplayCacheFull when the cache has no room for it. An error status when the cache
-  // cannot tell (its store is unavailable, say): the verifier then refuses the proof.
+  // cannot tell (its store is unavailable, say): the verifier then refuses the proof (see
+  // kReplayCacheUnavailable).
   virtual absl::StatusOr<std::optional<DpopError>> Remember(const std::string& jkt,
                                                             const std::string& jti,
                                                             absl::Time expires) = 0;

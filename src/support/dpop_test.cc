@@ -28,6 +28,8 @@
 namespace custos::support {
 namespace {
 
+using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr std::string_view kUrl = "https://custos.example/provider/api/v1/support/tenants";
@@ -610,13 +612,17 @@ TEST_F(DpopTest, AProofIsRefusedWhenTheCacheCannotTell) {
   ASSERT_FALSE(result.ok()) << "a proof that cannot be checked for replay is not accepted";
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
   EXPECT_EQ(DpopErrorOf(result.status()), std::nullopt) << "the proof itself is not to blame";
+  EXPECT_EQ(std::string(result.status().message()), kReplayCacheUnavailable)
+      << "the store's error is for the server log, not for the client";
   EXPECT_EQ(broken.calls, 1);
 
   DpopCheck later = Check();
   later.record = false;
   absl::StatusOr<DpopResult> checked = verifier.Verify(Proof(es256_), later);
   ASSERT_TRUE(checked.ok()) << checked.status();
-  EXPECT_EQ(verifier.Record(*checked).code(), absl::StatusCode::kUnavailable);
+  const absl::Status recorded = verifier.Record(*checked);
+  EXPECT_EQ(recorded.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(recorded.message()), Not(HasSubstr("the store is away")));
 }
 
 TEST(DpopErrorCode, CodesAreDistinctAndStable) {

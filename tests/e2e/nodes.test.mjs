@@ -7,8 +7,10 @@
 // (custos_log_sequencer_leader 1) is killed with SIGKILL midway, and the writers go on through
 // the other. Then:
 //   - the surviving node leads within seconds;
-//   - every create that was answered 201 has exactly one user.lifecycle.create event, read back
-//     through the surviving node, and no event names a user that does not exist;
+//   - a checkpoint signed after the takeover covers every event of the tenant's log: its size is
+//     the log's event count, and each event has its own log index (0..size-1);
+//   - every create that was answered 201 has exactly one user.lifecycle.create event, with a log
+//     index, read back through the surviving node, and no event names a user that does not exist;
 //   - `custos log verify` checks the tenant's log and the provider log end to end against their
 //     signed checkpoints (every event included, one consistent tree: no fork);
 //   - the killed node, started again on its data directory, serves and does not lead.
@@ -200,27 +202,56 @@ test('two nodes on one database: the sequencing node is killed under load, nothi
       t.diagnostic(`${answered.length} creates answered (${beforeKill} before the kill), ` +
         `${refusedOrLost.count} unanswered or refused; ${follower.name} led ${takeoverMs} ms after the kill`);
 
-      // ---- Every answered create has exactly one event; every event's user exists. ----
-      const events = [];
-      let url = `${follower.baseUrl}/t/acme/api/v1/logs?limit=1000&filter=${encodeURIComponent('eventType eq "user.lifecycle.create"')}`;
-      for (;;) {
-        const res = await request(url, { token });
-        assert.equal(res.status, 200, res.text);
-        events.push(...res.json);
-        const next = (res.headers.get('link') ?? '').match(/<([^>]+)>;\s*rel="next"/);
-        if (!next || res.json.length === 0) break;
-        url = next[1].replace(PUBLIC_URL, follower.baseUrl);
-      }
+      // ---- The takeover signed everything: a checkpoint covers every event of the log. ----
+      // Read every event of the tenant's log (the API pages them in commit order).
+      const allEvents = async () => {
+        const out = [];
+        let next = `${follower.baseUrl}/t/acme/api/v1/logs?limit=1000`;
+        for (;;) {
+          const res = await request(next, { token });
+          assert.equal(res.status, 200, res.text);
+          out.push(...res.json);
+          const link = (res.headers.get('link') ?? '').match(/<([^>]+)>;\s*rel="next"/);
+          if (!link || res.json.length === 0) return out;
+          next = link[1].replace(PUBLIC_URL, follower.baseUrl);
+        }
+      };
+      const checkpointSize = async () => {
+        const res = await fetch(`${follower.baseUrl}/t/acme/log/checkpoint`, { headers: { Authorization: `SSWS ${token}` } });
+        return res.status === 200 ? Number((await res.text()).split('\n')[1]) : 0;
+      };
+      let events;
+      let size;
+      await waitFor('a checkpoint covering every event of the log', async () => {
+        size = await checkpointSize();
+        events = await allEvents();
+        return size > 0 && size === events.length && events.every((e) => e.custos?.log?.index != null);
+      }, 60_000).catch((err) => {
+        throw new Error(`${err.message}: the latest checkpoint has size ${size}, the log ` +
+          `${events?.length} events, ${events?.filter((e) => e.custos?.log?.index == null).length} ` +
+          'of them without a log index (did the takeover sign nothing?)');
+      });
+      // One log position per event, 0..size-1, each taken once.
+      const indexes = events.map((e) => e.custos.log.index);
+      assert.equal(new Set(indexes).size, events.length, 'two events share a log index');
+      assert.deepEqual([...indexes].sort((x, y) => x - y), events.map((_, i) => i),
+        'the log indexes are not 0..size-1');
+      assert.equal(await checkpointSize(), events.length, "the final checkpoint's size is the log's event count");
+
+      // ---- Every answered create has exactly one event, sequenced; every event's user exists. ----
+      const creates = events.filter((e) => e.eventType === 'user.lifecycle.create');
       const perUser = new Map();
-      for (const e of events) {
+      for (const e of creates) {
         const id = e.target.find((x) => x.type === 'User').id;
-        perUser.set(id, (perUser.get(id) ?? 0) + 1);
+        perUser.set(id, [...(perUser.get(id) ?? []), e]);
       }
       for (const { id } of answered) {
-        assert.equal(perUser.get(id), 1, `user ${id}: ${perUser.get(id) ?? 0} create events`);
+        const mine = perUser.get(id) ?? [];
+        assert.equal(mine.length, 1, `user ${id}: ${mine.length} create events`);
+        assert.equal(typeof mine[0].custos?.log?.index, 'number', `user ${id}: the create event has no log index`);
       }
-      for (const [id, count] of perUser) {
-        assert.equal(count, 1, `user ${id} has ${count} create events`);
+      for (const [id, mine] of perUser) {
+        assert.equal(mine.length, 1, `user ${id} has ${mine.length} create events`);
         const one = await request(`${follower.baseUrl}/t/acme/api/v1/users/${id}`, { token });
         assert.equal(one.status, 200, `the event names user ${id}, who does not exist`);
       }
@@ -229,13 +260,6 @@ test('two nodes on one database: the sequencing node is killed under load, nothi
       // ---- The logs verify end to end against their checkpoints (no fork, nothing missing). ----
       const verifyEnv = { ...childEnv, XDG_STATE_HOME: path.join(scratch, 'state') };
       const host = new URL(PUBLIC_URL).host;
-      await waitFor('a checkpoint covering every event', async () => {
-        const res = await fetch(`${follower.baseUrl}/t/acme/log/checkpoint`, { headers: { Authorization: `SSWS ${token}` } });
-        if (res.status !== 200) return false;
-        const size = Number((await res.text()).split('\n')[1]);
-        const all = await request(`${follower.baseUrl}/t/acme/api/v1/logs?limit=1&sortOrder=DESCENDING`, { token });
-        return size > 0 && all.json.length === 1 && all.json[0].custos?.log?.index === size - 1;
-      }, 60_000).catch(() => {});  // verify below says what is wrong, if anything
       for (const [log, tok, origin] of [
         [`${follower.baseUrl}/t/acme/log`, token, `${host}/t/acme`],
         [`${follower.baseUrl}/provider/log`, providerToken, `${host}/provider`],

@@ -139,10 +139,15 @@ absl::StatusOr<Response> ServeLog(audit::LogReader& reader, audit::LogKeys& keys
                   fmt::format("no log resource '{}'", path));
 }
 
-// The provider log: public when configured so, otherwise a provider token. A refused token is
+// The provider log: public when configured so, otherwise a provider token or the Bearer session
+// of a console admin of the provider tenant (its security team). A refused token or session is
 // an event in the provider log.
 absl::Status AuthorizeProvider(Services& services, const Request& request) {
   if (services.config.provider_log_public) return absl::OkStatus();
+  if (services.sign_in != nullptr && !BearerToken(request).empty()) {
+    ASSIGN_OR_RETURN(store::TenantRecord provider, ProviderTenant(services));
+    return AuthenticateConsoleAdmin(services, *services.sign_in, request, provider, false).status();
+  }
   const std::string header = request.Header("authorization");
   const std::string token = SswsToken(request);
   absl::StatusOr<store::ProviderTokenRecord> record = absl::NotFoundError("no token");

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "absl/strings/ascii.h"
+#include "api/support/alerts.h"
 #include "common/errors.h"
 #include "common/status_macros.h"
 #include "common/time_format.h"
@@ -287,6 +288,12 @@ std::vector<Route> SupportRoutes(Services& services, directory::Directory& direc
               return Response::MakeJson(200, OperatorJson(op));
             }));
   }
+
+  // ---- Provider admins: anomaly alerts ----
+  add("GET", p + "/alerts",
+      ProviderAdmin(s, [&](Request& r, audit::RequestContext&) -> absl::StatusOr<Response> {
+        return ListAlerts(s, r);
+      }));
 
   // ---- Provider admins: devices ----
   add("POST", p + "/devices/enrollment_tokens",

@@ -2,8 +2,10 @@
 
 // HTTP routes of the support access plane (docs/support.md):
 //   /provider/api/v1/vendors|operators|devices...   provider admins (SSWS token of the provider
-//                                                   tenant) and managed devices (enrolment,
+//                                                   tenant, or a security team member's console
+//                                                   session) and managed devices (enrolment,
 //                                                   posture, signed by the device key)
+//   /provider/api/v1/alerts                         provider admins: anomaly alerts (alerts.h)
 //   /provider/oauth2/v1/token                       an operator's session -> a DPoP-bound token
 //   /provider/api/v1/support/...                    operators, through support::AccessGate
 //   /t/{tenant}/api/v1/support/...                  the tenant's admins: policy, cases, requests,

@@ -867,19 +867,22 @@ class PgEvents final : public EventRepository {
                             "e.json, l.log_index FROM events e "
                             "LEFT JOIN log_entries l ON l.seq = e.seq "
                             "WHERE e.tenant_id = $1 AND e.seq < $2 AND e.published >= $3 AND "
-                            "e.published <= $4 ORDER BY e.seq DESC LIMIT $5",
+                            "e.published <= $4 AND ($6::text = '' OR e.event_type = $6::text) "
+                            "ORDER BY e.seq DESC LIMIT $5",
                             "querying events")
             : conn_.Prepare("SELECT e.seq, e.tenant_id, e.uuid, e.published, e.event_type, "
                             "e.json, l.log_index FROM events e "
                             "LEFT JOIN log_entries l ON l.seq = e.seq "
                             "WHERE e.tenant_id = $1 AND e.seq > $2 AND e.published >= $3 AND "
-                            "e.published <= $4 ORDER BY e.seq ASC LIMIT $5",
+                            "e.published <= $4 AND ($6::text = '' OR e.event_type = $6::text) "
+                            "ORDER BY e.seq ASC LIMIT $5",
                             "querying events"));
     stmt.BindText(1, tenant.value());
     stmt.BindInt(2, after);
     stmt.BindInt(3, since);
     stmt.BindInt(4, until_inclusive);
     stmt.BindInt(5, query.limit);
+    stmt.BindText(6, query.event_type);
     std::vector<EventRecord> events;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());
@@ -2687,24 +2690,19 @@ class PgLeaderLease final : public LeaderLease {
 
 using LeaseSession = std::unique_ptr<PGconn, void (*)(PGconn*)>;
 
-// A session for leader leases, outside the pool. TCP keepalives both ways: this process learns
-// within about 10 s that the server is gone (Held() fails), and the server that this process's
-// machine is gone (the lock is freed). Settings in `conninfo` (expanded last) take precedence.
+// A session for leader leases, outside the pool. TCP keepalives both ways, as on the pooled
+// sessions (postgres/pg.h): this process learns within about 10 s that the server is gone
+// (Held() fails), and the server that this process's machine is gone (the lock is freed).
+// Settings in `conninfo` take precedence.
 absl::StatusOr<LeaseSession> OpenLeaseSession(const std::string& conninfo) {
-  const char* const keywords[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
-                                  "keepalives_count", "tcp_user_timeout", "connect_timeout",
-                                  "application_name", "dbname",           nullptr};
-  const char* const values[] = {
-      "1", "5", "2", "3", "10000", "10", "custos leader lease", conninfo.c_str(), nullptr};
-  LeaseSession conn(PQconnectdbParams(keywords, values, 1), &PQfinish);
+  LeaseSession conn(postgres::ConnectWithKeepalives(conninfo, "custos leader lease"), &PQfinish);
   if (conn == nullptr) return absl::UnavailableError("connecting to PostgreSQL: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     return postgres::ErrorFromResult(conn.get(), nullptr, "connecting for a leader lease");
   }
-  postgres::Result set(PQexec(conn.get(),
-                              "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
-                              "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000; "
-                              "SET statement_timeout = 10000"));
+  const std::string setup =
+      fmt::format("{}; SET statement_timeout = 10000", postgres::ServerKeepaliveSettings());
+  postgres::Result set(PQexec(conn.get(), setup.c_str()));
   if (set == nullptr || PQresultStatus(set.get()) != PGRES_COMMAND_OK) {
     return postgres::ErrorFromResult(conn.get(), set.get(), "setting up a leader lease session");
   }

@@ -2,12 +2,16 @@
 // gets a new database on the server named by CUSTOS_TEST_POSTGRES (scripts/with-postgres.sh
 // starts one; `make test` runs these under it). Without the variable the tests are skipped.
 
+#include <atomic>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "fmt/format.h"
 
 #include "gtest/gtest.h"
 #include "store/postgres/pg.h"
@@ -163,6 +167,67 @@ TEST_F(PostgresLeaseTest, AFollowersSessionThatBrokeIsReplaced) {
   }
   ASSERT_NE(*taken, nullptr);
   EXPECT_TRUE((*taken)->Held());
+}
+
+// Every session the store opens, pooled or not, probes its peer on both ends, and the server
+// ends one that idles inside a transaction for 10 s (see store/postgres/pg.h).
+TEST_F(PostgresLeaseTest, SessionsNoticeAVanishedPeerWithinSeconds) {
+  absl::StatusOr<std::unique_ptr<postgres::Connection>> conn =
+      postgres::Connection::Open(database_->url());
+  ASSERT_TRUE(conn.ok()) << conn.status();
+  auto setting = [&](const char* name) -> std::string {
+    absl::StatusOr<postgres::Statement> stmt =
+        (*conn)->Prepare(fmt::format("SELECT current_setting('{}')", name), "reading a setting");
+    EXPECT_TRUE(stmt.ok()) << stmt.status();
+    if (!stmt.ok()) return "";
+    absl::StatusOr<bool> row = stmt->Step();
+    return row.ok() && *row ? stmt->Text(0) : "";
+  };
+  EXPECT_EQ(setting("idle_in_transaction_session_timeout"), "10s");
+  EXPECT_EQ(setting("application_name"), "custos");
+  // The server applies its keepalive settings to TCP connections only.
+  const char* host = PQhost((*conn)->raw());
+  if (host != nullptr && host[0] != '/' && host[0] != '\0') {
+    EXPECT_EQ(setting("tcp_keepalives_idle"), "5");
+    EXPECT_EQ(setting("tcp_keepalives_interval"), "2");
+    EXPECT_EQ(setting("tcp_keepalives_count"), "3");
+    const std::string user_timeout = setting("tcp_user_timeout");  // shown in ms, or "10s"
+    EXPECT_TRUE(user_timeout == "10000" || user_timeout == "10s") << user_timeout;
+  }
+  std::map<std::string, std::string> client;
+  PQconninfoOption* options = PQconninfo((*conn)->raw());
+  ASSERT_NE(options, nullptr);
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr) client[o->keyword] = o->val;
+  }
+  PQconninfoFree(options);
+  EXPECT_EQ(client["keepalives"], "1");
+  EXPECT_EQ(client["keepalives_idle"], "5");
+  EXPECT_EQ(client["keepalives_interval"], "2");
+  EXPECT_EQ(client["keepalives_count"], "3");
+  EXPECT_EQ(client["tcp_user_timeout"], "10000");
+}
+
+// A node stuck in the middle of a write (a stalled process) held the store's write lock, and so
+// every node's writes, for a minute; the server now ends its session after 10 s.
+TEST_F(PostgresLeaseTest, AWriterStuckInsideItsTransactionLetsTheOthersWriteWithinSeconds) {
+  std::atomic<bool> inside{false};
+  absl::Status stuck_result;
+  std::thread stuck([&] {
+    stuck_result = first_->Write([&](Transaction&) {
+      inside = true;
+      absl::SleepFor(absl::Seconds(15));
+      return absl::OkStatus();
+    });
+  });
+  while (!inside.load()) absl::SleepFor(absl::Milliseconds(5));
+  const absl::Time start = absl::Now();
+  const absl::Status other = second_->Write([](Transaction&) { return absl::OkStatus(); });
+  const absl::Duration waited = absl::Now() - start;
+  stuck.join();
+  EXPECT_TRUE(other.ok()) << other << " after " << waited;
+  EXPECT_LT(waited, absl::Seconds(14)) << "the other node waited for the stuck one";
+  EXPECT_FALSE(stuck_result.ok()) << "the stuck writer's session was ended: nothing commits";
 }
 
 }  // namespace

@@ -965,19 +965,22 @@ class SqliteEvents final : public EventRepository {
                             "e.json, l.log_index FROM events e "
                             "LEFT JOIN log_entries l ON l.seq = e.seq "
                             "WHERE e.tenant_id = ?1 AND e.seq < ?2 AND e.published >= ?3 AND "
-                            "e.published <= ?4 ORDER BY e.seq DESC LIMIT ?5",
+                            "e.published <= ?4 AND (?6 = '' OR e.event_type = ?6) "
+                            "ORDER BY e.seq DESC LIMIT ?5",
                             "querying events")
             : conn_.Prepare("SELECT e.seq, e.tenant_id, e.uuid, e.published, e.event_type, "
                             "e.json, l.log_index FROM events e "
                             "LEFT JOIN log_entries l ON l.seq = e.seq "
                             "WHERE e.tenant_id = ?1 AND e.seq > ?2 AND e.published >= ?3 AND "
-                            "e.published <= ?4 ORDER BY e.seq ASC LIMIT ?5",
+                            "e.published <= ?4 AND (?6 = '' OR e.event_type = ?6) "
+                            "ORDER BY e.seq ASC LIMIT ?5",
                             "querying events"));
     stmt.BindText(1, tenant.value());
     stmt.BindInt(2, after);
     stmt.BindInt(3, since);
     stmt.BindInt(4, until_inclusive);
     stmt.BindInt(5, query.limit);
+    stmt.BindText(6, query.event_type);
     std::vector<EventRecord> events;
     while (true) {
       ASSIGN_OR_RETURN(const bool row, stmt.Step());

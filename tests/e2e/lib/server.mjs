@@ -300,13 +300,14 @@ export async function sqlRows(where, sql) {
 }
 
 // Runs `sql` (statements separated by ';') on the store of `where` in one transaction, stopping
-// at the first error. For edits behind a stopped server's back.
+// at the first error. For edits behind a stopped server's back, or behind a running one's (on
+// SQLite it waits up to 10 s for the server's write lock).
 export async function sqlExec(where, sql) {
   if (onPostgres) return (await psql(databaseOf(where.dataDir).url, sql)).trim();
   return new Promise((resolve, reject) => {
     execFile(
       'sqlite3',
-      ['-bail', path.join(where.dataDir, 'custos.db'), `BEGIN; ${sql}; COMMIT;`],
+      ['-bail', '-cmd', '.timeout 10000', path.join(where.dataDir, 'custos.db'), `BEGIN; ${sql}; COMMIT;`],
       { timeout: 30_000 },
       (err, stdout, stderr) => {
         if (err) reject(new Error(`sqlite3 ${sql}: ${stderr}`));
