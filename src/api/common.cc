@@ -179,11 +179,18 @@ std::string BearerToken(const Request& request) {
   return token.size() <= kMaxTokenSize ? token : "";
 }
 
-namespace {
-
 bool IsBearer(const Request& request) {
   return absl::StartsWithIgnoreCase(request.Header("authorization"), std::string(kBearerPrefix));
 }
+
+::custos::authn::SessionUse SessionUseOf(const Request& request) {
+  // Request header names are kept in lower case.
+  const std::string value = request.Header(absl::AsciiStrToLower(std::string(kBackgroundHeader)));
+  return absl::StripAsciiWhitespace(value) == "1" ? ::custos::authn::SessionUse::kBackground
+                                                  : ::custos::authn::SessionUse::kActivity;
+}
+
+namespace {
 
 std::string DisplayNameOf(const ::custos::authn::AuthnUser& user) {
   std::string display = user.first_name;
@@ -294,10 +301,15 @@ absl::StatusOr<ConsoleAdmin> AuthenticateConsoleAdmin(Services& services,
   const std::string token = BearerToken(request);
   const audit::Principal unknown{"unknown", "User", "unknown", "Unknown session"};
   if (token.empty()) {
+    // A Bearer header whose token BearerToken refused (too long) is a wrong credential, not a
+    // missing one.
     return RefuseConsole(services, request, tenant, unknown, "", audit::kFailure,
-                         "MISSING_CREDENTIALS", InvalidToken());
+                         IsBearer(request) ? "INVALID_SESSION" : "MISSING_CREDENTIALS",
+                         InvalidToken());
   }
-  absl::StatusOr<::custos::authn::SessionInfo> session = sign_in.ValidateSession(tenant.id, token);
+  // The console's polls check the session without keeping it alive.
+  absl::StatusOr<::custos::authn::SessionInfo> session =
+      sign_in.ValidateSession(tenant.id, token, SessionUseOf(request));
   if (!session.ok()) {
     if (!absl::IsPermissionDenied(session.status())) return session.status();
     ASSIGN_OR_RETURN(DeadSession dead, FindDeadSession(services, tenant, token));

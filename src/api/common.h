@@ -62,8 +62,21 @@ std::string SswsToken(const Request& request);
 // when the header is missing, of another scheme, or longer than any token could be.
 std::string BearerToken(const Request& request);
 
+// True when `Authorization` names the Bearer scheme (without regard to case), whatever follows:
+// also when BearerToken refuses the token as too long.
+bool IsBearer(const Request& request);
+
 // The event of every decision on a console admin's session (docs/console.md).
 inline constexpr std::string_view kEventAccessAdminApp = "user.session.access_admin_app";
+
+// The header (value "1") with which the console marks the requests it makes on its own (polls):
+// they are authenticated as usual but do not count as the user's activity, so the session's
+// idle timeout runs on.
+inline constexpr std::string_view kBackgroundHeader = "X-Custos-Background";
+
+// SessionUse::kBackground when `request` carries kBackgroundHeader with the value "1",
+// kActivity otherwise. For every check of a session token a request presents.
+::custos::authn::SessionUse SessionUseOf(const Request& request);
 
 // A console admin, as AuthenticateConsoleAdmin finds them.
 struct ConsoleAdmin {
@@ -74,11 +87,11 @@ struct ConsoleAdmin {
 };
 
 // Checks `Authorization: Bearer <session token>` for a console admin of `tenant`: the session
-// must be live (SignIn::ValidateSession, which also records its use), have been made with a second
-// factor (amr holds a method besides "pwd"), and belong to an ACTIVE member of the tenant's group
-// named config.console_admin_group. A refusal takes one refusal (TakeRefusal; beyond the limit
-// 429 without an event), records kEventAccessAdminApp with the user as actor where the session
-// names one, and returns:
+// must be live (SignIn::ValidateSession, which also records its use unless SessionUseOf says
+// background), have been made with a second factor (amr holds a method besides "pwd"), and belong
+// to an ACTIVE member of the tenant's group named config.console_admin_group. A refusal takes one
+// refusal (TakeRefusal; beyond the limit 429 without an event), records kEventAccessAdminApp with
+// the user as actor where the session names one, and returns:
 //   - kUnauthenticated E0000011 for a missing, unknown or ended session (outcome FAILURE, reason
 //     MISSING_CREDENTIALS, INVALID_SESSION, SESSION_EXPIRED or USER_NOT_ACTIVE);
 //   - kPermissionDenied E0000006 for a user outside the group (DENY, reason NOT_ADMIN) or a

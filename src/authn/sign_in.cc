@@ -423,8 +423,8 @@ AuthnAttempt SignIn::VerifyFactor(const TenantId& tenant, std::string_view state
   return attempt;
 }
 
-absl::StatusOr<SessionInfo> SignIn::ValidateSession(const TenantId& tenant,
-                                                    std::string_view token) {
+absl::StatusOr<SessionInfo> SignIn::ValidateSession(const TenantId& tenant, std::string_view token,
+                                                    SessionUse use) {
   const std::string hash = crypto::Sha256Hex(token);
   const absl::Time now = clock_.Now();
   std::optional<SessionInfo> info;
@@ -441,7 +441,7 @@ absl::StatusOr<SessionInfo> SignIn::ValidateSession(const TenantId& tenant,
     return absl::OkStatus();
   }));
   if (!info.has_value()) return InvalidSession();
-  if (now - info->session.last_active >= kTouchInterval) {
+  if (use == SessionUse::kActivity && now - info->session.last_active >= kTouchInterval) {
     // Best effort: a session that cannot be touched is still valid now; it only ends sooner.
     absl::Status touched = store_.Write(
         [&](store::Transaction& tx) { return tx.Sessions().Touch(tenant, info->session.id, now); });

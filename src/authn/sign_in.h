@@ -106,6 +106,16 @@ struct AuthnAttempt {
   absl::Duration delay = absl::ZeroDuration();
 };
 
+// What a request that presents a session says about its user (ValidateSession).
+enum class SessionUse {
+  // The user did something: the session's idle timeout starts again.
+  kActivity,
+  // An automatic request the user did not make (the console's polls, sent with
+  // X-Custos-Background: 1): the session is checked as usual, but its idle clock runs on, so
+  // an unattended page does not keep it alive.
+  kBackground,
+};
+
 // A valid session, as ValidateSession finds it.
 struct SessionInfo {
   store::SessionRecord session;
@@ -139,9 +149,11 @@ class SignIn {
                             const audit::RequestContext& context);
 
   // The session behind `token` when it exists, is within both its idle timeout and its
-  // absolute lifetime, and its user is ACTIVE; records the activity (at most once a minute).
+  // absolute lifetime, and its user is ACTIVE; for SessionUse::kActivity records the activity
+  // (at most once a minute), for kBackground leaves last_active as it is.
   // kPermissionDenied E0000005 "Invalid session" otherwise.
-  absl::StatusOr<SessionInfo> ValidateSession(const TenantId& tenant, std::string_view token);
+  absl::StatusOr<SessionInfo> ValidateSession(const TenantId& tenant, std::string_view token,
+                                              SessionUse use = SessionUse::kActivity);
 
   // Validates as above, then ends the session (event user.session.end).
   absl::Status EndSession(const TenantId& tenant, std::string_view token,

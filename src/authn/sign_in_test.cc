@@ -513,6 +513,25 @@ TEST_F(SignInTest, ValidateSessionTouchesAtMostOnceAMinute) {
             start + absl::Seconds(61));
 }
 
+TEST_F(SignInTest, BackgroundUseChecksTheSessionButDoesNotKeepItAlive) {
+  AddUser("nora@example.com");
+  std::string token =
+      sign_in().Authenticate(tenant_, "nora@example.com", kPassword, ctx_).result->token;
+  const absl::Time start = clock_.Now();
+  // A page polling every few seconds while nobody uses it.
+  while (clock_.Now() + absl::Minutes(1) < start + config_.session_idle_timeout) {
+    clock_.Advance(absl::Minutes(1));
+    absl::StatusOr<SessionInfo> polled =
+        sign_in().ValidateSession(tenant_, token, SessionUse::kBackground);
+    ASSERT_TRUE(polled.ok()) << clock_.Now() - start;
+    EXPECT_EQ(polled->session.last_active, start);
+    EXPECT_EQ(polled->expires_at, start + config_.session_idle_timeout);
+  }
+  clock_.Set(start + config_.session_idle_timeout);
+  EXPECT_FALSE(sign_in().ValidateSession(tenant_, token, SessionUse::kBackground).ok());
+  EXPECT_FALSE(sign_in().ValidateSession(tenant_, token).ok()) << "idle, not only for polls";
+}
+
 TEST_F(SignInTest, SessionOfAUserWhoIsNoLongerActiveIsInvalid) {
   store::UserRecord user = AddUser("olga@example.com");
   std::string token =

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -43,6 +44,42 @@ absl::Status WriteOwnerOnly(const std::string& path, const std::string& text) {
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ::close(fd);
   return ok ? absl::OkStatus() : absl::InternalError(fmt::format("cannot write {}", path));
+}
+
+bool FileExists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
+
+// True when the store holds nothing but the built-in provider tenant, and no user in it: a data
+// directory that nothing but this demo has used.
+absl::StatusOr<bool> StoreIsNew(store::Store& store) {
+  return store::ReadResult(store, [](store::Transaction& tx) -> absl::StatusOr<bool> {
+    ASSIGN_OR_RETURN(std::vector<store::TenantRecord> tenants, tx.Tenants().List());
+    for (const store::TenantRecord& tenant : tenants) {
+      if (tenant.id.value() != store::kProviderLogId) return false;
+      ASSIGN_OR_RETURN(int64_t users, tx.Users().Count(tenant.id));
+      if (users > 0) return false;
+    }
+    return true;
+  });
+}
+
+// Whether the data directory is the demo's (demo_data.h). Records a new store as the demo's, so
+// that later runs, which find the demo's own users in it, still know.
+absl::StatusOr<bool> DataDirIsTheDemos(api::Services& services) {
+  const std::string dir = services.config.data_dir;
+  const std::string serve_marker = fmt::format("{}/{}", dir, kServeDemoMarkerFile);
+  if (FileExists(fmt::format("{}/{}", dir, kDemoMarkerFile)) || FileExists(serve_marker)) {
+    return true;
+  }
+  ASSIGN_OR_RETURN(bool fresh, StoreIsNew(services.store));
+  if (!fresh) return false;
+  RETURN_IF_ERROR(WriteOwnerOnly(
+      serve_marker,
+      "custos serve --demo found a new store in this data directory: it makes its console admins "
+      "(well-known passwords) here. Remove this file to stop that.\n"));
+  return true;
 }
 
 // The group named `name`, created when the tenant has none.
@@ -164,7 +201,11 @@ absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Direct
   ctx.request_id = "demo-seed";
   ctx.user_agent = "custos-demo";
   directory::Tenants tenants(services.store, services.clock, services.random);
-  std::string token_path = services.config.data_dir + "/demo-api-token";
+  // Decided before anything below adds to the store.
+  ASSIGN_OR_RETURN(const bool demo_dir, DataDirIsTheDemos(services));
+  std::string token_path = fmt::format("{}/{}", services.config.data_dir, kDemoApiTokenFile);
+  // An earlier run created the demo tenant when its token file is there.
+  bool demo_tenant = demo_dir || FileExists(token_path);
   const std::string provider_token_path = services.config.data_dir + "/demo-provider-token";
   if (std::ifstream in(provider_token_path); in) {
     std::getline(in, demo.provider_token);
@@ -180,8 +221,21 @@ absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Direct
     std::getline(in, demo.api_token);
   } else {
     RETURN_IF_ERROR(SeedTenant(directory, tenants, ctx, token_path, demo));
+    demo_tenant = true;
   }
   for (const ConsoleAdminSpec& spec : kConsoleAdmins) {
+    // Never an admin with a printed password, nor a promotion of an existing user, in a tenant
+    // someone else made.
+    const bool ours = std::string_view(spec.tenant) == kTenant ? demo_tenant : demo_dir;
+    if (!ours) {
+      demo.skipped_console_admins.push_back(fmt::format(
+          "{} ({}): not made, {}", spec.login, spec.tenant,
+          std::string_view(spec.tenant) == kTenant
+              ? "the tenant acme in this data directory was not made by the demo"
+              : "this data directory was not made by the demo (custos demo, or custos serve "
+                "--demo on a new data directory)"));
+      continue;
+    }
     ASSIGN_OR_RETURN(DemoConsoleAdmin admin,
                      EnsureConsoleAdmin(services, directory, tenants, ctx, spec));
     demo.console_admins.push_back(std::move(admin));

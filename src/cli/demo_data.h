@@ -6,8 +6,19 @@
 // ends), and two console admins (docs/console.md): one of acme, one of the provider's security
 // team, each with a password and an active TOTP factor, in the group config.console_admin_group.
 // Idempotent: an existing tenant, token, user, group, membership or factor is kept.
+//
+// The console admins have well-known passwords, so they are made (and an existing user of that
+// login is put in the admin group) only in a tenant that is the demo's own:
+//   - acme: when this call created it, when an earlier call did (kDemoApiTokenFile exists), or
+//     when the data directory is the demo's;
+//   - provider: only when the data directory is the demo's: `custos demo` made it (its marker
+//     kDemoMarkerFile), or the store was new when `custos serve --demo` first ran in it (that
+//     call then writes kServeDemoMarkerFile, which later calls find).
+// Elsewhere the admin is skipped (DemoData::skipped_console_admins says why) and no user is
+// created or promoted.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,6 +26,13 @@
 #include "directory/directory.h"
 
 namespace custos::cli {
+
+// Files in config.data_dir. The marker `custos demo` writes before it fills a directory.
+inline constexpr std::string_view kDemoMarkerFile = "demo.json";
+// Written by SeedDemoData when it found a new store: the directory is the demo's.
+inline constexpr std::string_view kServeDemoMarkerFile = "demo-serve-marker";
+// The demo tenant's admin API token, written when SeedDemoData created the tenant.
+inline constexpr std::string_view kDemoApiTokenFile = "demo-api-token";
 
 // A console admin of the demo. Demo credentials: printed at start, so they are no secret.
 struct DemoConsoleAdmin {
@@ -34,6 +52,9 @@ struct DemoData {
   // <data_dir>/demo-provider-token (0600).
   std::string provider_token;
   std::vector<DemoConsoleAdmin> console_admins;  // acme's, then the provider's
+  // One line per console admin not made because its tenant is not the demo's (see above), e.g.
+  // "security@provider.example (provider): ...".
+  std::vector<std::string> skipped_console_admins;
 };
 
 absl::StatusOr<DemoData> SeedDemoData(api::Services& services, directory::Directory& directory);

@@ -123,6 +123,9 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
       ApiRoutes(services, directory, sign_in, log_reader, log_keys, support, oidc);
 
   http::ServerOptions server_options = http::ServerOptionsFromConfig(rt.config);
+  // The console's headers also on what the router answers under /console (a malformed path, a
+  // method the console has no route for), which its handlers never see.
+  server_options.path_headers.push_back({"/console", api::console::ConsoleHeaders()});
   std::unique_ptr<RateLimit> sign_in_limit;
   if (SharesStateThroughStore(rt.config)) {
     sign_in_limit = MakeRateLimit(rt.config, *rt.store, SystemClock::Get(), kSignInLimitScope,
@@ -216,6 +219,14 @@ int Serve(const ConfigFlags& flags, const ServeFlags& serve) {
           "  {:<24} TOTP secret {} ({})\n",
           admin.tenant == "provider" ? "Security team:" : "Tenant admin:", admin.tenant,
           admin.login, admin.password, "", admin.totp_secret, admin.totp_uri);
+    }
+    for (const std::string& skipped : demo->skipped_console_admins) {
+      fmt::print("  {:<24} {}\n", "Skipped:", skipped);
+    }
+    if (!demo->skipped_console_admins.empty()) {
+      fmt::print(
+          "  (no demo user is made or promoted in data the demo did not make; give the demo a new "
+          "--data-dir, or sign in as an admin of your own)\n");
     }
     fmt::print(
         "  (a code: oathtool --totp -b <secret>, or scan the otpauth URI; docs/console.md)\n\n");

@@ -102,6 +102,37 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// Decodes the %XX escapes that are well formed and keeps the rest as they are: a path the router
+// refuses still says where it was going.
+std::string DecodeWhatDecodes(std::string_view in) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// Whether the request target's path is `prefix` or below it, by whole segments.
+bool TargetUnder(std::string_view target, std::string_view prefix) {
+  auto under = [prefix](std::string_view path) {
+    return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
+  };
+  const std::string_view path = target.substr(0, target.find('?'));
+  return under(path) || under(DecodeWhatDecodes(path));
+}
+
 // RFC 9110 IMF-fixdate, which clients compare with X-Rate-Limit-Reset.
 std::string HttpDate(absl::Time t) {
   return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", t, absl::UTCTimeZone());
@@ -761,6 +792,15 @@ class Server::Impl {
   awaitable<bool> Respond(Connection& c, const RequestInfo& info, api::Response response,
                           bool keep_alive, unsigned version) {
     keep_alive = keep_alive && !stopping_;
+    for (const PathHeaders& extra : options_.path_headers) {
+      if (!TargetUnder(info.target, extra.prefix)) continue;
+      for (const auto& [name, value] : extra.headers) {
+        const std::string lower = Lower(name);
+        const bool has = std::any_of(response.headers.begin(), response.headers.end(),
+                                     [&](const auto& h) { return Lower(h.first) == lower; });
+        if (!has) response.AddHeader(name, value);
+      }
+    }
     bhttp::response<bhttp::string_body> res;
     res.version(version == 10 ? 10 : 11);
     res.result(static_cast<unsigned>(response.status));

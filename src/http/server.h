@@ -45,6 +45,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -56,6 +57,12 @@
 #include "common/rate_limiter.h"
 
 namespace custos::http {
+
+// Headers that every answer under a path prefix carries (ServerOptions::path_headers).
+struct PathHeaders {
+  std::string prefix;  // "/console": covers "/console" and "/console/...", not "/consoles"
+  std::vector<std::pair<std::string, std::string>> headers;
+};
 
 struct ServerOptions {
   std::string listen_address = "127.0.0.1";  // IPv4 or IPv6 literal
@@ -88,6 +95,11 @@ struct ServerOptions {
   // Time of the rate limits and their headers; null means SystemClock::Get(). Must outlive
   // the Server.
   const Clock* clock = nullptr;
+  // For a request whose path (as received, or with its percent-escapes decoded where they
+  // decode) is under one of these prefixes, every answer carries the prefix's headers: handler
+  // answers and the server's own (400, 404, 405, 413, 429, 431, 500, 503) alike. A header the
+  // answer already has (by name, without regard to case) is left as the handler set it.
+  std::vector<PathHeaders> path_headers;
 };
 
 // The [server] settings of the configuration. The sign-in routes (/t/{tenant}/api/v1/authn...),

@@ -272,6 +272,54 @@ TEST_F(ServerTest, NotFoundAndMethodNotAllowedAreJsonErrors) {
   EXPECT_EQ(client.Send("GET", "/t/acme/things/1").result_int(), 200);
 }
 
+TEST_F(ServerTest, EveryAnswerUnderAPathPrefixCarriesItsHeaders) {
+  options_.max_body_bytes = 64;
+  options_.path_headers = {
+      {"/app", {{"Content-Security-Policy", "default-src 'none'"}, {"X-Frame-Options", "DENY"}}}};
+  api::Handler serve_page = [](api::Request&) {
+    api::Response r;
+    r.body = "page";
+    r.AddHeader("x-frame-options", "SAMEORIGIN");  // the handler's own wins
+    return r;
+  };
+  StartServer({{"GET", "/app/", serve_page},
+               {"GET", "/app/{path...}", serve_page},
+               EchoRoute("GET", "/apple")});
+  struct Case {
+    std::string method;
+    std::string target;
+    std::string body;
+    int status;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"GET", "/app/%zz", "", 400},  // does not decode: the router refuses it
+           {"GET", "/app/%zz?x=1", "", 400},
+           {"GET", "/%61pp/%zz", "", 400},  // "/app/..." once decoded
+           {"POST", "/app/", "{}", 405},    // no handler for the method
+           {"HEAD", "/app/", "", 405},
+           {"GET", "/app", "", 404},  // no route at all
+           {"PUT", "/app/x", std::string(100, 'b'), 413},
+       }) {
+    Client client(port());
+    Res res = client.Send(c.method, c.target, c.body);
+    EXPECT_EQ(res.result_int(), c.status) << c.method << " " << c.target;
+    EXPECT_EQ(res["Content-Security-Policy"], "default-src 'none'") << c.method << " " << c.target;
+    EXPECT_EQ(res["X-Frame-Options"], "DENY") << c.method << " " << c.target;
+  }
+  Client client(port());
+  Res page = client.Send("GET", "/app/x");
+  EXPECT_EQ(page.result_int(), 200);
+  EXPECT_EQ(page["Content-Security-Policy"], "default-src 'none'");
+  EXPECT_EQ(page.count("X-Frame-Options"), 1u);
+  EXPECT_EQ(page["X-Frame-Options"], "SAMEORIGIN");
+  // Whole segments only, and nothing outside the prefix.
+  for (const std::string target : {"/apple", "/apple/%zz", "/other/%zz"}) {
+    Client other(port());
+    Res res = other.Send("GET", target);
+    EXPECT_EQ(res.count("Content-Security-Policy"), 0u) << target;
+  }
+}
+
 TEST_F(ServerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   std::atomic<int> calls = 0;
   StartServer({{"GET", "/n", [&](api::Request&) {

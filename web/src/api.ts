@@ -1,5 +1,14 @@
 // The console's only door to the server: same-origin fetch with the console session as a
 // Bearer token (no cookies are sent or kept), errors in the management API's shape.
+import { TimeoutError, withTimeout } from './timeout';
+
+/**
+ * The header on every request the console sends by itself (polls, proofs, retries), so that
+ * the server does not count it as the admin's activity for the session's idle timeout.
+ */
+export const BACKGROUND_HEADER = 'X-Custos-Background';
+/** Deadline of a background request without one of its own: nobody waits for it to fail. */
+export const BACKGROUND_TIMEOUT_MS = 15_000;
 
 export class ApiError extends Error {
   constructor(
@@ -32,6 +41,22 @@ export interface RequestOptions {
   /** Send the console session (default). Sign-in calls send none. */
   auth?: boolean;
   accept?: string;
+  /**
+   * Sent by the console itself, not at the admin's request (a poll, a proof, a retry): carries
+   * `X-Custos-Background: 1`, and ends after BACKGROUND_TIMEOUT_MS unless `timeoutMs` says.
+   */
+  background?: boolean;
+  /** Ends the request (and the reading of its body, for call/text) after this long. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The headers of a request with these options (without the session). */
+export function requestHeaders(options: RequestOptions): Record<string, string> {
+  const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
+  if (options.body !== undefined) headers['Content-Type'] = 'application/json';
+  if (options.background) headers[BACKGROUND_HEADER] = '1';
+  return headers;
 }
 
 export interface ApiResponse<T> {
@@ -110,18 +135,28 @@ export class Api {
     private readonly onUnauthorized: (error: ApiError) => void,
   ) {}
 
-  async raw(path: string, options: RequestOptions = {}): Promise<Response> {
-    const headers: Record<string, string> = { Accept: options.accept ?? 'application/json' };
+  /** The response (its body unread); `timeoutMs` covers only the wait for the headers. */
+  raw(path: string, options: RequestOptions = {}): Promise<Response> {
+    return this.send(path, options, (res) => Promise.resolve(res));
+  }
+
+  /** Sends a request and reads its answer with `read`, all within `options.timeoutMs`. */
+  private send<T>(path: string, options: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
+    const ms = options.timeoutMs ?? (options.background ? BACKGROUND_TIMEOUT_MS : undefined);
+    if (!ms) return this.sendNow(path, options, read);
+    return withTimeout(ms, (signal) => this.sendNow(path, { ...options, signal }, read), options.signal).catch((e) => {
+      throw e instanceof TimeoutError ? new ApiError(0, `the server did not answer (${e.message})`) : e;
+    });
+  }
+
+  private async sendNow<T>(path: string, options: RequestOptions, read: (res: Response) => Promise<T>): Promise<T> {
+    const headers = requestHeaders(options);
     const auth = options.auth ?? true;
     if (auth) {
       const token = this.token();
       if (token) headers.Authorization = `Bearer ${token}`;
     }
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      body = JSON.stringify(options.body);
-    }
+    const body = options.body !== undefined ? JSON.stringify(options.body) : undefined;
     let res: Response;
     try {
       res = await fetch(path, {
@@ -131,8 +166,10 @@ export class Api {
         credentials: 'omit',
         cache: 'no-store',
         redirect: 'error',
+        signal: options.signal,
       });
     } catch (e) {
+      if (options.signal?.aborted && options.signal.reason instanceof TimeoutError) throw options.signal.reason;
       throw new ApiError(0, `cannot reach the server (${e instanceof Error ? e.message : String(e)})`);
     }
     if (!res.ok) {
@@ -140,27 +177,33 @@ export class Api {
       if (res.status === 401 && auth) this.onUnauthorized(error);
       throw error;
     }
-    return res;
+    return read(res);
   }
 
-  async call<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
-    const res = await this.raw(path, options);
-    let data: unknown = null;
-    if (res.status !== 204) {
-      const text = await res.text();
-      if (text.length > 0) {
-        try {
-          data = JSON.parse(text);
-        } catch {
-          throw new ApiError(res.status, 'the server answered something that is not JSON');
+  call<T>(path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+    return this.send(path, options, async (res) => {
+      let data: unknown = null;
+      if (res.status !== 204) {
+        const text = await res.text();
+        if (text.length > 0) {
+          try {
+            data = JSON.parse(text);
+          } catch {
+            throw new ApiError(res.status, 'the server answered something that is not JSON');
+          }
         }
       }
-    }
-    return { data: data as T, status: res.status, headers: res.headers, next: parseLinks(res.headers.get('Link')).next ?? null };
+      return {
+        data: data as T,
+        status: res.status,
+        headers: res.headers,
+        next: parseLinks(res.headers.get('Link')).next ?? null,
+      };
+    });
   }
 
-  async get<T>(path: string): Promise<T> {
-    return (await this.call<T>(path)).data;
+  async get<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    return (await this.call<T>(path, options)).data;
   }
 
   async post<T>(path: string, body?: unknown): Promise<T> {
@@ -176,9 +219,10 @@ export class Api {
   }
 
   /** A text resource (a checkpoint): decoded as strict UTF-8. */
-  async text(path: string): Promise<string> {
-    const res = await this.raw(path, { accept: 'text/plain' });
-    return new TextDecoder('utf-8', { fatal: true }).decode(await res.arrayBuffer());
+  text(path: string, options: RequestOptions = {}): Promise<string> {
+    return this.send(path, { ...options, accept: 'text/plain' }, async (res) =>
+      new TextDecoder('utf-8', { fatal: true }).decode(await res.arrayBuffer()),
+    );
   }
 
   /** A file to save: its bytes and the name the server gives it. */

@@ -2,6 +2,7 @@
 // dialogs and focus management. Views live in ./views.
 import './styles.css';
 import { type TemplateResult, html, nothing, render } from 'lit-html';
+import { Activity, DEFAULT_IDLE_MS, idleWindowMs } from './activity';
 import { Api, type ApiError, tenantPrefix } from './api';
 import { type Session, clearSession, parseConsoleInfo, storeSession, storedSession } from './session';
 import type { Ctx, DialogSpec, View } from './ui';
@@ -83,6 +84,7 @@ class App {
   private renderQueued = false;
   private readonly root: HTMLElement;
   readonly api: Api;
+  private readonly activity: Activity;
 
   constructor(root: HTMLElement) {
     this.root = root;
@@ -90,16 +92,22 @@ class App {
       () => this.session?.token ?? this.resuming,
       (e) => this.sessionEnded(e),
     );
+    this.activity = new Activity(DEFAULT_IDLE_MS, () => this.update());
   }
 
   async start(): Promise<void> {
     window.addEventListener('hashchange', () => this.route());
+    // Only the admin's own input counts: polls stop after the idle window without it.
+    const input = () => this.activity.input();
+    window.addEventListener('keydown', input, { capture: true, passive: true });
+    window.addEventListener('pointerdown', input, { capture: true, passive: true });
     const stored = storedSession();
     if (stored) {
       this.resuming = stored.token;
       try {
         const data = await this.api.get<unknown>(`${tenantPrefix(stored.tenant)}/api/v1/console/session`);
         this.session = { ...stored, info: parseConsoleInfo(data) };
+        this.activity.restart(idleWindowMs(this.session.info.expiresAt, Date.now()));
       } catch (e) {
         clearSession();
         this.session = null;
@@ -132,6 +140,7 @@ class App {
   private signedIn(token: string, tenant: string, info: ReturnType<typeof parseConsoleInfo>): void {
     storeSession(token, tenant);
     this.session = { token, tenant, info };
+    this.activity.restart(idleWindowMs(info.expiresAt, Date.now()));
     this.signIn = null;
     const path = currentPath();
     if (path === '/' || path === '/signin') {
@@ -182,6 +191,7 @@ class App {
         this.flashMessage = { text, kind };
         this.update();
       },
+      activity: this.activity,
     };
   }
 
@@ -310,6 +320,12 @@ class App {
               <div class="flash-area" role="status">
                 ${this.flashMessage
                   ? html`<p class="flash flash-${this.flashMessage.kind}">${this.flashMessage.text}</p>`
+                  : nothing}
+                ${this.activity.idle
+                  ? html`<p class="flash flash-idle" data-testid="idle-notice">
+                      No input for ${this.activity.idleMinutes} minutes: automatic refreshing has stopped. Press a key
+                      or click to resume it.
+                    </p>`
                   : nothing}
               </div>
               ${view.render()}`

@@ -1,6 +1,7 @@
 // Shared pieces of every view: the context a view gets from the app, data loading with its
 // loading / empty / error states, and small formatting helpers.
 import { type TemplateResult, html, nothing } from 'lit-html';
+import type { Activity } from './activity';
 import { type Api, errorText } from './api';
 import type { Session } from './session';
 
@@ -25,6 +26,8 @@ export interface Ctx {
   closeDialog(): void;
   /** A short message in the page's status area (announced politely). */
   flash(text: string, kind?: 'ok' | 'error'): void;
+  /** Whether the admin is at the console: polls stop while it is idle. */
+  activity: Activity;
 }
 
 export interface View {
@@ -36,6 +39,13 @@ export interface View {
 
 export type LoadState = 'loading' | 'ok' | 'error';
 
+export interface LoadOptions {
+  /** Keep showing the data while loading (no loading state). */
+  quiet?: boolean;
+  /** A poll, not the admin's request: its requests carry X-Custos-Background. */
+  background?: boolean;
+}
+
 /** One thing a view loads, with its state. A later load wins over an earlier one. */
 export class Loader<T> {
   state: LoadState = 'loading';
@@ -45,15 +55,15 @@ export class Loader<T> {
 
   constructor(
     private readonly ctx: Ctx,
-    private readonly fetcher: () => Promise<T>,
+    private readonly fetcher: (options: { background: boolean }) => Promise<T>,
   ) {}
 
-  async load(options: { quiet?: boolean } = {}): Promise<void> {
+  async load(options: LoadOptions = {}): Promise<void> {
     const gen = ++this.generation;
     if (!options.quiet) this.state = 'loading';
     this.ctx.update();
     try {
-      const data = await this.fetcher();
+      const data = await this.fetcher({ background: options.background ?? false });
       if (gen !== this.generation) return;
       this.data = data;
       this.state = 'ok';

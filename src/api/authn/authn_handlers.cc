@@ -236,7 +236,8 @@ Response GetSession(SignIn& sign_in, Request& request, const store::TenantRecord
   absl::StatusOr<Response> result = [&]() -> absl::StatusOr<Response> {
     std::string token = SessionTokenOf(request);
     if (token.empty()) return NoSession();
-    absl::StatusOr<::custos::authn::SessionInfo> info = sign_in.ValidateSession(tenant.id, token);
+    absl::StatusOr<::custos::authn::SessionInfo> info =
+        sign_in.ValidateSession(tenant.id, token, SessionUseOf(request));
     if (!info.ok()) {
       if (absl::IsPermissionDenied(info.status())) return NoSession();
       return info.status();

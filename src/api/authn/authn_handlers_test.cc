@@ -332,6 +332,21 @@ TEST_F(AuthnHandlersTest, SessionsMeByCookieOrBearerThenLogout) {
             404);
 }
 
+TEST_F(AuthnHandlersTest, BackgroundChecksOfSessionsMeDoNotKeepTheSessionAlive) {
+  AddUser("ada@example.com");
+  const std::string token = Body(SignIn("ada@example.com", kPassword))["sessionToken"];
+  auto me = [&](bool background) {
+    absl::flat_hash_map<std::string, std::string> headers = {{"authorization", "Bearer " + token}};
+    if (background) headers["x-custos-background"] = "1";
+    return Call("GET", "/t/{tenant}/api/v1/sessions/me", "", {}, headers);
+  };
+  clock_.Advance(config_.session_idle_timeout - absl::Minutes(1));
+  ASSERT_EQ(me(/*background=*/true).status, 200);
+  clock_.Advance(absl::Minutes(2));
+  EXPECT_EQ(me(/*background=*/true).status, 404) << "the poll did not restart the idle timeout";
+  EXPECT_EQ(me(/*background=*/false).status, 404);
+}
+
 TEST_F(AuthnHandlersTest, RecoveryTokenThenResetPassword) {
   store::UserRecord user = AddUser("ada@example.com");
   user.status = std::string(store::kUserRecovery);

@@ -87,11 +87,15 @@ bool Inside(const fs::path& root, const fs::path& file) {
 
 }  // namespace
 
+std::vector<std::pair<std::string, std::string>> ConsoleHeaders() {
+  return {{"Content-Security-Policy", std::string(kConsoleCsp)},
+          {"X-Content-Type-Options", "nosniff"},
+          {"Referrer-Policy", "no-referrer"},
+          {"X-Frame-Options", "DENY"}};
+}
+
 void AddConsoleHeaders(Response& response) {
-  response.AddHeader("Content-Security-Policy", std::string(kConsoleCsp));
-  response.AddHeader("X-Content-Type-Options", "nosniff");
-  response.AddHeader("Referrer-Policy", "no-referrer");
-  response.AddHeader("X-Frame-Options", "DENY");
+  for (auto& [name, value] : ConsoleHeaders()) response.AddHeader(name, value);
 }
 
 std::string ConsoleDir(const Config& config) {

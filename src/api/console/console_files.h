@@ -25,6 +25,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -50,7 +52,12 @@ std::string ConsoleDir(const Config& config);
 // True when `dir` holds a built console (an index.html).
 bool ConsoleBuilt(const std::string& dir);
 
-// Adds the headers every console answer carries (see above).
+// The headers every console answer carries (see above). `custos serve` also has the server add
+// them to its own answers under /console (router errors such as 400 for a malformed path, 405,
+// and admission refusals), which never reach these routes.
+std::vector<std::pair<std::string, std::string>> ConsoleHeaders();
+
+// Adds ConsoleHeaders() to `response`.
 void AddConsoleHeaders(Response& response);
 
 // The Content-Type for a file name, by its extension (application/octet-stream when unknown).

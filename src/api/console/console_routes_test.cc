@@ -171,8 +171,10 @@ class ConsoleSessionTest : public ::testing::Test {
   }
 
   Response Call(std::string_view method, std::string_view pattern,
-                absl::flat_hash_map<std::string, std::string> params, std::string authorization) {
+                absl::flat_hash_map<std::string, std::string> params, std::string authorization,
+                absl::flat_hash_map<std::string, std::string> headers = {}) {
     Request request;
+    request.headers = std::move(headers);
     request.method = std::string(method);
     request.path = std::string(pattern);
     request.target = request.path;
@@ -401,6 +403,64 @@ TEST_F(ConsoleSessionTest, OnlyTheSecurityTeamPassesProviderAdminRoutes) {
       << "authorised; the provider log has no checkpoint yet";
   // The security team is no admin of a customer tenant.
   EXPECT_EQ(Probe("acme", token).status, 401);
+}
+
+TEST_F(ConsoleSessionTest, BackgroundPollsDoNotKeepAnUnattendedSessionAlive) {
+  const Person kim = AddPerson(acme_, "kim@acme.example", true);
+  MakeAdmin(acme_, kim);
+  const std::string token = SessionOf(acme_, kim);
+  ASSERT_EQ(Session("POST", "acme", token).status, 200);
+  const absl::flat_hash_map<std::string, std::string> background = {{"x-custos-background", "1"}};
+  const std::string bearer = "Bearer " + token;
+  // What the console polls on its own, each marked as such.
+  auto poll = [&]() {
+    std::vector<int> statuses;
+    for (const Response& r :
+         {Call("GET", "/t/{tenant}/api/v1/probe", {{"tenant", "acme"}}, bearer, background),
+          Call("GET", "/t/{tenant}/api/v1/console/session", {{"tenant", "acme"}}, bearer,
+               background),
+          Call("GET", "/t/{tenant}/api/v1/log/keys", {{"tenant", "acme"}}, bearer, background),
+          Call("GET", "/t/{tenant}/log/{path...}", {{"tenant", "acme"}, {"path", "checkpoint"}},
+               bearer, background)}) {
+      statuses.push_back(r.status);
+    }
+    return statuses;
+  };
+  // Polled for the whole idle timeout, nobody at the keyboard: still signed in until it ends.
+  const absl::Time start = clock_.Now();
+  while (clock_.Now() + absl::Minutes(1) < start + config_.session_idle_timeout) {
+    clock_.Advance(absl::Minutes(1));
+    ASSERT_THAT(poll(), ElementsAre(200, 200, 200, 404)) << clock_.Now() - start;
+  }
+  clock_.Set(start + config_.session_idle_timeout);
+  EXPECT_THAT(poll(), ElementsAre(401, 401, 401, 401));
+  std::vector<Json> access = Events(acme_, kEventAccessAdminApp);
+  ASSERT_FALSE(access.empty());
+  EXPECT_EQ(access.back()["outcome"]["reason"], "SESSION_EXPIRED");
+
+  // The same polls without the header are the admin's activity and keep a session alive.
+  const std::string other = SessionOf(acme_, kim);
+  const absl::Time signed_in = clock_.Now();
+  while (clock_.Now() < signed_in + config_.session_idle_timeout + absl::Hours(1)) {
+    clock_.Advance(absl::Minutes(10));
+    ASSERT_EQ(Probe("acme", other).status, 200) << clock_.Now() - signed_in;
+  }
+}
+
+TEST_F(ConsoleSessionTest, AnOverlongBearerOnTheProviderLogIsARefusedConsoleSession) {
+  const std::string overlong = "Bearer " + std::string(300, 'a');
+  Response r = Call("GET", "/provider/log/{path...}", {{"path", "checkpoint"}}, overlong);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(Body(r)["errorCode"], "E0000011");
+  std::vector<Json> access = Events(provider_, kEventAccessAdminApp);
+  ASSERT_THAT(access, SizeIs(1));
+  EXPECT_EQ(access[0]["outcome"]["result"], "FAILURE");
+  EXPECT_EQ(access[0]["outcome"]["reason"], "INVALID_SESSION");
+  EXPECT_THAT(Events(provider_, "system.provider_token.verify"), IsEmpty());
+  // The tenant admin routes decide the same way.
+  EXPECT_EQ(Call("GET", "/t/{tenant}/api/v1/probe", {{"tenant", "acme"}}, overlong).status, 401);
+  ASSERT_THAT(Events(acme_, kEventAccessAdminApp), SizeIs(1));
+  EXPECT_EQ(Events(acme_, kEventAccessAdminApp)[0]["outcome"]["reason"], "INVALID_SESSION");
 }
 
 TEST_F(ConsoleSessionTest, SignOutEndsTheSession) {

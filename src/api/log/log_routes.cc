@@ -144,7 +144,9 @@ absl::StatusOr<Response> ServeLog(audit::LogReader& reader, audit::LogKeys& keys
 // an event in the provider log.
 absl::Status AuthorizeProvider(Services& services, const Request& request) {
   if (services.config.provider_log_public) return absl::OkStatus();
-  if (services.sign_in != nullptr && !BearerToken(request).empty()) {
+  // As AuthenticateAdmin decides: by the scheme, so that a Bearer token too long to look up is
+  // a refused console session, not a refused provider token.
+  if (services.sign_in != nullptr && IsBearer(request)) {
     ASSIGN_OR_RETURN(store::TenantRecord provider, ProviderTenant(services));
     return AuthenticateConsoleAdmin(services, *services.sign_in, request, provider, false).status();
   }

@@ -9,6 +9,8 @@ import {
   type LogSource,
   LogVerifier,
   entryBytes,
+  entryText,
+  formatAge,
   leafTilePath,
   markText,
 } from './log-verifier';
@@ -261,7 +263,7 @@ describe('checkpoints', () => {
 
   it('reports a server that cannot be reached', async () => {
     server.checkpoint = () => Promise.reject(new Error('network down'));
-    expect((await verifier.verifyEvent(events[0])).reason).toBe('could not check the log: network down');
+    expect((await verifier.verifyEvent(events[0])).reason).toBe('could not fetch the checkpoint (network down)');
   });
 });
 
@@ -271,4 +273,161 @@ it('uses the leaf hash of the canonical entry without custos', async () => {
   const withoutCustos: Record<string, unknown> = { ...events[0] };
   delete withoutCustos.custos;
   expect(toHex(await leafHash(entryBytes(withoutCustos)))).toBe(a);
+});
+
+describe('entry text', () => {
+  it('is the canonical text without custos, the bytes that are hashed', () => {
+    const zoe = events[13];
+    const text = entryText(zoe);
+    expect(text).not.toContain('"custos"');
+    expect(text).toContain('Zoë');
+    expect(text.startsWith('{"actor":{')).toBe(true);
+    expect(new TextDecoder().decode(entryBytes(zoe))).toBe(text);
+    expect(text).not.toBe(JSON.stringify(zoe));
+  });
+});
+
+/** A promise that never settles, recording whether its request was aborted. */
+function hanging<T>(signal: AbortSignal | undefined, aborted: { value: boolean }): Promise<T> {
+  signal?.addEventListener('abort', () => (aborted.value = true));
+  return new Promise<T>(() => {});
+}
+
+describe('deadlines', () => {
+  it('fails an event whose proof never comes, and aborts the request', async () => {
+    verifier = new LogVerifier(server, trust, { expectedOrigin: ORIGIN, fetchTimeoutMs: 30 });
+    const aborted = { value: false };
+    server.inclusion = (_i: number, _s: number, signal?: AbortSignal) => hanging<InclusionProof>(signal, aborted);
+    expect(await verifier.verifyEvent(events[3])).toMatchObject({
+      state: 'failed',
+      reason: 'could not fetch the inclusion proof (no answer within 30 ms)',
+    });
+    expect(aborted.value).toBe(true);
+  });
+
+  it('fails every event when the checkpoint never comes', async () => {
+    verifier = new LogVerifier(server, trust, { expectedOrigin: ORIGIN, fetchTimeoutMs: 30 });
+    const aborted = { value: false };
+    server.checkpoint = (signal?: AbortSignal) => hanging<string>(signal, aborted);
+    expect(await verifier.verifyEvent(events[0])).toMatchObject({
+      state: 'failed',
+      reason: 'could not fetch the checkpoint (no answer within 30 ms)',
+    });
+    expect(aborted.value).toBe(true);
+  });
+
+  it('gives up on a tile that never comes and still fails the edited event', async () => {
+    verifier = new LogVerifier(server, trust, { expectedOrigin: ORIGIN, fetchTimeoutMs: 30 });
+    server.leafHashAt = () => new Promise<never>(() => {});
+    events[13].displayMessage = 'Create a user';
+    expect((await verifier.verifyEvent(events[13])).state).toBe('failed');
+  });
+});
+
+describe('the origin the browser expects', () => {
+  const SAME_TENANT_ELSEWHERE = 'id.example.com/t/acme';
+
+  it('fails without an expected origin instead of skipping the check', async () => {
+    verifier = new LogVerifier(server, trust, { expectedOrigin: '' });
+    expect((await verifier.verifyEvent(events[0])).reason).toBe('the console cannot tell which log to expect');
+  });
+
+  it("refuses another tenant's log outright, even when asked to accept it", async () => {
+    verifier = new LogVerifier(server, trust, { expectedOrigin: '127.0.0.1:18741/t/globex', tenant: 'globex' });
+    const st = await verifier.refresh();
+    expect(st).toMatchObject({ state: 'failed', reason: expect.stringMatching(/^checkpoint is of another log/) });
+    expect(st.state === 'failed' && st.newOrigin).toBeFalsy();
+    expect(await verifier.acceptOrigin(ORIGIN)).toMatchObject({ state: 'failed' });
+    expect(trust.acceptedOrigin('127.0.0.1:18741/t/globex')).toBeNull();
+    expect((await verifier.verifyEvent(events[0])).state).toBe('failed');
+  });
+
+  it('lets the admin accept the same tenant under another address, and remembers it', async () => {
+    verifier = new LogVerifier(server, trust, { expectedOrigin: SAME_TENANT_ELSEWHERE, tenant: 'acme' });
+    const st = await verifier.refresh();
+    expect(st).toMatchObject({
+      state: 'failed',
+      reason: `checkpoint is of another log (${ORIGIN}, expected ${SAME_TENANT_ELSEWHERE})`,
+      newOrigin: ORIGIN,
+    });
+    expect((await verifier.verifyEvent(events[0])).state).toBe('failed');
+    expect(await verifier.acceptOrigin(ORIGIN)).toMatchObject({ state: 'ok' });
+    expect(verifier.origin).toBe(ORIGIN);
+    expect((await verifier.verifyEvent(events[0])).state).toBe('verified');
+    // The remembered checkpoint is kept under the accepted origin, and the next visit needs no question.
+    expect(trust.checkpoint(ORIGIN)?.size).toBe(16);
+    const next = new LogVerifier(server, trust, { expectedOrigin: SAME_TENANT_ELSEWHERE, tenant: 'acme' });
+    expect(await next.refresh()).toMatchObject({ state: 'ok' });
+  });
+
+  it('keeps the remembered checkpoint under the expected origin', async () => {
+    trust.setCheckpoint(ORIGIN, { size: 18, root: 'MideoWbmxTCgf4mT6cvjxzZtBqB2IAQWP+jhVzDy+yQ=', seenAt: 'x' });
+    expect(await verifier.refresh()).toMatchObject({ state: 'failed', inconsistentWith: { origin: ORIGIN, size: 18 } });
+  });
+});
+
+describe('events that stay out of the log', () => {
+  const published = Date.parse(events0Published());
+  let now: number;
+
+  function events0Published(): string {
+    return (JSON.parse(fixture('events.json')) as Event[])[0].published as string;
+  }
+
+  beforeEach(() => {
+    now = published + 60 * 60_000;
+    verifier = new LogVerifier(server, trust, { expectedOrigin: ORIGIN, now: () => new Date(now) });
+  });
+
+  it('fails an old event without a log index after a short grace', async () => {
+    events[0].custos.log.index = null;
+    expect(await verifier.verifyEvent(events[0])).toEqual({ state: 'unsequenced' });
+    now += 29_000;
+    expect((await verifier.verifyEvent(events[0])).state).toBe('unsequenced');
+    now += 1_000;
+    const mark = await verifier.verifyEvent(events[0]);
+    expect(mark).toMatchObject({ state: 'failed', reason: 'not in the log 60 minutes after it was published' });
+    expect(markText(mark)).toBe('Verification failed: not in the log 60 minutes after it was published');
+  });
+
+  it('fails an old event that claims an index no checkpoint covers', async () => {
+    events[0].custos.log.index = 1_000_000;
+    expect((await verifier.verifyEvent(events[0])).state).toBe('pending');
+    now += 30_000;
+    expect(await verifier.verifyEvent(events[0])).toMatchObject({
+      state: 'failed',
+      reason: 'not in a signed checkpoint (index 1000000, checkpoint size 16) 60 minutes after it was published',
+    });
+  });
+
+  it('waits for a fresh event, then fails it after two minutes whatever it says its time is', async () => {
+    const fresh = structuredClone(events[0]);
+    fresh.custos.log.index = null;
+    fresh.published = new Date(now + 5 * 60_000).toISOString();
+    expect((await verifier.verifyEvent(fresh)).state).toBe('unsequenced');
+    now += 119_000;
+    expect((await verifier.verifyEvent(fresh)).state).toBe('unsequenced');
+    now += 1_000;
+    expect(await verifier.verifyEvent(fresh)).toMatchObject({
+      state: 'failed',
+      reason: 'not in the log after 2 minutes of checking',
+    });
+  });
+
+  it('verifies an event that arrives in the log while it was waited for', async () => {
+    const index = events[0].custos.log.index;
+    events[0].custos.log.index = null;
+    expect((await verifier.verifyEvent(events[0])).state).toBe('unsequenced');
+    now += 20_000;
+    events[0].custos.log.index = index;
+    expect((await verifier.verifyEvent(events[0])).state).toBe('verified');
+  });
+});
+
+it('says how long in words', () => {
+  expect(formatAge(59_000)).toBe('0 minutes');
+  expect(formatAge(60_000)).toBe('1 minute');
+  expect(formatAge(119 * 60_000)).toBe('119 minutes');
+  expect(formatAge(5 * 3600_000)).toBe('5 hours');
+  expect(formatAge(72 * 3600_000)).toBe('3 days');
 });

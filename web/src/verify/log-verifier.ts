@@ -4,11 +4,16 @@
 //
 //  1. the latest checkpoint's Ed25519 signature, by a key pinned in this browser (on first use,
 //     or accepted by the admin when the server starts signing with another key);
-//  2. its origin is the log the console expects;
+//  2. its origin is the log the console expects, as the browser works it out (./origin.ts), or
+//     an origin of the same tenant's log the admin accepted; never the server's say-so;
 //  3. it is consistent with the last checkpoint this browser verified for that log (RFC 9162
 //     consistency proof; a log that shrank or forked fails);
 //  4. per event: the entry is the event without `custos`, in RFC 8785 form; its leaf hash,
-//     computed here, with the inclusion proof at the checkpoint's size, gives the signed root.
+//     computed here, with the inclusion proof at the checkpoint's size, gives the signed root;
+//  5. an event that stays out of the log (no index, or one no checkpoint covers) fails once it
+//     is clearly old enough to be in it, instead of waiting forever.
+//
+// Every fetch has a deadline: a server that does not answer ends in a failure, not a wait.
 
 import { type Bytes, equalBytes, fromBase64, toBase64, toHex, utf8 } from './bytes';
 import { canonicalize } from './jcs';
@@ -23,7 +28,9 @@ import {
   parseVerifierKey,
   signatureKeyLabels,
 } from './note';
-import type { PinnedKey, TrustStore } from './trust';
+import { isOriginOfTenant } from './origin';
+import { withTimeout } from '../timeout';
+import type { AcceptedOrigin, PinnedKey, TrustStore } from './trust';
 
 export interface InclusionProof {
   origin?: string;
@@ -40,19 +47,22 @@ export interface ConsistencyProof {
   hashes: string[];
 }
 
-/** Where the verifier gets its material; every answer is checked, none is believed. */
+/**
+ * Where the verifier gets its material; every answer is checked, none is believed. Each call
+ * gets a signal that aborts when the verifier stops waiting for it.
+ */
 export interface LogSource {
   /** The latest signed checkpoint (a signed note). */
-  checkpoint(): Promise<string>;
+  checkpoint(signal?: AbortSignal): Promise<string>;
   /** The verifier keys (vkey texts) the server publishes, current first. */
-  keys(): Promise<string[]>;
-  inclusion(index: number, size: number): Promise<InclusionProof>;
-  consistency(from: number, to: number): Promise<ConsistencyProof>;
+  keys(signal?: AbortSignal): Promise<string[]>;
+  inclusion(index: number, size: number, signal?: AbortSignal): Promise<InclusionProof>;
+  consistency(from: number, to: number, signal?: AbortSignal): Promise<ConsistencyProof>;
   /**
    * The log's leaf hash at `index` in the tree of `size` (from a tlog-tiles hash tile). Only
    * used to say why a check failed, and only once the proof confirms it.
    */
-  leafHashAt?(index: number, size: number): Promise<Uint8Array>;
+  leafHashAt?(index: number, size: number, signal?: AbortSignal): Promise<Uint8Array>;
 }
 
 /** The C2SP tlog-tiles path of the level-0 tile that holds leaf `index` in a tree of `size`. */
@@ -95,6 +105,11 @@ export type CheckpointStatus =
       newKeys?: VerifierKey[];
       /** The failure is an inconsistency with the remembered checkpoint of this origin. */
       inconsistentWith?: { origin: string; size: number };
+      /**
+       * The checkpoint is of another origin of the same tenant's log (the server's public
+       * address changed after the log began): the admin may accept it.
+       */
+      newOrigin?: string;
     };
 
 export function markText(mark: Mark): string {
@@ -110,11 +125,28 @@ export function markText(mark: Mark): string {
   }
 }
 
-/** The log entry of an event: its canonical JSON without the `custos` member, as UTF-8. */
-export function entryBytes(event: Record<string, unknown>): Bytes {
+/**
+ * The log entry of an event as text: its canonical JSON (RFC 8785) without the `custos`
+ * member, which the server adds when it answers and the log does not cover.
+ */
+export function entryText(event: Record<string, unknown>): string {
   const copy: Record<string, unknown> = { ...event };
   delete copy.custos;
-  return utf8(canonicalize(copy));
+  return canonicalize(copy);
+}
+
+/** The log entry of an event, as UTF-8: what the leaf hash is computed over. */
+export function entryBytes(event: Record<string, unknown>): Bytes {
+  return utf8(entryText(event));
+}
+
+/** "3 minutes", "5 hours", "2 days": how long, for a reason. */
+export function formatAge(ms: number): string {
+  const minutes = Math.max(0, Math.floor(ms / 60_000));
+  if (minutes < 120) return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} hours`;
+  return `${Math.floor(hours / 24)} days`;
 }
 
 class Limiter {
@@ -137,35 +169,74 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Deadline of each fetch (checkpoint, keys, proofs, tiles). */
+export const FETCH_TIMEOUT_MS = 15_000;
+/** An event published this long before a checkpoint was fetched must be in it. */
+export const WAIT_MARGIN_MS = 2 * 60_000;
+/**
+ * How long this browser waits for an event before it applies the margin above: the margin
+ * compares the server's `published` with this browser's clock, which may be off by minutes.
+ */
+export const WAIT_GRACE_MS = 30_000;
+
 export interface LogVerifierOptions {
-  /** The origin the console expects (from its session); checkpoints of another log fail. */
-  expectedOrigin?: string;
+  /**
+   * The origin of the log the console expects, worked out by the browser (./origin.ts). A
+   * checkpoint of another origin fails, unless the admin accepted that origin (acceptOrigin).
+   */
+  expectedOrigin: string;
+  /** The tenant whose log it is: an accepted origin must name it (isOriginOfTenant). */
+  tenant?: string;
   now?: () => Date;
   /** Minimum time between two checkpoint fetches made to cover a newer event. */
   refreshIntervalMs?: number;
+  fetchTimeoutMs?: number;
+  waitMarginMs?: number;
+  waitGraceMs?: number;
 }
 
 export class LogVerifier {
   status: CheckpointStatus = { state: 'unknown' };
   private inflight: Promise<CheckpointStatus> | null = null;
   private lastFetch = 0;
+  /** When (this.now(), ms) the newest checkpoint was asked for; NaN before the first. */
+  private checkpointAskedAt = Number.NaN;
   private readonly cache = new Map<string, Mark>();
+  /** "<uuid>:<leaf hex>" of an event not (yet) in the log -> when this browser first saw it. */
+  private readonly waitingSince = new Map<string, number>();
   private readonly limiter = new Limiter(4);
 
   constructor(
     private readonly source: LogSource,
     private readonly trust: TrustStore,
-    private readonly options: LogVerifierOptions = {},
+    private readonly options: LogVerifierOptions,
   ) {}
 
   private now(): Date {
     return this.options.now ? this.options.now() : new Date();
   }
 
+  /** `fetch`, given up on (and aborted) after the fetch timeout. */
+  private fetch<T>(fetch: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return withTimeout(this.options.fetchTimeoutMs ?? FETCH_TIMEOUT_MS, fetch);
+  }
+
+  /** The origin the admin accepted in place of the expected one, if any. */
+  get acceptedOrigin(): AcceptedOrigin | null {
+    return this.options.expectedOrigin ? this.trust.acceptedOrigin(this.options.expectedOrigin) : null;
+  }
+
+  /** The origin the checkpoint must have: the one the admin accepted, or the expected one. */
+  get origin(): string {
+    const derived = this.options.expectedOrigin;
+    return this.acceptedOrigin?.origin || derived;
+  }
+
   /** Fetches and checks the latest checkpoint (one fetch at a time). */
   refresh(): Promise<CheckpointStatus> {
     if (!this.inflight) {
       this.lastFetch = Date.now();
+      this.checkpointAskedAt = this.now().getTime();
       this.inflight = this.check()
         .catch((e): CheckpointStatus => ({ state: 'failed', reason: `could not check the log: ${message(e)}` }))
         .then((st) => {
@@ -197,6 +268,20 @@ export class LogVerifier {
     return this.refresh();
   }
 
+  /**
+   * Accepts `origin` for the tenant's log in place of the one the console worked out (the
+   * admin knows the server's public address changed after the log began), then checks again.
+   */
+  acceptOrigin(origin: string): Promise<CheckpointStatus> {
+    const derived = this.options.expectedOrigin;
+    const tenant = this.options.tenant;
+    if (derived && tenant && origin !== derived && isOriginOfTenant(origin, tenant)) {
+      this.trust.setAcceptedOrigin(derived, { origin, acceptedAt: this.now().toISOString() });
+    }
+    this.cache.clear();
+    return this.refresh();
+  }
+
   /** Forgets the remembered checkpoint of `origin` (the admin knows the log was reset). */
   forgetCheckpoint(origin: string): Promise<CheckpointStatus> {
     this.trust.forgetCheckpoint(origin);
@@ -217,10 +302,17 @@ export class LogVerifier {
   }
 
   private async check(): Promise<CheckpointStatus> {
-    const note = await this.source.checkpoint();
+    const expected = this.origin;
+    if (!expected) return { state: 'failed', reason: 'the console cannot tell which log to expect' };
+    let note: string;
+    try {
+      note = await this.fetch((signal) => this.source.checkpoint(signal));
+    } catch (e) {
+      return { state: 'failed', reason: `could not fetch the checkpoint (${message(e)})` };
+    }
     let serverKeys: VerifierKey[] = [];
     try {
-      serverKeys = await this.parseKeys(await this.source.keys());
+      serverKeys = await this.parseKeys(await this.fetch((signal) => this.source.keys(signal)));
     } catch {
       // without the server's list only pinned keys count, which is all that matters
     }
@@ -276,17 +368,23 @@ export class LogVerifier {
     } catch (e) {
       return { state: 'failed', reason: `checkpoint is malformed (${message(e)})` };
     }
-    const expected = this.options.expectedOrigin;
-    if (expected && checkpoint.origin !== expected) {
-      return { state: 'failed', reason: `checkpoint is of another log (${checkpoint.origin}, expected ${expected})` };
+    if (checkpoint.origin !== expected) {
+      const tenant = this.options.tenant;
+      const sameTenant = !!tenant && isOriginOfTenant(checkpoint.origin, tenant);
+      return {
+        state: 'failed',
+        reason: `checkpoint is of another log (${checkpoint.origin}, expected ${expected})`,
+        ...(sameTenant ? { newOrigin: checkpoint.origin } : {}),
+      };
     }
 
-    const remembered = this.trust.checkpoint(checkpoint.origin);
+    // Remembered under the origin this browser expects (equal to the checkpoint's, checked above).
+    const remembered = this.trust.checkpoint(expected);
     if (remembered) {
       const inconsistent = (why: string): CheckpointStatus => ({
         state: 'failed',
         reason: why,
-        inconsistentWith: { origin: checkpoint.origin, size: remembered.size },
+        inconsistentWith: { origin: expected, size: remembered.size },
       });
       let rememberedRoot: Bytes;
       try {
@@ -305,7 +403,7 @@ export class LogVerifier {
         }
       } else if (remembered.size > 0) {
         try {
-          const proof = await this.source.consistency(remembered.size, checkpoint.size);
+          const proof = await this.fetch((signal) => this.source.consistency(remembered.size, checkpoint.size, signal));
           if (proof.from !== remembered.size || proof.to !== checkpoint.size) {
             throw new ProofError('malformed', 'the proof is for other sizes');
           }
@@ -324,13 +422,45 @@ export class LogVerifier {
       }
     }
     if (!remembered || checkpoint.size > remembered.size) {
-      this.trust.setCheckpoint(checkpoint.origin, {
+      this.trust.setCheckpoint(expected, {
         size: checkpoint.size,
         root: toBase64(checkpoint.rootHash),
         seenAt: this.now().toISOString(),
       });
     }
     return { state: 'ok', checkpoint, note, signedBy, pinned: this.trust.pinnedKeys(), firstUse };
+  }
+
+  /**
+   * `mark` (unsequenced, or pending a checkpoint that covers the event) while the event may
+   * still be on its way into the log; a failure once it clearly is not: this browser has
+   * waited for it for the margin, or (after a grace, since the clocks differ) it was published
+   * more than the margin before the newest checkpoint was asked for. An edited event that
+   * lost its index, or claims one far ahead, cannot wait forever.
+   */
+  private waiting(record: Record<string, unknown>, key: string, mark: Mark): Mark {
+    const now = this.now().getTime();
+    let since = this.waitingSince.get(key);
+    if (since === undefined) {
+      since = now;
+      this.waitingSince.set(key, since);
+    }
+    const margin = this.options.waitMarginMs ?? WAIT_MARGIN_MS;
+    const grace = this.options.waitGraceMs ?? WAIT_GRACE_MS;
+    const what =
+      mark.state === 'unsequenced'
+        ? 'not in the log'
+        : `not in a signed checkpoint (index ${mark.index}, checkpoint size ${mark.treeSize})`;
+    const waited = now - since;
+    const published = typeof record.published === 'string' ? Date.parse(record.published) : Number.NaN;
+    const late = this.checkpointAskedAt - published;
+    if (waited >= grace && Number.isFinite(late) && late > margin) {
+      return { ...mark, state: 'failed', reason: `${what} ${formatAge(late)} after it was published` };
+    }
+    if (waited >= margin) {
+      return { ...mark, state: 'failed', reason: `${what} after ${formatAge(waited)} of checking` };
+    }
+    return mark;
   }
 
   /** Verifies one event as the System Log API returned it (parsed JSON). */
@@ -341,9 +471,9 @@ export class LogVerifier {
     const record = event as Record<string, unknown>;
     const custos = record.custos as { log?: { origin?: unknown; index?: unknown } } | undefined;
     const log = custos?.log;
-    if (!log || log.index === null || log.index === undefined) return { state: 'unsequenced' };
-    const index = log.index;
-    if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
+    const sequenced = !!log && log.index !== null && log.index !== undefined;
+    const index = log?.index;
+    if (sequenced && (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0)) {
       return { state: 'failed', reason: 'the event has no valid log index' };
     }
 
@@ -354,6 +484,11 @@ export class LogVerifier {
       return { state: 'failed', reason: `the event cannot be put in canonical form (${message(e)})` };
     }
     const leaf = await leafHash(entry);
+    const waitingKey = `${String(record.uuid)}:${toHex(leaf)}`;
+    if (!sequenced || typeof index !== 'number') {
+      await this.ensure();
+      return this.waiting(record, waitingKey, { state: 'unsequenced' });
+    }
     const cacheKey = `${String(record.uuid)}:${index}:${toHex(leaf)}`;
     const cached = this.cache.get(cacheKey);
     if (cached) return cached;
@@ -371,12 +506,18 @@ export class LogVerifier {
       return { state: 'failed', reason: `the event names another log (${log.origin})`, index };
     }
     if (index >= cp.size) {
-      return { state: 'pending', reason: `waiting for a checkpoint that covers index ${index}`, index };
+      return this.waiting(record, waitingKey, {
+        state: 'pending',
+        reason: `waiting for a checkpoint that covers index ${index}`,
+        index,
+        treeSize: cp.size,
+      });
     }
+    this.waitingSince.delete(waitingKey);
 
     let proof: InclusionProof;
     try {
-      proof = await this.limiter.run(() => this.source.inclusion(index, cp.size));
+      proof = await this.limiter.run(() => this.fetch((signal) => this.source.inclusion(index, cp.size, signal)));
     } catch (e) {
       // Not cached: a network problem may pass.
       return { state: 'failed', reason: `could not fetch the inclusion proof (${message(e)})`, index };
@@ -402,7 +543,8 @@ export class LogVerifier {
     // gives the signed root with this proof, the proof is sound and the event is not that leaf.
     if (this.source.leafHashAt) {
       try {
-        const treeLeaf = await this.source.leafHashAt(index, cp.size);
+        const leafHashAt = this.source.leafHashAt.bind(this.source);
+        const treeLeaf = await this.fetch((signal) => leafHashAt(index, cp.size, signal));
         const hashes = proof.hashes.map((h) => fromBase64(String(h)));
         const treeRoot = await rootFromInclusionProof(index, cp.size, treeLeaf, hashes);
         if (equalBytes(treeRoot, cp.rootHash) && !equalBytes(treeLeaf, leaf)) {

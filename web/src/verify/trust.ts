@@ -1,7 +1,8 @@
 // What the browser remembers between visits, so that it need not take the server's word twice:
-// the log verifier keys it pinned (on first use, or when the admin accepted a new one) and, per
-// log origin, the last checkpoint it verified (size and root), to detect a log that shrank or
-// forked since.
+// the log verifier keys it pinned (on first use, or when the admin accepted a new one); per log
+// origin, the last checkpoint it verified (size and root), to detect a log that shrank or
+// forked since; and the log origins the admin accepted in place of the one the console works
+// out itself (a log keeps its first origin when the server's public address changes).
 
 export interface PinnedKey {
   vkey: string;
@@ -19,16 +20,25 @@ export interface RememberedCheckpoint {
   seenAt: string;
 }
 
+export interface AcceptedOrigin {
+  origin: string;
+  acceptedAt: string;
+}
+
 export interface TrustStore {
   pinnedKeys(): PinnedKey[];
   setPinnedKeys(keys: PinnedKey[]): void;
   checkpoint(origin: string): RememberedCheckpoint | null;
   setCheckpoint(origin: string, cp: RememberedCheckpoint): void;
   forgetCheckpoint(origin: string): void;
+  /** The origin the admin accepted for the log the console expects at `derived`, if any. */
+  acceptedOrigin(derived: string): AcceptedOrigin | null;
+  setAcceptedOrigin(derived: string, accepted: AcceptedOrigin): void;
 }
 
 export const PINNED_KEYS_STORAGE_KEY = 'custos.console.logKeys';
 export const CHECKPOINT_STORAGE_PREFIX = 'custos.console.checkpoint.';
+export const ORIGINS_STORAGE_KEY = 'custos.console.logOrigins';
 
 interface KeyValueStorage {
   getItem(key: string): string | null;
@@ -74,6 +84,26 @@ export class StorageTrustStore implements TrustStore {
 
   forgetCheckpoint(origin: string): void {
     this.storage.removeItem(CHECKPOINT_STORAGE_PREFIX + origin);
+  }
+
+  private origins(): Record<string, AcceptedOrigin> {
+    try {
+      const parsed: unknown = JSON.parse(this.storage.getItem(ORIGINS_STORAGE_KEY) ?? '{}');
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as Record<string, AcceptedOrigin>)
+        : {};
+    } catch {
+      return {};
+    }
+  }
+
+  acceptedOrigin(derived: string): AcceptedOrigin | null {
+    const a = Object.prototype.hasOwnProperty.call(this.origins(), derived) ? this.origins()[derived] : undefined;
+    return a && typeof a === 'object' && typeof a.origin === 'string' && a.origin !== '' ? a : null;
+  }
+
+  setAcceptedOrigin(derived: string, accepted: AcceptedOrigin): void {
+    this.storage.setItem(ORIGINS_STORAGE_KEY, JSON.stringify({ ...this.origins(), [derived]: accepted }));
   }
 }
 

@@ -40,13 +40,15 @@ export class AlertsView implements View {
   private timer: ReturnType<typeof setInterval>;
 
   constructor(ctx: Ctx) {
-    this.loader = new Loader(ctx, async () => {
-      const data = await ctx.api.get<unknown>('/provider/api/v1/alerts?limit=200');
+    this.loader = new Loader(ctx, async ({ background }) => {
+      const data = await ctx.api.get<unknown>('/provider/api/v1/alerts?limit=200', { background });
       const list = Array.isArray(data) ? data : asArray<Alert>((data as { alerts?: unknown } | null)?.alerts);
       return list.filter((a): a is Alert => !!a && typeof a === 'object');
     });
     void this.loader.load();
-    this.timer = setInterval(() => void this.loader.load({ quiet: true }), 20_000);
+    this.timer = setInterval(() => {
+      if (!ctx.activity.idle) void this.loader.load({ quiet: true, background: true });
+    }, 20_000);
   }
 
   dispose() {

@@ -2,7 +2,8 @@
 // that turns "Verified" only after the browser checked the event itself (../verify).
 import { type TemplateResult, html, nothing } from 'lit-html';
 import { errorText, query } from '../api';
-import { type Mark, type CheckpointStatus, type LogVerifier, markText } from '../verify/log-verifier';
+import { type Mark, type CheckpointStatus, type LogVerifier, entryText, markText } from '../verify/log-verifier';
+import { basePathOf, expectedLogOrigin } from '../verify/origin';
 import { verifierFor } from '../verify/source';
 import { keyIdHex } from '../verify/note';
 import { type Ctx, type View, asArray, badge, fmtTime, hashParams, parseDateTime, str, tableRegion, text } from '../ui';
@@ -35,7 +36,10 @@ const OUTCOMES = ['SUCCESS', 'FAILURE', 'DENY', 'ALLOW', 'SKIPPED', 'CHALLENGE',
 const PAGE = 50;
 const TAIL_INTERVAL_MS = 2000;
 const RETRY_INTERVAL_MS = 1500;
-const MAX_RETRIES = 40;
+/** More rounds than the verifier's margin (2 minutes) takes: it fails a missing event first. */
+const MAX_RETRIES = 100;
+/** Deadline of the console's own requests here (tail polls, refetches of waiting events). */
+const REQUEST_TIMEOUT_MS = 15_000;
 
 function who(p: { id?: string; alternateId?: string | null; displayName?: string | null } | null | undefined): string {
   if (!p) return '—';
@@ -50,11 +54,54 @@ export function markTemplate(uuid: string, mark: Mark | undefined): TemplateResu
   >`;
 }
 
+/**
+ * The event as the browser checked it: the canonical text it hashed (the event without
+ * `custos`, RFC 8785), and apart from it `custos`, which the server adds and the log does not
+ * cover.
+ */
+export function eventTexts(e: LogEvent): TemplateResult {
+  let canonical: string | null = null;
+  let problem = '';
+  try {
+    canonical = entryText(e);
+  } catch (err) {
+    problem = err instanceof Error ? err.message : String(err);
+  }
+  const entry = canonical === null
+    ? html`<h3>The event as the server sent it</h3>
+        <p class="error" role="alert">This event cannot be put in canonical form (${problem}), so the browser could not hash it.</p>
+        <pre class="json" tabindex="0" aria-label="Event JSON as sent (not verified)">${JSON.stringify(e, null, 2)}</pre>`
+    : html`<h3>The text the browser hashed</h3>
+        <p class="hint">
+          The event without <code>custos</code>, in canonical form (RFC 8785): its leaf hash is SHA-256 of a 0x00 byte
+          and this text in UTF-8. When the mark says “Verified”, this is exactly what the log holds.
+        </p>
+        <pre class="json canonical" tabindex="0" aria-label="Canonical event text (hashed)">${canonical}</pre>
+        <details class="readable">
+          <summary>The same, indented for reading</summary>
+          <pre class="json" tabindex="0" aria-label="Event JSON, indented">${JSON.stringify(JSON.parse(canonical), null, 2)}</pre>
+        </details>`;
+  return html`${entry}
+    <h3>Not covered by the log: <code>custos</code></h3>
+    <p class="hint">
+      Added by the server when it answers (where the event sits in the log); it is not part of the hashed text. The
+      check only uses its index to ask for the proof, so a wrong index fails the check.
+    </p>
+    <pre class="json" tabindex="0" aria-label="custos (not covered by the log)">${e.custos === undefined ? '(none)' : JSON.stringify(e.custos, null, 2)}</pre>`;
+}
+
 export class LogView implements View {
   readonly title = 'System Log';
   private filters: Filters;
   private events: LogEvent[] = [];
-  private readonly marks = new Map<string, Mark>();
+  /**
+   * The mark of each event object shown. A refetch gives new objects (an edited event keeps
+   * its uuid), so no mark can outlive the content it was computed for.
+   */
+  private marks = new WeakMap<LogEvent, Mark>();
+  /** The latest check of each event object: only its result may set the mark. */
+  private readonly checks = new WeakMap<LogEvent, number>();
+  private checkSeq = 0;
   private readonly retries = new Map<string, number>();
   private state: 'loading' | 'ok' | 'error' = 'loading';
   private error = '';
@@ -80,13 +127,22 @@ export class LogView implements View {
       outcome: (p.get('outcome') ?? '').toUpperCase(),
       q: p.get('q') ?? '',
     };
-    this.verifier = verifierFor(ctx.api, ctx.prefix, ctx.session.token, ctx.session.info.logOrigin);
+    // The log to expect is worked out here, from this page's address and the organisation the
+    // admin signed in to; the session's logOrigin (the server's word) plays no part.
+    const origin = expectedLogOrigin(location.host, basePathOf(location.pathname), ctx.session.tenant);
+    this.verifier = verifierFor(ctx.api, ctx.prefix, ctx.session.token, ctx.session.tenant, origin);
     void this.refreshCheckpoint();
     void this.load();
   }
 
   busy() {
     return this.state === 'loading' || this.loadingMore;
+  }
+
+  /** The mark shown for the event `uuid` now (that of the event object in the list). */
+  markFor(uuid: string): Mark | undefined {
+    const e = this.events.find((x) => x.uuid === uuid);
+    return e ? (this.marks.get(e) ?? { state: 'pending' }) : undefined;
   }
 
   dispose() {
@@ -123,6 +179,7 @@ export class LogView implements View {
       if (gen !== this.generation || this.disposed) return;
       this.events = asArray<LogEvent>(res.data).filter((e) => e && typeof e.uuid === 'string');
       this.next = res.next;
+      this.retries.clear();
       this.state = 'ok';
       this.verifyAll(this.events);
     } catch (e) {
@@ -131,7 +188,7 @@ export class LogView implements View {
       this.error = errorText(e);
     }
     this.ctx.update();
-    if (this.tail) this.startTail();
+    if (this.tail) this.startTail(false);
   }
 
   private async more(): Promise<void> {
@@ -158,7 +215,11 @@ export class LogView implements View {
   }
 
   private async verifyOne(e: LogEvent): Promise<void> {
-    if (!this.marks.has(e.uuid)) this.marks.set(e.uuid, { state: 'pending' });
+    const check = ++this.checkSeq;
+    this.checks.set(e, check);
+    // No earlier result stands while this check runs; a wait already shown may stay.
+    const shown = this.marks.get(e)?.state;
+    if (shown !== 'pending' && shown !== 'unsequenced') this.marks.set(e, { state: 'pending' });
     let mark: Mark;
     try {
       mark = await this.verifier.verifyEvent(e);
@@ -166,9 +227,10 @@ export class LogView implements View {
       mark = { state: 'failed', reason: `the check itself failed (${errorText(err)})` };
     }
     if (this.disposed) return;
-    // The list may have replaced this event meanwhile (a refetch); only the shown object counts.
-    if (!this.events.includes(e)) return;
-    this.marks.set(e.uuid, mark);
+    // The list may have replaced this event meanwhile (a refetch), or a newer check of it may
+    // have started: only the latest check of the shown object counts.
+    if (this.checks.get(e) !== check || !this.events.includes(e)) return;
+    this.marks.set(e, mark);
     if (mark.state === 'pending' || mark.state === 'unsequenced') this.scheduleRetry();
     this.checkpoint = this.verifier.status;
     this.ctx.update();
@@ -182,15 +244,34 @@ export class LogView implements View {
     }, RETRY_INTERVAL_MS);
   }
 
-  /** Events not yet covered by a checkpoint, or not yet in the log, are checked again. */
+  /**
+   * Events not yet covered by a checkpoint, or not yet in the log, are checked again, until the
+   * verifier fails them (LogVerifier.waiting) or the rounds run out, which fails them too.
+   */
   private async retryWaiting(): Promise<void> {
-    const waiting = this.events.filter((e) => {
-      const m = this.marks.get(e.uuid);
-      return m && (m.state === 'pending' || m.state === 'unsequenced') && (this.retries.get(e.uuid) ?? 0) < MAX_RETRIES;
-    });
-    if (waiting.length === 0 || this.disposed) return;
+    if (this.disposed) return;
+    const isWaiting = (e: LogEvent) => {
+      const m = this.marks.get(e);
+      return !!m && (m.state === 'pending' || m.state === 'unsequenced');
+    };
+    let exhausted = false;
+    for (const e of this.events) {
+      if (isWaiting(e) && (this.retries.get(e.uuid) ?? 0) >= MAX_RETRIES) {
+        const m = this.marks.get(e)!;
+        this.checks.set(e, ++this.checkSeq);
+        this.marks.set(e, {
+          ...m,
+          state: 'failed',
+          reason: `${m.state === 'unsequenced' ? 'not in the log' : 'not in a signed checkpoint'} after ${MAX_RETRIES} checks`,
+        });
+        exhausted = true;
+      }
+    }
+    if (exhausted) this.ctx.update();
+    const waiting = this.events.filter(isWaiting);
+    if (waiting.length === 0) return;
     for (const e of waiting) this.retries.set(e.uuid, (this.retries.get(e.uuid) ?? 0) + 1);
-    const unsequenced = waiting.filter((e) => this.marks.get(e.uuid)?.state === 'unsequenced').slice(0, 20);
+    const unsequenced = waiting.filter((e) => this.marks.get(e)?.state === 'unsequenced').slice(0, 20);
     if (unsequenced.length > 0) {
       // The API adds the log index once the sequencer has appended the event: fetch it again.
       try {
@@ -198,33 +279,42 @@ export class LogView implements View {
         const fresh = asArray<LogEvent>(
           await this.ctx.api.get<LogEvent[]>(
             `${this.ctx.prefix}/api/v1/logs${query({ since, filter: uuidFilter(unsequenced.map((e) => e.uuid)), limit: 100 })}`,
+            { background: true, timeoutMs: REQUEST_TIMEOUT_MS },
           ),
         );
-        const byUuid = new Map(fresh.map((e) => [e.uuid, e]));
-        this.events = this.events.map((e) => byUuid.get(e.uuid) ?? e);
+        const byUuid = new Map(fresh.filter((e) => e && typeof e.uuid === 'string').map((e) => [e.uuid, e]));
+        if (this.disposed) return;
+        this.events = this.events.map((e) => {
+          const next = isWaiting(e) ? byUuid.get(e.uuid) : undefined;
+          if (!next) return e;
+          // A wait is no verdict: the new object shows it until its own check ends.
+          this.marks.set(next, this.marks.get(e)!);
+          return next;
+        });
       } catch {
         // tried again at the next round
       }
     }
     const current = new Set(waiting.map((e) => e.uuid));
-    this.verifyAll(this.events.filter((e) => current.has(e.uuid)));
+    this.verifyAll(this.events.filter((e) => current.has(e.uuid) && isWaiting(e)));
     this.scheduleRetry();
   }
 
   private setTail(on: boolean): void {
     this.tail = on;
     if (on) {
-      this.startTail();
+      this.startTail(false);
     } else {
       this.stopTail();
     }
     this.ctx.update();
   }
 
-  private startTail(): void {
+  /** `background`: not at the admin's request (the first poll after ticking the box is). */
+  private startTail(background: boolean): void {
     this.stopTail();
     this.tailCursor = null;
-    void this.poll();
+    void this.poll(background);
   }
 
   private stopTail(): void {
@@ -232,8 +322,17 @@ export class LogView implements View {
     this.tailTimer = null;
   }
 
-  private async poll(): Promise<void> {
+  /**
+   * One round of the live tail. Later rounds are the console's own requests (background), and
+   * none is sent while the admin has left the console idle: an unattended tail must not keep
+   * the session alive.
+   */
+  private async poll(background = true): Promise<void> {
     if (!this.tail || this.disposed) return;
+    if (background && this.ctx.activity.idle) {
+      this.tailTimer = setTimeout(() => void this.poll(), TAIL_INTERVAL_MS);
+      return;
+    }
     try {
       let path = this.tailCursor;
       if (!path) {
@@ -248,7 +347,7 @@ export class LogView implements View {
           sortOrder: 'ASCENDING',
         })}`;
       }
-      const res = await this.ctx.api.call<LogEvent[]>(path);
+      const res = await this.ctx.api.call<LogEvent[]>(path, { background, timeoutMs: REQUEST_TIMEOUT_MS });
       if (!this.tail || this.disposed) return;
       const known = new Set(this.events.map((e) => e.uuid));
       const fresh = asArray<LogEvent>(res.data).filter((e) => e && typeof e.uuid === 'string' && !known.has(e.uuid));
@@ -296,12 +395,14 @@ export class LogView implements View {
     void this.load();
   }
 
-  private openDetail(e: LogEvent): void {
+  private openDetail(shown: LogEvent): void {
     this.ctx.openDialog({
-      title: `Event ${e.eventType ?? ''}`,
+      title: `Event ${shown.eventType ?? ''}`,
       wide: true,
       body: () => {
-        const mark = this.marks.get(e.uuid);
+        // A retry may have replaced the object (same uuid): show the one whose mark is shown.
+        const e = this.events.find((x) => x.uuid === shown.uuid) ?? shown;
+        const mark = this.marks.get(e);
         return html`
           <dl class="facts">
             <dt>Published</dt><dd>${fmtTime(e.published)}</dd>
@@ -320,9 +421,7 @@ export class LogView implements View {
                   <dt>Proven in tree of size</dt><dd>${mark.treeSize}</dd>`
               : nothing}
           </dl>
-          <h3>Full event (JSON)</h3>
-          <p class="hint">This is the text the browser hashed (without <code>custos</code>, in canonical form) to check the event.</p>
-          <pre class="json" tabindex="0" aria-label="Event JSON">${JSON.stringify(e, null, 2)}</pre>
+          ${eventTexts(e)}
         `;
       },
     });
@@ -347,6 +446,10 @@ export class LogView implements View {
                   the key your provider announced.`
               : html`Key <code>${p.label}</code> was accepted in this browser on ${fmtTime(p.pinnedAt)}.`,
           )}
+          ${this.verifier.acceptedOrigin
+            ? html`The log origin <code>${this.verifier.acceptedOrigin.origin}</code> was accepted in this browser on
+                ${fmtTime(this.verifier.acceptedOrigin.acceptedAt)}.`
+            : nothing}
           Each event's mark turns “Verified” only after its inclusion in this checkpoint was checked here.
         </p>
         <button type="button" class="secondary small" @click=${() => void this.checkAgain()}>Check again</button>
@@ -363,6 +466,17 @@ export class LogView implements View {
               Trust key ${st.newKeys.map((k) => `${k.name}+${keyIdHex(k.keyId)}`).join(', ')}
             </button>`
         : nothing}
+      ${st.newOrigin
+        ? html`<p>
+              This console expects the log <code>${this.verifier.origin}</code> (this page's address and your
+              organisation); the server signs <code>${st.newOrigin}</code>, a log of the same organisation under
+              another address. Accept it only if your provider moved this service to another address after your log
+              began: a log keeps the address it began with.
+            </p>
+            <button type="button" @click=${() => void this.acceptOrigin(st.newOrigin!)}>
+              Accept log origin ${st.newOrigin}
+            </button>`
+        : nothing}
       ${st.inconsistentWith
         ? html`<p class="hint">
               Only if this server's data was knowingly reset may you forget the checkpoint this browser remembers.
@@ -376,7 +490,7 @@ export class LogView implements View {
   }
 
   private reverify(): void {
-    this.marks.clear();
+    this.marks = new WeakMap();
     this.retries.clear();
     this.verifyAll(this.events);
     this.ctx.update();
@@ -385,7 +499,7 @@ export class LogView implements View {
   /** Fetches the events and the latest checkpoint again and checks everything anew. */
   private async checkAgain(): Promise<void> {
     await this.refreshCheckpoint();
-    this.marks.clear();
+    this.marks = new WeakMap();
     this.retries.clear();
     await this.load();
   }
@@ -393,6 +507,11 @@ export class LogView implements View {
   private async acceptKeys(): Promise<void> {
     if (this.checkpoint.state !== 'failed' || !this.checkpoint.newKeys) return;
     this.checkpoint = await this.verifier.acceptKeys(this.checkpoint.newKeys);
+    this.reverify();
+  }
+
+  private async acceptOrigin(origin: string): Promise<void> {
+    this.checkpoint = await this.verifier.acceptOrigin(origin);
     this.reverify();
   }
 
@@ -444,7 +563,11 @@ export class LogView implements View {
     <div class="tail">
       <input id="log-tail" type="checkbox" .checked=${this.tail} @change=${(e: Event) => this.setTail((e.target as HTMLInputElement).checked)} />
       <label for="log-tail">Live tail</label>
-      <span class="hint">${this.tail ? 'New events appear at the top as they happen (Until is ignored).' : ''}</span>
+      <span class="hint">${this.tail
+        ? this.ctx.activity.idle
+          ? 'Paused: no input for a while. Press a key or click to resume.'
+          : 'New events appear at the top as they happen (Until is ignored).'
+        : ''}</span>
     </div>`;
   }
 
@@ -466,7 +589,7 @@ export class LogView implements View {
       }}
     >
       <td class="nowrap">${fmtTime(e.published)}</td>
-      <td class="verify-cell">${markTemplate(e.uuid, this.marks.get(e.uuid))}</td>
+      <td class="verify-cell">${markTemplate(e.uuid, this.marks.get(e))}</td>
       <td><button type="button" class="link" @click=${open}>${text(e.eventType)}</button>
         ${e.displayMessage ? html`<div class="sub">${e.displayMessage}</div>` : nothing}</td>
       <td>${who(e.actor)}</td>
@@ -487,7 +610,7 @@ export class LogView implements View {
     } else {
       const counts = { verified: 0, failed: 0 };
       for (const e of this.events) {
-        const s = this.marks.get(e.uuid)?.state;
+        const s = this.marks.get(e)?.state;
         if (s === 'verified') counts.verified++;
         if (s === 'failed') counts.failed++;
       }

@@ -145,20 +145,27 @@ export class SupportView implements View {
 
   constructor(private readonly ctx: Ctx) {
     const base = `${ctx.prefix}/api/v1/support`;
-    this.policy = new Loader(ctx, () => ctx.api.get<{ policy: string }>(`${base}/policy`));
-    this.requests = new Loader(ctx, async () => {
-      const all = asArray<AccessRequest>(await ctx.api.get<AccessRequest[]>(`${base}/access_requests`));
-      void this.loadCases();
+    this.policy = new Loader(ctx, ({ background }) => ctx.api.get<{ policy: string }>(`${base}/policy`, { background }));
+    this.requests = new Loader(ctx, async ({ background }) => {
+      const all = asArray<AccessRequest>(await ctx.api.get<AccessRequest[]>(`${base}/access_requests`, { background }));
+      void this.loadCases(background);
       return all;
     });
-    this.grants = new Loader(ctx, async () => asArray<Grant>(await ctx.api.get<Grant[]>(`${base}/grants?status=ACTIVE`)));
-    this.confirmations = new Loader(ctx, async () => {
-      const list = asArray<Confirmation>(await ctx.api.get<Confirmation[]>(`${base}/confirmations?status=PENDING`));
-      void this.resolveTargets(list);
+    this.grants = new Loader(ctx, async ({ background }) =>
+      asArray<Grant>(await ctx.api.get<Grant[]>(`${base}/grants?status=ACTIVE`, { background })),
+    );
+    this.confirmations = new Loader(ctx, async ({ background }) => {
+      const list = asArray<Confirmation>(
+        await ctx.api.get<Confirmation[]>(`${base}/confirmations?status=PENDING`, { background }),
+      );
+      void this.resolveTargets(list, background);
       return list;
     });
     this.loadAll();
-    this.timer = setInterval(() => this.loadAll(true), REFRESH_MS);
+    // A poll: sent as background, and not at all once the admin has left the console idle.
+    this.timer = setInterval(() => {
+      if (!ctx.activity.idle) this.loadAll(true, true);
+    }, REFRESH_MS);
   }
 
   dispose() {
@@ -169,16 +176,20 @@ export class SupportView implements View {
     return this.policy.busy || this.requests.busy || this.grants.busy || this.confirmations.busy;
   }
 
-  private loadAll(quiet = false): void {
-    void this.policy.load({ quiet });
-    void this.requests.load({ quiet });
-    void this.grants.load({ quiet });
-    void this.confirmations.load({ quiet });
+  /** `background`: a poll, not the admin's request nor the consequence of one. */
+  private loadAll(quiet = false, background = false): void {
+    const options = { quiet, background };
+    void this.policy.load(options);
+    void this.requests.load(options);
+    void this.grants.load(options);
+    void this.confirmations.load(options);
   }
 
-  private async loadCases(): Promise<void> {
+  private async loadCases(background: boolean): Promise<void> {
     try {
-      const list = asArray<SupportCase>(await this.ctx.api.get<SupportCase[]>(`${this.ctx.prefix}/api/v1/support/cases`));
+      const list = asArray<SupportCase>(
+        await this.ctx.api.get<SupportCase[]>(`${this.ctx.prefix}/api/v1/support/cases`, { background }),
+      );
       this.cases = new Map(list.map((c) => [c.id, c]));
       this.ctx.update();
     } catch {
@@ -186,12 +197,15 @@ export class SupportView implements View {
     }
   }
 
-  private async resolveTargets(list: Confirmation[]): Promise<void> {
+  private async resolveTargets(list: Confirmation[], background: boolean): Promise<void> {
     for (const c of list) {
       const t = str(c.target);
       if (!t || t.startsWith('log.public') || this.targets.has(t)) continue;
       try {
-        const u = await this.ctx.api.get<{ profile?: { login?: string } }>(`${this.ctx.prefix}/api/v1/users/${encodeURIComponent(t)}`);
+        const u = await this.ctx.api.get<{ profile?: { login?: string } }>(
+          `${this.ctx.prefix}/api/v1/users/${encodeURIComponent(t)}`,
+          { background },
+        );
         this.targets.set(t, str(u.profile?.login) || t);
       } catch {
         this.targets.set(t, t);
