@@ -54,7 +54,6 @@ namespace {
 namespace fs = std::filesystem;
 using Steady = std::chrono::steady_clock;
 
-constexpr char kMarker[] = "demo.json";
 constexpr absl::Duration kDeliveryTimeout = absl::Minutes(3);
 
 double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -117,7 +116,7 @@ absl::Status PrepareDir(const std::string& dir, bool force) {
     return absl::FailedPreconditionError(fmt::format("{} is not a directory", dir));
   }
   if (fs::is_empty(dir, ec)) return absl::OkStatus();
-  if (!fs::exists(fs::path(dir) / kMarker, ec)) {
+  if (!fs::exists(fs::path(dir) / kDemoMarkerFile, ec)) {
     return absl::FailedPreconditionError(fmt::format(
         "{} is not empty and not a custos demo directory: give a new or empty one", dir));
   }
@@ -355,7 +354,7 @@ absl::Status Demo::WriteMarker(const Json& extra) {
                  {"engineers", flags_.engineers}, {"days", flags_.days},
                  {"seed", flags_.seed},           {"baseUrl", base_url_}};
   marker.update(extra);
-  return WriteFile(dir_ + "/" + kMarker, marker.dump(2) + "\n");
+  return WriteFile(dir_ + "/" + std::string(kDemoMarkerFile), marker.dump(2) + "\n");
 }
 
 void Demo::Progress(const incident::ReplayProgress& p) {
